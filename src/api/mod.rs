@@ -1,0 +1,28 @@
+//! The gRPC edge: generated types, request validation and translation, and the mapping
+//! of engine and store errors to statuses. Generated proto types stop here.
+
+mod access;
+mod admin;
+pub mod convert;
+mod page_token;
+mod status;
+
+pub use access::AccessApi;
+pub use admin::AdminApi;
+
+/// The generated `accessd.v1` messages, clients and servers.
+#[expect(missing_docs, clippy::all, reason = "generated code")]
+pub mod pb {
+    tonic::include_proto!("accessd.v1");
+
+    /// The encoded descriptor set of the accessd protos, served by reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("accessd_descriptor");
+}
+
+/// The most checks one BatchCheck may carry.
+pub const MAX_BATCH_CHECKS: usize = 1000;
+/// The page size used when a request asks for 0.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// The largest page size a request may ask for.
+pub const MAX_PAGE_SIZE: usize = 1000;

@@ -1,0 +1,64 @@
+//! The command line: flags, each also settable by an `ACCESSD_*` environment variable,
+//! with defaults that run a local server with no configuration at all.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// accessd: workspace authorization over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "accessd", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Print the role catalog in force (the built-in one, or `--roles FILE`).
+    Roles(RolesArgs),
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of `accessd serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on for gRPC.
+    #[arg(long, env = "ACCESSD_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Directory of the embedded database (created if missing).
+    #[arg(long, env = "ACCESSD_DATA_DIR", default_value = "./accessd-data")]
+    pub data_dir: PathBuf,
+    /// A role catalog file replacing the built-in one.
+    #[arg(long, env = "ACCESSD_ROLES")]
+    pub roles: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "ACCESSD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// If set, AdminService calls must carry `authorization: Bearer TOKEN`.
+    #[arg(long, env = "ACCESSD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Size of the database's page cache in MiB (checks are served from memory).
+    #[arg(long, env = "ACCESSD_CACHE_MB", default_value_t = 64)]
+    pub cache_mb: u64,
+}
+
+/// Settings of `accessd roles`.
+#[derive(Debug, Clone, Args)]
+pub struct RolesArgs {
+    /// A role catalog file to print instead of the built-in one.
+    #[arg(long, env = "ACCESSD_ROLES")]
+    pub roles: Option<PathBuf>,
+}

@@ -1,0 +1,10 @@
+//! The decision engine: pure functions over the catalog and a workspace's state. It
+//! checks permissions and plans writes; it does no I/O, holds no locks and knows
+//! nothing of gRPC or sled.
+
+pub mod check;
+pub mod list;
+pub mod plan;
+
+pub use check::{Check, check};
+pub use plan::{Command, WriteError, plan};

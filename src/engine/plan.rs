@@ -1,0 +1,483 @@
+//! Planning a write: validating a command against the current state and turning it into
+//! the primitive changes (cascades included) that the store will persist atomically.
+
+use crate::model::{
+    Catalog, Change, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId,
+    Workspace, WorkspaceId, catalog::ScopeKind,
+};
+
+use super::check::{Check, check};
+
+/// A write the control plane asks for, with its ids and names already resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Create a workspace with its first owner.
+    CreateWorkspace {
+        /// The new workspace.
+        workspace: WorkspaceId,
+        /// Its first owner.
+        owner: UserId,
+        /// Its add-on products (always-enabled ones are added).
+        products: ProductSet,
+    },
+    /// Replace a workspace's enabled products.
+    SetProducts {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Its add-on products (always-enabled ones are added).
+        products: ProductSet,
+    },
+    /// Delete a workspace and everything in it.
+    DeleteWorkspace {
+        /// The workspace.
+        workspace: WorkspaceId,
+    },
+    /// Add a user, or change their membership.
+    SetMembership {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The user.
+        user: UserId,
+        /// The membership.
+        membership: Membership,
+        /// The user making the change, who must be allowed to manage access.
+        actor: Option<UserId>,
+    },
+    /// Remove a user and their grants.
+    RemoveMember {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The user.
+        user: UserId,
+        /// The user making the change, who must be allowed to manage access.
+        actor: Option<UserId>,
+    },
+    /// Register a resource instance.
+    RegisterResource {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The instance.
+        resource: InstanceKey,
+        /// The id of its parent, for types that have one.
+        parent: Option<ResourceId>,
+    },
+    /// Delete a resource instance, its children and the grants scoped to them.
+    DeleteResource {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The instance.
+        resource: InstanceKey,
+    },
+    /// Grant a role to a member.
+    Grant {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The member.
+        user: UserId,
+        /// The role and scope.
+        grant: Grant,
+        /// The user making the change, who must be allowed to manage access.
+        actor: Option<UserId>,
+    },
+    /// Revoke a grant.
+    Revoke {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The member.
+        user: UserId,
+        /// The role and scope.
+        grant: Grant,
+        /// The user making the change, who must be allowed to manage access.
+        actor: Option<UserId>,
+    },
+}
+
+impl Command {
+    /// The workspace the command writes to.
+    pub fn workspace(&self) -> &WorkspaceId {
+        match self {
+            Self::CreateWorkspace { workspace, .. }
+            | Self::SetProducts { workspace, .. }
+            | Self::DeleteWorkspace { workspace }
+            | Self::SetMembership { workspace, .. }
+            | Self::RemoveMember { workspace, .. }
+            | Self::RegisterResource { workspace, .. }
+            | Self::DeleteResource { workspace, .. }
+            | Self::Grant { workspace, .. }
+            | Self::Revoke { workspace, .. } => workspace,
+        }
+    }
+
+    /// The command's name, for logs and the change log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::CreateWorkspace { .. } => "create_workspace",
+            Self::SetProducts { .. } => "set_products",
+            Self::DeleteWorkspace { .. } => "delete_workspace",
+            Self::SetMembership { .. } => "set_membership",
+            Self::RemoveMember { .. } => "remove_member",
+            Self::RegisterResource { .. } => "register_resource",
+            Self::DeleteResource { .. } => "delete_resource",
+            Self::Grant { .. } => "grant",
+            Self::Revoke { .. } => "revoke",
+        }
+    }
+}
+
+/// Why a write was refused. Each variant knows which kind of caller mistake it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The workspace does not exist.
+    #[error("workspace `{0}` not found")]
+    WorkspaceNotFound(WorkspaceId),
+    /// The workspace already exists.
+    #[error("workspace `{0}` already exists")]
+    WorkspaceExists(WorkspaceId),
+    /// The actor may not manage access in the workspace.
+    #[error("actor `{0}` may not manage access in this workspace (owners only)")]
+    ActorNotAllowed(UserId),
+    /// The user is not a member of the workspace.
+    #[error("user `{0}` is not a member of the workspace")]
+    NotAMember(UserId),
+    /// The change would leave the workspace without an owner.
+    #[error("user `{0}` is the workspace's last owner; a workspace always has an owner")]
+    LastOwner(UserId),
+    /// The role's product is not enabled in the workspace.
+    #[error("role `{role}` belongs to product `{product}`, which the workspace does not have")]
+    ProductNotEnabled {
+        /// The role.
+        role: String,
+        /// Its product.
+        product: String,
+    },
+    /// The role does not accept the scope.
+    #[error("role `{role}` {problem}")]
+    ScopeNotAccepted {
+        /// The role.
+        role: String,
+        /// What is wrong with the scope.
+        problem: String,
+    },
+    /// A named resource instance is not registered.
+    #[error("{type_name} `{id}` is not registered in the workspace")]
+    ResourceNotFound {
+        /// Its type.
+        type_name: String,
+        /// Its id.
+        id: ResourceId,
+    },
+    /// A parent was needed and missing, or given and not allowed.
+    #[error("{0}")]
+    BadParent(String),
+    /// The instance is already registered, under another parent.
+    #[error("{type_name} `{id}` is already registered under another parent")]
+    ResourceExists {
+        /// Its type.
+        type_name: String,
+        /// Its id.
+        id: ResourceId,
+    },
+}
+
+/// Plans `command` against `current`, the state of its workspace (`None` if it does not
+/// exist). An empty plan means the command is already in effect.
+pub fn plan(
+    catalog: &Catalog,
+    current: Option<&Workspace>,
+    command: &Command,
+) -> Result<Vec<Change>, WriteError> {
+    if let Command::CreateWorkspace {
+        workspace,
+        owner,
+        products,
+    } = command
+    {
+        if current.is_some() {
+            return Err(WriteError::WorkspaceExists(workspace.clone()));
+        }
+        return Ok(vec![
+            Change::CreateWorkspace {
+                workspace: workspace.clone(),
+                products: products.union(catalog.always_enabled()),
+            },
+            Change::SetMembership {
+                workspace: workspace.clone(),
+                user: owner.clone(),
+                membership: Membership::Owner,
+            },
+        ]);
+    }
+    let workspace_id = command.workspace();
+    let Some(ws) = current else {
+        return match command {
+            Command::DeleteWorkspace { .. } => Ok(Vec::new()),
+            _ => Err(WriteError::WorkspaceNotFound(workspace_id.clone())),
+        };
+    };
+    let workspace = workspace_id.clone();
+    match command {
+        Command::CreateWorkspace { .. } => Ok(Vec::new()),
+        Command::SetProducts { products, .. } => {
+            let products = products.union(catalog.always_enabled());
+            Ok(if products == ws.products() {
+                Vec::new()
+            } else {
+                vec![Change::SetProducts {
+                    workspace,
+                    products,
+                }]
+            })
+        }
+        Command::DeleteWorkspace { .. } => Ok(vec![Change::DeleteWorkspace { workspace }]),
+        Command::SetMembership {
+            user,
+            membership,
+            actor,
+            ..
+        } => {
+            authorize(catalog, ws, actor.as_ref())?;
+            match ws.member(user) {
+                Some(member) if member.membership == *membership => Ok(Vec::new()),
+                Some(member) => {
+                    if member.membership == Membership::Owner && ws.owner_count() == 1 {
+                        return Err(WriteError::LastOwner(user.clone()));
+                    }
+                    Ok(vec![Change::SetMembership {
+                        workspace,
+                        user: user.clone(),
+                        membership: *membership,
+                    }])
+                }
+                None => Ok(vec![Change::SetMembership {
+                    workspace,
+                    user: user.clone(),
+                    membership: *membership,
+                }]),
+            }
+        }
+        Command::RemoveMember { user, actor, .. } => {
+            authorize(catalog, ws, actor.as_ref())?;
+            let Some(member) = ws.member(user) else {
+                return Ok(Vec::new());
+            };
+            if member.membership == Membership::Owner && ws.owner_count() == 1 {
+                return Err(WriteError::LastOwner(user.clone()));
+            }
+            let mut changes: Vec<Change> = member
+                .grants
+                .iter()
+                .map(|grant| Change::RemoveGrant {
+                    workspace: workspace.clone(),
+                    user: user.clone(),
+                    grant: grant.clone(),
+                })
+                .collect();
+            changes.push(Change::RemoveMember {
+                workspace,
+                user: user.clone(),
+            });
+            Ok(changes)
+        }
+        Command::RegisterResource {
+            resource, parent, ..
+        } => plan_register(catalog, ws, workspace, resource, parent.as_ref()),
+        Command::DeleteResource { resource, .. } => {
+            if ws.instance(resource).is_none() {
+                return Ok(Vec::new());
+            }
+            let mut changes = Vec::new();
+            plan_delete_resource(ws, &workspace, resource, &mut changes, 0);
+            Ok(changes)
+        }
+        Command::Grant {
+            user, grant, actor, ..
+        } => {
+            authorize(catalog, ws, actor.as_ref())?;
+            validate_grant(catalog, ws, grant)?;
+            let member = ws
+                .member(user)
+                .ok_or_else(|| WriteError::NotAMember(user.clone()))?;
+            if member.grants.binary_search(grant).is_ok() {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Change::AddGrant {
+                workspace,
+                user: user.clone(),
+                grant: grant.clone(),
+            }])
+        }
+        Command::Revoke {
+            user, grant, actor, ..
+        } => {
+            authorize(catalog, ws, actor.as_ref())?;
+            let held = ws
+                .member(user)
+                .is_some_and(|member| member.grants.binary_search(grant).is_ok());
+            Ok(if held {
+                vec![Change::RemoveGrant {
+                    workspace,
+                    user: user.clone(),
+                    grant: grant.clone(),
+                }]
+            } else {
+                Vec::new()
+            })
+        }
+    }
+}
+
+/// Refuses the write unless the actor (when named) may manage access.
+fn authorize(catalog: &Catalog, ws: &Workspace, actor: Option<&UserId>) -> Result<(), WriteError> {
+    let Some(actor) = actor else {
+        return Ok(());
+    };
+    let allowed = catalog
+        .permission_id(MANAGE_ACCESS)
+        .is_some_and(|permission| {
+            check(
+                catalog,
+                Some(ws),
+                &Check {
+                    user: actor.clone(),
+                    permission,
+                    resource: None,
+                },
+            )
+            .allowed()
+        });
+    if allowed {
+        Ok(())
+    } else {
+        Err(WriteError::ActorNotAllowed(actor.clone()))
+    }
+}
+
+/// The permission that writes naming an actor require.
+pub const MANAGE_ACCESS: &str = "workspace.manage_access";
+
+/// Checks that a grant may exist in this workspace: its role's product is enabled, the
+/// role accepts the scope, and a scoped instance is registered.
+pub fn validate_grant(catalog: &Catalog, ws: &Workspace, grant: &Grant) -> Result<(), WriteError> {
+    let role = catalog
+        .role(grant.role)
+        .ok_or_else(|| WriteError::ScopeNotAccepted {
+            role: "?".into(),
+            problem: "is not in the catalog".into(),
+        })?;
+    if !ws.products().contains(role.product) {
+        return Err(WriteError::ProductNotEnabled {
+            role: role.name.clone(),
+            product: catalog.product_name(role.product).to_owned(),
+        });
+    }
+    match &grant.scope {
+        Scope::All if role.accepts(ScopeKind::All) => Ok(()),
+        Scope::All => Err(WriteError::ScopeNotAccepted {
+            role: role.name.clone(),
+            problem: "does not accept the all-instances scope".into(),
+        }),
+        Scope::Instance(ty, id) => match role.scope_type {
+            Some(scope_type) if scope_type == *ty => {
+                if ws.instance(&(*ty, id.clone())).is_some() {
+                    Ok(())
+                } else {
+                    Err(WriteError::ResourceNotFound {
+                        type_name: catalog.type_name(*ty).to_owned(),
+                        id: id.clone(),
+                    })
+                }
+            }
+            Some(scope_type) => Err(WriteError::ScopeNotAccepted {
+                role: role.name.clone(),
+                problem: format!(
+                    "is scoped to `{}` instances, not `{}`",
+                    catalog.type_name(scope_type),
+                    catalog.type_name(*ty)
+                ),
+            }),
+            None => Err(WriteError::ScopeNotAccepted {
+                role: role.name.clone(),
+                problem: "accepts only the all-instances scope".into(),
+            }),
+        },
+    }
+}
+
+fn plan_register(
+    catalog: &Catalog,
+    ws: &Workspace,
+    workspace: WorkspaceId,
+    resource: &InstanceKey,
+    parent: Option<&ResourceId>,
+) -> Result<Vec<Change>, WriteError> {
+    let (ty, id) = resource;
+    let parent = match (catalog.parent_type(*ty), parent) {
+        (Some(parent_type), Some(parent_id)) => {
+            let key = (parent_type, parent_id.clone());
+            if ws.instance(&key).is_none() {
+                return Err(WriteError::ResourceNotFound {
+                    type_name: catalog.type_name(parent_type).to_owned(),
+                    id: parent_id.clone(),
+                });
+            }
+            Some(key)
+        }
+        (Some(parent_type), None) => {
+            return Err(WriteError::BadParent(format!(
+                "a {} needs the id of its parent {}",
+                catalog.type_name(*ty),
+                catalog.type_name(parent_type)
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(WriteError::BadParent(format!(
+                "a {} has no parent",
+                catalog.type_name(*ty)
+            )));
+        }
+        (None, None) => None,
+    };
+    match ws.instance(resource) {
+        Some(existing) if existing.parent == parent => Ok(Vec::new()),
+        Some(_) => Err(WriteError::ResourceExists {
+            type_name: catalog.type_name(*ty).to_owned(),
+            id: id.clone(),
+        }),
+        None => Ok(vec![Change::RegisterResource {
+            workspace,
+            resource: resource.clone(),
+            parent,
+        }]),
+    }
+}
+
+/// Children first, so that every change leaves a consistent state behind it.
+fn plan_delete_resource(
+    ws: &Workspace,
+    workspace: &WorkspaceId,
+    resource: &InstanceKey,
+    changes: &mut Vec<Change>,
+    depth: usize,
+) {
+    if depth < MAX_DEPTH {
+        for child in ws.children(resource) {
+            plan_delete_resource(ws, workspace, child, changes, depth + 1);
+        }
+    }
+    for (user, role) in ws.instance_grant_holders(resource) {
+        changes.push(Change::RemoveGrant {
+            workspace: workspace.clone(),
+            user: user.clone(),
+            grant: Grant {
+                role: *role,
+                scope: Scope::Instance(resource.0, resource.1.clone()),
+            },
+        });
+    }
+    changes.push(Change::DeleteResource {
+        workspace: workspace.clone(),
+        resource: resource.clone(),
+    });
+}
+
+const MAX_DEPTH: usize = 16;

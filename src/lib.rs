@@ -1,0 +1,19 @@
+//! accessd: a gRPC authorization service for workspace access management.
+//!
+//! Codemap, in the direction of the dependencies:
+//! - [`api`]: the gRPC edge. Validates requests, translates them, maps errors to statuses.
+//! - [`server`]: wires services, health, reflection and shutdown.
+//! - [`engine`]: pure decisions (checks) and write planning over workspace state.
+//! - [`store`]: sled persistence, the change log, and the published in-memory state.
+//! - [`model`]: the access model's vocabulary: ids, catalog, workspace state, decisions.
+//! - [`config`]: command-line flags and `ACCESSD_*` environment variables.
+//!
+//! See `ARCHITECTURE.md` for the data flow of a check and of a write.
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod run;
+pub mod server;
+pub mod store;

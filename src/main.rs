@@ -1,0 +1,17 @@
+//! The `accessd` binary: parse the command line and run the chosen subcommand.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = accessd::config::Cli::parse();
+    match accessd::run::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("accessd: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

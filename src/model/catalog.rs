@@ -1,0 +1,605 @@
+//! The role catalog: products, resource types, permissions and roles, loaded from data
+//! (the built-in `catalog.toml` or an operator's file) and validated once. Everything
+//! the engine knows about names comes from here; it resolves names to small indexes so
+//! that decisions compare integers, not strings.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+/// The built-in catalog: the tables of the access model.
+pub const BUILT_IN: &str = include_str!("catalog.toml");
+
+/// Index of a product in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProductId(u8);
+
+/// Index of a resource type in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeId(u8);
+
+/// Index of a permission in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PermissionId(u16);
+
+/// Index of a role in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoleId(u16);
+
+/// The most products a catalog may define: enabled products are a 64-bit set.
+pub const MAX_PRODUCTS: usize = 64;
+
+/// A set of products, such as the ones a workspace has enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ProductSet(u64);
+
+impl ProductSet {
+    /// Whether `product` is in the set.
+    pub fn contains(self, product: ProductId) -> bool {
+        self.0 & (1 << product.0) != 0
+    }
+
+    /// The set with `product` added.
+    #[must_use]
+    pub fn with(self, product: ProductId) -> Self {
+        Self(self.0 | (1 << product.0))
+    }
+
+    /// The products in either set.
+    #[must_use]
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// The products in the set, in catalog order.
+    pub fn iter(self) -> impl Iterator<Item = ProductId> {
+        (0..MAX_PRODUCTS as u8)
+            .map(ProductId)
+            .filter(move |p| self.contains(*p))
+    }
+}
+
+/// A product, such as `personas`.
+#[derive(Debug, Clone)]
+pub struct Product {
+    /// Its name.
+    pub name: String,
+    /// Whether every workspace has it, whatever it asks for.
+    pub always_enabled: bool,
+}
+
+/// A resource type, such as `destination`.
+#[derive(Debug, Clone)]
+pub struct ResourceType {
+    /// Its name.
+    pub name: String,
+    /// The product its instances belong to.
+    pub product: ProductId,
+    /// The type of its parent instance, whose grants cover it.
+    pub parent: Option<TypeId>,
+}
+
+/// What a check of a permission names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The workspace itself: no instance, and only all-scope grants cover it.
+    Workspace,
+    /// An instance of this type.
+    Instance(TypeId),
+}
+
+/// A permission, such as `source.update`.
+#[derive(Debug, Clone)]
+pub struct Permission {
+    /// Its name, `type.action`.
+    pub name: String,
+    /// The product it belongs to: it is denied to everyone where that product is disabled.
+    pub product: ProductId,
+    /// What a check of it names.
+    pub target: Target,
+    /// Whether every member of a workspace holds it.
+    pub every_member: bool,
+}
+
+/// The scopes a grant can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeKind {
+    /// One instance of the role's scope type.
+    Instance,
+    /// All current and future instances.
+    All,
+}
+
+/// A role, such as `source_admin`.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Its name.
+    pub name: String,
+    /// The product it belongs to: it cannot be granted, and gives nothing, where that
+    /// product is disabled.
+    pub product: ProductId,
+    /// The type a grant scoped to one instance names, if the role accepts that scope.
+    pub scope_type: Option<TypeId>,
+    /// Whether the role accepts the all-instances scope.
+    pub accepts_all: bool,
+    /// The permissions it allows, indexed by permission.
+    allows: Vec<bool>,
+}
+
+impl Role {
+    /// Whether the role allows `permission`.
+    pub fn allows(&self, permission: PermissionId) -> bool {
+        self.allows
+            .get(usize::from(permission.0))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Whether the role accepts grants of this scope kind.
+    pub fn accepts(&self, kind: ScopeKind) -> bool {
+        match kind {
+            ScopeKind::All => self.accepts_all,
+            ScopeKind::Instance => self.scope_type.is_some(),
+        }
+    }
+}
+
+/// Why a catalog file is not a valid catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The file is not valid TOML of the catalog's shape.
+    #[error("catalog is not valid: {0}")]
+    Syntax(#[from] toml::de::Error),
+    /// A name is defined twice.
+    #[error("{kind} `{name}` is defined twice")]
+    Duplicate {
+        /// Product, resource type, permission or role.
+        kind: &'static str,
+        /// The duplicated name.
+        name: String,
+    },
+    /// A name refers to nothing defined.
+    #[error("{context}: unknown {kind} `{name}`")]
+    Unknown {
+        /// Where the name was used.
+        context: String,
+        /// What kind of name it should be.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// Some other rule of the catalog's shape is broken.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    products: Vec<ProductEntry>,
+    resource_types: Vec<TypeEntry>,
+    permissions: Vec<PermissionEntry>,
+    roles: Vec<RoleEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductEntry {
+    name: String,
+    #[serde(default)]
+    always_enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypeEntry {
+    name: String,
+    product: String,
+    parent: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionEntry {
+    name: String,
+    product: String,
+    names: String,
+    #[serde(default)]
+    every_member: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleEntry {
+    name: String,
+    product: String,
+    scope_type: Option<String>,
+    scopes: Vec<ScopeKind>,
+    permissions: Vec<String>,
+}
+
+/// A validated role catalog with name lookups.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    products: Vec<Product>,
+    types: Vec<ResourceType>,
+    permissions: Vec<Permission>,
+    roles: Vec<Role>,
+    product_by_name: HashMap<String, ProductId>,
+    type_by_name: HashMap<String, TypeId>,
+    permission_by_name: HashMap<String, PermissionId>,
+    role_by_name: HashMap<String, RoleId>,
+}
+
+fn index_names<'a, I, T>(
+    kind: &'static str,
+    names: impl Iterator<Item = &'a String>,
+    make: impl Fn(I) -> T,
+) -> Result<HashMap<String, T>, CatalogError>
+where
+    I: TryFrom<usize>,
+{
+    let mut map = HashMap::new();
+    for (i, name) in names.enumerate() {
+        let index = I::try_from(i)
+            .map_err(|_| CatalogError::Invalid(format!("too many {kind}s in the catalog")))?;
+        if map.insert(name.clone(), make(index)).is_some() {
+            return Err(CatalogError::Duplicate {
+                kind,
+                name: name.clone(),
+            });
+        }
+    }
+    Ok(map)
+}
+
+fn resolve<T: Copy>(
+    map: &HashMap<String, T>,
+    kind: &'static str,
+    name: &str,
+    context: impl FnOnce() -> String,
+) -> Result<T, CatalogError> {
+    map.get(name).copied().ok_or_else(|| CatalogError::Unknown {
+        context: context(),
+        kind,
+        name: name.to_owned(),
+    })
+}
+
+impl Catalog {
+    /// The built-in catalog of the access model.
+    pub fn built_in() -> Self {
+        // The built-in file is tested to parse; an empty catalog (which denies
+        // everything but owners' and members' implicit rights) is the fail-closed fallback.
+        Self::parse(BUILT_IN).unwrap_or_else(|_| Self::empty())
+    }
+
+    fn empty() -> Self {
+        Self {
+            products: Vec::new(),
+            types: Vec::new(),
+            permissions: Vec::new(),
+            roles: Vec::new(),
+            product_by_name: HashMap::new(),
+            type_by_name: HashMap::new(),
+            permission_by_name: HashMap::new(),
+            role_by_name: HashMap::new(),
+        }
+    }
+
+    /// Parses and validates a catalog written in the shape of the built-in `catalog.toml`.
+    pub fn parse(text: &str) -> Result<Self, CatalogError> {
+        let file: CatalogFile = toml::from_str(text)?;
+        if file.products.len() > MAX_PRODUCTS {
+            return Err(CatalogError::Invalid(format!(
+                "a catalog has at most {MAX_PRODUCTS} products"
+            )));
+        }
+        let product_by_name =
+            index_names("product", file.products.iter().map(|p| &p.name), ProductId)?;
+        let type_by_name = index_names(
+            "resource type",
+            file.resource_types.iter().map(|t| &t.name),
+            TypeId,
+        )?;
+        if type_by_name.contains_key("workspace") {
+            return Err(CatalogError::Invalid(
+                "`workspace` is reserved and cannot be a resource type".into(),
+            ));
+        }
+        let permission_by_name = index_names(
+            "permission",
+            file.permissions.iter().map(|p| &p.name),
+            PermissionId,
+        )?;
+        let role_by_name = index_names("role", file.roles.iter().map(|r| &r.name), RoleId)?;
+
+        let products = file
+            .products
+            .into_iter()
+            .map(|p| Product {
+                name: p.name,
+                always_enabled: p.always_enabled,
+            })
+            .collect();
+
+        let mut types = Vec::with_capacity(file.resource_types.len());
+        for t in &file.resource_types {
+            let context = || format!("resource type `{}`", t.name);
+            let product = resolve(&product_by_name, "product", &t.product, context)?;
+            let parent = match &t.parent {
+                Some(parent) => Some(resolve(&type_by_name, "resource type", parent, context)?),
+                None => None,
+            };
+            types.push(ResourceType {
+                name: t.name.clone(),
+                product,
+                parent,
+            });
+        }
+        check_parents_acyclic(&types)?;
+
+        let mut permissions = Vec::with_capacity(file.permissions.len());
+        for p in &file.permissions {
+            let context = || format!("permission `{}`", p.name);
+            let product = resolve(&product_by_name, "product", &p.product, context)?;
+            let target = if p.names == "workspace" {
+                Target::Workspace
+            } else {
+                Target::Instance(resolve(&type_by_name, "resource type", &p.names, context)?)
+            };
+            permissions.push(Permission {
+                name: p.name.clone(),
+                product,
+                target,
+                every_member: p.every_member,
+            });
+        }
+
+        let mut roles = Vec::with_capacity(file.roles.len());
+        for r in &file.roles {
+            let context = || format!("role `{}`", r.name);
+            let product = resolve(&product_by_name, "product", &r.product, context)?;
+            let scope_type = match &r.scope_type {
+                Some(name) => Some(resolve(&type_by_name, "resource type", name, context)?),
+                None => None,
+            };
+            if r.scopes.is_empty() {
+                return Err(CatalogError::Invalid(format!(
+                    "role `{}` accepts no scope",
+                    r.name
+                )));
+            }
+            let accepts_instance = r.scopes.contains(&ScopeKind::Instance);
+            if accepts_instance != scope_type.is_some() {
+                return Err(CatalogError::Invalid(format!(
+                    "role `{}` must have a `scope_type` exactly when it accepts the `instance` scope",
+                    r.name
+                )));
+            }
+            let mut allows = vec![false; permissions.len()];
+            for name in &r.permissions {
+                let id = resolve(&permission_by_name, "permission", name, context)?;
+                let permission = permissions
+                    .get(usize::from(id.0))
+                    .ok_or_else(|| CatalogError::Invalid(format!("permission `{name}`")))?;
+                if permission.product != product {
+                    return Err(CatalogError::Invalid(format!(
+                        "role `{}` lists permission `{name}` of another product",
+                        r.name
+                    )));
+                }
+                if permission.every_member {
+                    return Err(CatalogError::Invalid(format!(
+                        "role `{}` lists `{name}`, which every member already holds",
+                        r.name
+                    )));
+                }
+                if name.starts_with("workspace.") {
+                    return Err(CatalogError::Invalid(format!(
+                        "role `{}` lists `{name}`, which is reserved to owners",
+                        r.name
+                    )));
+                }
+                if let Some(flag) = allows.get_mut(usize::from(id.0)) {
+                    *flag = true;
+                }
+            }
+            roles.push(Role {
+                name: r.name.clone(),
+                product,
+                scope_type,
+                accepts_all: r.scopes.contains(&ScopeKind::All),
+                allows,
+            });
+        }
+
+        Ok(Self {
+            products,
+            types,
+            permissions,
+            roles,
+            product_by_name,
+            type_by_name,
+            permission_by_name,
+            role_by_name,
+        })
+    }
+
+    /// The product named `name`.
+    pub fn product_id(&self, name: &str) -> Option<ProductId> {
+        self.product_by_name.get(name).copied()
+    }
+
+    /// The resource type named `name`.
+    pub fn type_id(&self, name: &str) -> Option<TypeId> {
+        self.type_by_name.get(name).copied()
+    }
+
+    /// The permission named `name`.
+    pub fn permission_id(&self, name: &str) -> Option<PermissionId> {
+        self.permission_by_name.get(name).copied()
+    }
+
+    /// The role named `name`.
+    pub fn role_id(&self, name: &str) -> Option<RoleId> {
+        self.role_by_name.get(name).copied()
+    }
+
+    /// The product with index `id`.
+    pub fn product(&self, id: ProductId) -> Option<&Product> {
+        self.products.get(usize::from(id.0))
+    }
+
+    /// The resource type with index `id`.
+    pub fn resource_type(&self, id: TypeId) -> Option<&ResourceType> {
+        self.types.get(usize::from(id.0))
+    }
+
+    /// The permission with index `id`.
+    pub fn permission(&self, id: PermissionId) -> Option<&Permission> {
+        self.permissions.get(usize::from(id.0))
+    }
+
+    /// The role with index `id`.
+    pub fn role(&self, id: RoleId) -> Option<&Role> {
+        self.roles.get(usize::from(id.0))
+    }
+
+    /// Every product with its index, in catalog order.
+    pub fn products(&self) -> impl Iterator<Item = (ProductId, &Product)> {
+        (0u8..).map(ProductId).zip(&self.products)
+    }
+
+    /// Every resource type with its index, in catalog order.
+    pub fn resource_types(&self) -> impl Iterator<Item = (TypeId, &ResourceType)> {
+        (0u8..).map(TypeId).zip(&self.types)
+    }
+
+    /// Every permission with its index, in catalog order.
+    pub fn permissions(&self) -> impl Iterator<Item = (PermissionId, &Permission)> {
+        (0u16..).map(PermissionId).zip(&self.permissions)
+    }
+
+    /// Every role with its index, in catalog order.
+    pub fn roles(&self) -> impl Iterator<Item = (RoleId, &Role)> {
+        (0u16..).map(RoleId).zip(&self.roles)
+    }
+
+    /// The products every workspace has.
+    pub fn always_enabled(&self) -> ProductSet {
+        self.products()
+            .filter(|(_, p)| p.always_enabled)
+            .fold(ProductSet::default(), |set, (id, _)| set.with(id))
+    }
+
+    /// The name of a product, for messages.
+    pub fn product_name(&self, id: ProductId) -> &str {
+        self.product(id).map_or("?", |p| p.name.as_str())
+    }
+
+    /// The name of a resource type, for messages.
+    pub fn type_name(&self, id: TypeId) -> &str {
+        self.resource_type(id).map_or("?", |t| t.name.as_str())
+    }
+
+    /// The name of a role, for messages and storage.
+    pub fn role_name(&self, id: RoleId) -> &str {
+        self.role(id).map_or("?", |r| r.name.as_str())
+    }
+
+    /// The name of a permission, for messages.
+    pub fn permission_name(&self, id: PermissionId) -> &str {
+        self.permission(id).map_or("?", |p| p.name.as_str())
+    }
+
+    /// The parent type of `id`, if instances of it have a parent.
+    pub fn parent_type(&self, id: TypeId) -> Option<TypeId> {
+        self.resource_type(id).and_then(|t| t.parent)
+    }
+}
+
+fn check_parents_acyclic(types: &[ResourceType]) -> Result<(), CatalogError> {
+    for (start, t) in types.iter().enumerate() {
+        let mut seen = 0;
+        let mut parent = t.parent;
+        while let Some(TypeId(p)) = parent {
+            seen += 1;
+            if seen > types.len() || usize::from(p) == start {
+                return Err(CatalogError::Invalid(format!(
+                    "resource type `{}` is its own ancestor",
+                    t.name
+                )));
+            }
+            parent = types.get(usize::from(p)).and_then(|t| t.parent);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_catalog_parses() {
+        let catalog = Catalog::parse(BUILT_IN).expect("built-in catalog");
+        assert_eq!(catalog.roles().count(), 9);
+        assert!(catalog.role_id("source_admin").is_some());
+        assert_eq!(
+            catalog.always_enabled().iter().count(),
+            1,
+            "only connections is always enabled"
+        );
+    }
+
+    #[test]
+    fn duplicate_roles_are_rejected() {
+        let text = format!(
+            "{BUILT_IN}\n[[roles]]\nname = \"source_read\"\nproduct = \"connections\"\nscopes = [\"all\"]\npermissions = []\n"
+        );
+        let err = Catalog::parse(&text).expect_err("duplicate");
+        assert_eq!(err.to_string(), "role `source_read` is defined twice");
+    }
+
+    #[test]
+    fn unknown_permissions_in_roles_are_rejected() {
+        let text = BUILT_IN.replace("\"warehouse.read\"]", "\"warehouse.peek\"]");
+        let err = Catalog::parse(&text).expect_err("unknown permission");
+        assert_eq!(
+            err.to_string(),
+            "role `warehouse_read`: unknown permission `warehouse.peek`"
+        );
+    }
+
+    #[test]
+    fn roles_without_scopes_are_rejected() {
+        let text = BUILT_IN.replace(
+            "scopes = [\"all\"]\npermissions = [\"warehouse.read\"]",
+            "scopes = []\npermissions = [\"warehouse.read\"]",
+        );
+        let err = Catalog::parse(&text).expect_err("no scope");
+        assert_eq!(err.to_string(), "role `warehouse_read` accepts no scope");
+    }
+
+    #[test]
+    fn owner_only_permissions_cannot_be_given_to_roles() {
+        let text = BUILT_IN.replace(
+            "permissions = [\"warehouse.read\"]",
+            "permissions = [\"warehouse.read\", \"workspace.manage_access\"]",
+        );
+        let err = Catalog::parse(&text).expect_err("owner only");
+        assert!(err.to_string().contains("reserved to owners"), "{err}");
+    }
+
+    #[test]
+    fn unknown_resource_types_are_rejected() {
+        let text = BUILT_IN.replace("names = \"trait\"", "names = \"traits\"");
+        let err = Catalog::parse(&text).expect_err("unknown type");
+        assert!(
+            err.to_string().contains("unknown resource type `traits`"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! The vocabulary of the access model: ids, the role catalog, workspace state, changes
+//! and decisions. Pure data and its invariants; no I/O and no gRPC types.
+
+pub mod catalog;
+pub mod catalog_text;
+pub mod change;
+pub mod decision;
+pub mod ids;
+pub mod workspace;
+
+pub use catalog::{Catalog, PermissionId, ProductId, ProductSet, RoleId, TypeId};
+pub use change::Change;
+pub use decision::{Decision, DenialReason};
+pub use ids::{ResourceId, UserId, WorkspaceId};
+pub use workspace::{Grant, InstanceKey, Membership, Scope, Workspace};

@@ -1,0 +1,306 @@
+//! The in-memory state of one workspace: its products, memberships, grants and resource
+//! instances, with the indexes lookups need. Persistent maps make a copy O(1), so a write
+//! changes a copy while checks keep reading the published one.
+
+use imbl::{OrdMap, OrdSet};
+
+use super::{
+    catalog::{ProductSet, RoleId, TypeId},
+    change::Change,
+    ids::{ResourceId, UserId},
+};
+
+/// A user's membership of a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Membership {
+    /// Allowed every permission of the enabled products.
+    Owner,
+    /// Allowed `workspace.read` and what their grants give.
+    Member,
+}
+
+/// What a grant covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// All current and future instances of the role's types.
+    All,
+    /// One instance of the role's scope type (and the instances whose parent it is).
+    Instance(TypeId, ResourceId),
+}
+
+/// A role held by a member with its scope.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Grant {
+    /// The role.
+    pub role: RoleId,
+    /// What it covers.
+    pub scope: Scope,
+}
+
+/// A user of a workspace: membership and grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Owner or member.
+    pub membership: Membership,
+    /// Their grants, sorted and without duplicates.
+    pub grants: Vec<Grant>,
+}
+
+/// A registered resource instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Its parent instance (a destination's source).
+    pub parent: Option<InstanceKey>,
+}
+
+/// A resource instance's key within a workspace.
+pub type InstanceKey = (TypeId, ResourceId);
+
+/// One workspace's state.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    products: ProductSet,
+    members: OrdMap<UserId, Member>,
+    owners: OrdSet<UserId>,
+    instances: OrdMap<InstanceKey, Instance>,
+    children: OrdMap<InstanceKey, OrdSet<InstanceKey>>,
+    all_scope_holders: OrdMap<RoleId, OrdSet<UserId>>,
+    instance_grant_holders: OrdMap<InstanceKey, OrdSet<(UserId, RoleId)>>,
+}
+
+impl Workspace {
+    /// A workspace with these enabled products and nothing else.
+    pub fn new(products: ProductSet) -> Self {
+        Self {
+            products,
+            ..Self::default()
+        }
+    }
+
+    /// The enabled products (always-enabled ones included).
+    pub fn products(&self) -> ProductSet {
+        self.products
+    }
+
+    /// The user's membership and grants, if they are owner or member.
+    pub fn member(&self, user: &UserId) -> Option<&Member> {
+        self.members.get(user)
+    }
+
+    /// Every user with their membership and grants, in user id order.
+    pub fn members(&self) -> impl DoubleEndedIterator<Item = (&UserId, &Member)> {
+        self.members.iter()
+    }
+
+    /// The users after `after` (exclusive), in user id order.
+    pub fn members_after<'a>(
+        &'a self,
+        after: Option<&'a UserId>,
+    ) -> impl Iterator<Item = (&'a UserId, &'a Member)> {
+        let start = match after {
+            Some(after) => std::ops::Bound::Excluded(after.clone()),
+            None => std::ops::Bound::Unbounded,
+        };
+        self.members
+            .range::<_, UserId>((start, std::ops::Bound::Unbounded))
+    }
+
+    /// The owners, in user id order.
+    pub fn owners(&self) -> impl Iterator<Item = &UserId> {
+        self.owners.iter()
+    }
+
+    /// How many owners the workspace has.
+    pub fn owner_count(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// The registered instance `key`, if any.
+    pub fn instance(&self, key: &InstanceKey) -> Option<&Instance> {
+        self.instances.get(key)
+    }
+
+    /// The registered instances of type `ty` after `after` (exclusive), in id order.
+    pub fn instances_of<'a>(
+        &'a self,
+        ty: TypeId,
+        after: Option<&'a ResourceId>,
+    ) -> impl Iterator<Item = (&'a ResourceId, &'a Instance)> {
+        let start = match after {
+            Some(after) => std::ops::Bound::Excluded((ty, after.clone())),
+            None => std::ops::Bound::Unbounded,
+        };
+        self.instances
+            .range((start, std::ops::Bound::Unbounded))
+            .skip_while(move |((t, _), _)| *t < ty)
+            .take_while(move |((t, _), _)| *t == ty)
+            .map(|((_, id), instance)| (id, instance))
+    }
+
+    /// The instances whose parent is `key` (a source's destinations).
+    pub fn children(&self, key: &InstanceKey) -> impl Iterator<Item = &InstanceKey> {
+        self.children.get(key).into_iter().flatten()
+    }
+
+    /// The users holding `role` scoped to all instances, in user id order.
+    pub fn all_scope_holders(&self, role: RoleId) -> impl Iterator<Item = &UserId> {
+        self.all_scope_holders.get(&role).into_iter().flatten()
+    }
+
+    /// The (user, role) pairs of the grants scoped to instance `key`.
+    pub fn instance_grant_holders(
+        &self,
+        key: &InstanceKey,
+    ) -> impl Iterator<Item = &(UserId, RoleId)> {
+        self.instance_grant_holders.get(key).into_iter().flatten()
+    }
+
+    /// How many grants the workspace holds.
+    pub fn grant_count(&self) -> usize {
+        self.members.values().map(|m| m.grants.len()).sum()
+    }
+
+    /// Applies one change that the engine planned against this state (`None`: the
+    /// workspace does not exist). Changes that do not fit, such as a grant for a
+    /// non-member, are ignored: the engine never plans them.
+    pub fn apply(state: &mut Option<Self>, change: &Change) {
+        match (change, state.as_mut()) {
+            (Change::CreateWorkspace { products, .. }, _) => *state = Some(Self::new(*products)),
+            (Change::DeleteWorkspace { .. }, _) => *state = None,
+            (_, Some(workspace)) => workspace.apply_within(change),
+            (_, None) => {}
+        }
+    }
+
+    fn apply_within(&mut self, change: &Change) {
+        match change {
+            Change::CreateWorkspace { .. } | Change::DeleteWorkspace { .. } => {}
+            Change::SetProducts { products, .. } => self.products = *products,
+            Change::SetMembership {
+                user, membership, ..
+            } => self.set_membership(user, *membership),
+            Change::RemoveMember { user, .. } => self.remove_member(user),
+            Change::AddGrant { user, grant, .. } => self.add_grant(user, grant),
+            Change::RemoveGrant { user, grant, .. } => self.remove_grant(user, grant),
+            Change::RegisterResource {
+                resource, parent, ..
+            } => self.register(resource, parent.as_ref()),
+            Change::DeleteResource { resource, .. } => self.delete_resource(resource),
+        }
+    }
+
+    fn set_membership(&mut self, user: &UserId, membership: Membership) {
+        match membership {
+            Membership::Owner => self.owners.insert(user.clone()),
+            Membership::Member => self.owners.remove(user),
+        };
+        match self.members.get_mut(user) {
+            Some(member) => member.membership = membership,
+            None => {
+                self.members.insert(
+                    user.clone(),
+                    Member {
+                        membership,
+                        grants: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn remove_member(&mut self, user: &UserId) {
+        if let Some(member) = self.members.remove(user) {
+            for grant in &member.grants {
+                self.unindex_grant(user, grant);
+            }
+        }
+        self.owners.remove(user);
+    }
+
+    fn add_grant(&mut self, user: &UserId, grant: &Grant) {
+        let Some(member) = self.members.get_mut(user) else {
+            return;
+        };
+        if let Err(at) = member.grants.binary_search(grant) {
+            member.grants.insert(at, grant.clone());
+            self.index_grant(user, grant);
+        }
+    }
+
+    fn remove_grant(&mut self, user: &UserId, grant: &Grant) {
+        let Some(member) = self.members.get_mut(user) else {
+            return;
+        };
+        if let Ok(at) = member.grants.binary_search(grant) {
+            member.grants.remove(at);
+            self.unindex_grant(user, grant);
+        }
+    }
+
+    fn index_grant(&mut self, user: &UserId, grant: &Grant) {
+        match &grant.scope {
+            Scope::All => {
+                self.all_scope_holders
+                    .entry(grant.role)
+                    .or_default()
+                    .insert(user.clone());
+            }
+            Scope::Instance(ty, id) => {
+                self.instance_grant_holders
+                    .entry((*ty, id.clone()))
+                    .or_default()
+                    .insert((user.clone(), grant.role));
+            }
+        }
+    }
+
+    fn unindex_grant(&mut self, user: &UserId, grant: &Grant) {
+        match &grant.scope {
+            Scope::All => remove_from_set(&mut self.all_scope_holders, &grant.role, user),
+            Scope::Instance(ty, id) => remove_from_set(
+                &mut self.instance_grant_holders,
+                &(*ty, id.clone()),
+                &(user.clone(), grant.role),
+            ),
+        }
+    }
+
+    fn register(&mut self, key: &InstanceKey, parent: Option<&InstanceKey>) {
+        if let Some(parent) = parent {
+            self.children
+                .entry(parent.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.instances.insert(
+            key.clone(),
+            Instance {
+                parent: parent.cloned(),
+            },
+        );
+    }
+
+    fn delete_resource(&mut self, key: &InstanceKey) {
+        if let Some(Instance {
+            parent: Some(parent),
+        }) = self.instances.remove(key)
+        {
+            remove_from_set(&mut self.children, &parent, key);
+        }
+        self.children.remove(key);
+        self.instance_grant_holders.remove(key);
+    }
+}
+
+fn remove_from_set<K: Ord + Clone, V: Ord + Clone>(
+    map: &mut OrdMap<K, OrdSet<V>>,
+    key: &K,
+    value: &V,
+) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The keyspace: how workspaces, memberships, grants, instances, the revision and the
+//! change log are laid out as sled keys. Names (of products, roles, types) are stored
+//! rather than catalog indexes, so a reordered catalog reads the same data.
+//!
+//! ```text
+//! r                                    -> u64 BE: the last revision written
+//! w 0 {ws}                             -> product names joined by ','
+//! m 0 {ws} 0 {user}                    -> "owner" | "member"
+//! g 0 {ws} 0 {user} 0 {role} 0 a       -> empty (all instances)
+//! g 0 {ws} 0 {user} 0 {role} 0 i {type} 0 {id}   -> empty (one instance)
+//! i 0 {ws} 0 {type} 0 {id}             -> "" | "{parent type} 0 {parent id}"
+//! l {u64 BE revision}                  -> change log entry (JSON)
+//! ```
+//! `0` is a NUL byte; ids are printable ASCII, so it never occurs inside one.
+
+use crate::model::{Catalog, Grant, InstanceKey, Membership, Scope, UserId, WorkspaceId};
+
+/// The key of the last revision written.
+pub const REVISION: &[u8] = b"r";
+/// Prefix of workspace records.
+pub const WORKSPACES: &[u8] = b"w\0";
+/// Prefix of memberships.
+pub const MEMBERS: &[u8] = b"m\0";
+/// Prefix of grants.
+pub const GRANTS: &[u8] = b"g\0";
+/// Prefix of resource instances.
+pub const INSTANCES: &[u8] = b"i\0";
+/// Prefix of change log entries.
+pub const CHANGE_LOG: &[u8] = b"l";
+
+const SEP: u8 = 0;
+
+fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let len = prefix.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+    let mut key = Vec::with_capacity(len);
+    key.extend_from_slice(prefix);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(SEP);
+        }
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// The key of a workspace record.
+pub fn workspace(ws: &WorkspaceId) -> Vec<u8> {
+    key(WORKSPACES, &[ws.as_str().as_bytes()])
+}
+
+/// The prefix of every key of `kind` (members, grants, instances) in a workspace.
+pub fn in_workspace(kind: &[u8], ws: &WorkspaceId) -> Vec<u8> {
+    key(kind, &[ws.as_str().as_bytes(), b""])
+}
+
+/// The key of a membership.
+pub fn member(ws: &WorkspaceId, user: &UserId) -> Vec<u8> {
+    key(MEMBERS, &[ws.as_str().as_bytes(), user.as_str().as_bytes()])
+}
+
+/// The prefix of a user's grants in a workspace.
+pub fn grants_of(ws: &WorkspaceId, user: &UserId) -> Vec<u8> {
+    key(
+        GRANTS,
+        &[ws.as_str().as_bytes(), user.as_str().as_bytes(), b""],
+    )
+}
+
+/// The key of a grant.
+pub fn grant(catalog: &Catalog, ws: &WorkspaceId, user: &UserId, grant: &Grant) -> Vec<u8> {
+    let role = catalog.role_name(grant.role).as_bytes();
+    let ws = ws.as_str().as_bytes();
+    let user = user.as_str().as_bytes();
+    match &grant.scope {
+        Scope::All => key(GRANTS, &[ws, user, role, b"a"]),
+        Scope::Instance(ty, id) => {
+            let tagged_type = [b"i", catalog.type_name(*ty).as_bytes()].concat();
+            key(
+                GRANTS,
+                &[ws, user, role, &tagged_type, id.as_str().as_bytes()],
+            )
+        }
+    }
+}
+
+/// The key of a resource instance.
+pub fn instance(catalog: &Catalog, ws: &WorkspaceId, resource: &InstanceKey) -> Vec<u8> {
+    key(
+        INSTANCES,
+        &[
+            ws.as_str().as_bytes(),
+            catalog.type_name(resource.0).as_bytes(),
+            resource.1.as_str().as_bytes(),
+        ],
+    )
+}
+
+/// The value of a resource instance: its parent, if any.
+pub fn instance_value(catalog: &Catalog, parent: Option<&InstanceKey>) -> Vec<u8> {
+    match parent {
+        Some((ty, id)) => key(
+            b"",
+            &[catalog.type_name(*ty).as_bytes(), id.as_str().as_bytes()],
+        ),
+        None => Vec::new(),
+    }
+}
+
+/// The key of the change log entry of `revision`; big-endian so that keys sort by revision.
+pub fn change_log(revision: u64) -> Vec<u8> {
+    [CHANGE_LOG, &revision.to_be_bytes()].concat()
+}
+
+/// The stored form of a membership.
+pub fn membership_value(membership: Membership) -> &'static [u8] {
+    match membership {
+        Membership::Owner => b"owner",
+        Membership::Member => b"member",
+    }
+}
+
+/// Splits a key after its prefix into its NUL-separated parts.
+pub fn parts<'a>(key: &'a [u8], prefix: &[u8]) -> Vec<&'a [u8]> {
+    key.get(prefix.len()..)
+        .map(|rest| rest.split(|b| *b == SEP).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,185 @@
+//! Durable storage in sled behind a narrow interface: `open`, `snapshot` to read, `write`
+//! to change, `close`. Reads are served from an in-memory state published after every
+//! durable write; writes go through one writer thread (see `writer`). The only module
+//! that names sled.
+
+mod change_log;
+pub mod keys;
+mod load;
+mod writer;
+
+use std::{path::Path, sync::Arc, thread::JoinHandle};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+
+pub use load::LoadReport;
+
+use crate::{
+    engine::{Command, WriteError},
+    model::{Catalog, Workspace, WorkspaceId},
+};
+
+/// A consistent view of every workspace at one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The revision of the last write included.
+    pub revision: u64,
+    /// Every workspace, by id.
+    pub workspaces: imbl::HashMap<WorkspaceId, Arc<Workspace>>,
+}
+
+impl Snapshot {
+    /// The workspace `id`, if it exists at this revision.
+    pub fn workspace(&self, id: &WorkspaceId) -> Option<&Workspace> {
+        self.workspaces.get(id).map(|ws| &**ws)
+    }
+}
+
+/// What an accepted write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The revision it produced, or the current one if it changed nothing.
+    pub revision: u64,
+    /// Whether anything changed.
+    pub changed: bool,
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O, corruption it detected).
+    #[error("database error: {0}")]
+    Database(#[from] sled::Error),
+    /// A record could not be decoded.
+    #[error("database is corrupt: {0}")]
+    Corrupt(String),
+    /// The store is closed or stopped taking writes after a failure.
+    #[error("the store is not taking writes")]
+    Closed,
+}
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// sled's page cache, in bytes. Reads come from memory, so it can stay small.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The durable store of workspaces and the in-memory state checks read.
+pub struct Store {
+    catalog: Arc<Catalog>,
+    published: Arc<ArcSwap<Snapshot>>,
+    /// `None` once closed. A std mutex: it is held only to clone or take the sender.
+    writer: std::sync::Mutex<Option<(mpsc::Sender<writer::Request>, JoinHandle<()>)>>,
+    report: LoadReport,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` and loads its state.
+    pub fn open(
+        dir: &Path,
+        catalog: Arc<Catalog>,
+        config: &StoreConfig,
+    ) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(config.cache_bytes)
+            .open()?;
+        let (revision, workspaces, report) = load::load(&db, &catalog)?;
+        info!(revision, workspaces = workspaces.len(), "store loaded");
+        let published = Arc::new(ArcSwap::from_pointee(Snapshot {
+            revision,
+            workspaces: workspaces
+                .into_iter()
+                .map(|(id, ws)| (id, Arc::new(ws)))
+                .collect(),
+        }));
+        let (sender, receiver) = mpsc::channel(4096);
+        let writer = writer::Writer {
+            db,
+            catalog: Arc::clone(&catalog),
+            published: Arc::clone(&published),
+        };
+        let handle = std::thread::Builder::new()
+            .name("accessd-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            catalog,
+            published,
+            writer: std::sync::Mutex::new(Some((sender, handle))),
+            report,
+        })
+    }
+
+    /// The catalog in force.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// What loading found that the catalog cannot represent.
+    pub fn load_report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// The latest durable state. Wait-free; the snapshot never changes under its holder.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.published.load_full()
+    }
+
+    /// Plans and persists one command; returns once it is durable.
+    pub async fn write(
+        &self,
+        command: Command,
+    ) -> Result<Result<WriteOutcome, WriteError>, StoreError> {
+        let mut results = self.write_all(vec![command]).await?;
+        results.pop().ok_or(StoreError::Closed)
+    }
+
+    /// Plans and persists commands in order, atomically together, each with its own
+    /// revision; returns once they are durable.
+    pub async fn write_all(
+        &self,
+        commands: Vec<Command>,
+    ) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
+        let sender = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .as_ref()
+            .map(|(sender, _)| sender.clone())
+            .ok_or(StoreError::Closed)?;
+        let (reply, outcome) = oneshot::channel();
+        sender
+            .send(writer::Request { commands, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops taking writes, waits for queued ones and flushes. Blocks: call it from a
+    /// blocking context.
+    pub fn close(&self) {
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some((sender, handle)) = writer {
+            drop(sender);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

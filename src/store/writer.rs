@@ -1,0 +1,246 @@
+//! The single writer: a thread that takes queued commands in groups, plans each against
+//! the state left by the ones before it, persists the whole group in one atomic sled
+//! batch, flushes once, and only then publishes the new state and acknowledges. Many
+//! concurrent writes so share one flush (group commit), and checks never see a write
+//! that is not yet durable.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error};
+
+use super::{Snapshot, StoreError, WriteOutcome, change_log, keys, load::products_value};
+use crate::{
+    engine::{Command, WriteError, plan},
+    model::{Catalog, Change, Workspace, WorkspaceId},
+};
+
+/// The most commands persisted under one flush.
+const MAX_GROUP: usize = 1024;
+
+/// A queued command and where its outcome goes.
+pub struct Request {
+    /// The commands, applied in order and atomically together (one revision each).
+    pub commands: Vec<Command>,
+    /// Receives one outcome per command.
+    pub reply: oneshot::Sender<Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>>,
+}
+
+/// The writer's state, owned by its thread.
+pub struct Writer {
+    /// The database.
+    pub db: sled::Db,
+    /// The catalog commands are planned with.
+    pub catalog: Arc<Catalog>,
+    /// Where new states are published for readers.
+    pub published: Arc<ArcSwap<Snapshot>>,
+}
+
+impl Writer {
+    /// Serves requests until every sender is dropped, then flushes a last time.
+    pub fn run(self, mut requests: mpsc::Receiver<Request>) {
+        while let Some(first) = requests.blocking_recv() {
+            let mut group = vec![first];
+            let mut queued = group.iter().map(|r| r.commands.len()).sum::<usize>();
+            while queued < MAX_GROUP {
+                match requests.try_recv() {
+                    Ok(request) => {
+                        queued += request.commands.len();
+                        group.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Err(err) = self.commit(group) {
+                // The database no longer takes writes; acknowledge nothing more.
+                error!(%err, "write failed; refusing further writes");
+                requests.close();
+                while let Some(request) = requests.blocking_recv() {
+                    let _ = request.reply.send(Err(StoreError::Closed));
+                }
+                return;
+            }
+        }
+        if let Err(err) = self.db.flush() {
+            error!(%err, "final flush failed");
+        }
+    }
+
+    fn commit(&self, group: Vec<Request>) -> Result<(), StoreError> {
+        let base = self.published.load_full();
+        let mut revision = base.revision;
+        let mut overlay: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
+        let mut batch = sled::Batch::default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let mut outcomes = Vec::with_capacity(group.len());
+
+        for request in &group {
+            let mut results = Vec::with_capacity(request.commands.len());
+            for command in &request.commands {
+                let id = command.workspace();
+                let mut state = match overlay.get(id) {
+                    Some(state) => state.clone(),
+                    None => base.workspaces.get(id).map(|ws| Workspace::clone(ws)),
+                };
+                match plan(&self.catalog, state.as_ref(), command) {
+                    Err(refused) => results.push(Err(refused)),
+                    Ok(changes) if changes.is_empty() => results.push(Ok(WriteOutcome {
+                        revision,
+                        changed: false,
+                    })),
+                    Ok(changes) => {
+                        revision += 1;
+                        for change in &changes {
+                            self.persist(&mut batch, state.as_ref(), change)?;
+                            Workspace::apply(&mut state, change);
+                        }
+                        batch.insert(
+                            keys::change_log(revision),
+                            change_log::entry(
+                                &self.catalog,
+                                revision,
+                                now,
+                                command.name(),
+                                &changes,
+                            ),
+                        );
+                        overlay.insert(id.clone(), state);
+                        results.push(Ok(WriteOutcome {
+                            revision,
+                            changed: true,
+                        }));
+                    }
+                }
+            }
+            outcomes.push(results);
+        }
+
+        if revision > base.revision {
+            batch.insert(keys::REVISION, &revision.to_be_bytes());
+            // One batch is atomic in sled; the flush makes it durable before anyone hears of it.
+            let durable = self
+                .db
+                .apply_batch(batch)
+                .and_then(|()| self.db.flush().map(|_| ()));
+            if let Err(err) = durable {
+                for request in group {
+                    let _ = request.reply.send(Err(StoreError::Closed));
+                }
+                return Err(err.into());
+            }
+            let mut workspaces = base.workspaces.clone();
+            for (id, state) in overlay {
+                match state {
+                    Some(ws) => workspaces.insert(id, Arc::new(ws)),
+                    None => workspaces.remove(&id),
+                };
+            }
+            self.published.store(Arc::new(Snapshot {
+                revision,
+                workspaces,
+            }));
+            debug!(revision, commands = outcomes.len(), "group committed");
+        }
+        for (request, results) in group.into_iter().zip(outcomes) {
+            let _ = request.reply.send(Ok(results));
+        }
+        Ok(())
+    }
+
+    /// Adds the key operations of one change to the batch. `state` is the workspace
+    /// before the change.
+    fn persist(
+        &self,
+        batch: &mut sled::Batch,
+        state: Option<&Workspace>,
+        change: &Change,
+    ) -> Result<(), StoreError> {
+        let catalog = &self.catalog;
+        match change {
+            Change::CreateWorkspace {
+                workspace,
+                products,
+            }
+            | Change::SetProducts {
+                workspace,
+                products,
+            } => batch.insert(
+                keys::workspace(workspace),
+                products_value(catalog, *products),
+            ),
+            Change::DeleteWorkspace { workspace } => {
+                batch.remove(keys::workspace(workspace));
+                // Keys from the in-memory state cover writes earlier in this batch; the
+                // scan covers records the catalog in force could not load.
+                if let Some(ws) = state {
+                    for (user, member) in ws.members() {
+                        batch.remove(keys::member(workspace, user));
+                        for grant in &member.grants {
+                            batch.remove(keys::grant(catalog, workspace, user, grant));
+                        }
+                    }
+                }
+                for kind in [keys::MEMBERS, keys::GRANTS, keys::INSTANCES] {
+                    for key in self
+                        .db
+                        .scan_prefix(keys::in_workspace(kind, workspace))
+                        .keys()
+                    {
+                        batch.remove(key?);
+                    }
+                }
+                if let Some(ws) = state {
+                    for (ty, _) in catalog.resource_types() {
+                        for (id, _) in ws.instances_of(ty, None) {
+                            batch.remove(keys::instance(catalog, workspace, &(ty, id.clone())));
+                        }
+                    }
+                }
+            }
+            Change::SetMembership {
+                workspace,
+                user,
+                membership,
+            } => batch.insert(
+                keys::member(workspace, user),
+                keys::membership_value(*membership),
+            ),
+            Change::RemoveMember { workspace, user } => {
+                batch.remove(keys::member(workspace, user));
+                for key in self.db.scan_prefix(keys::grants_of(workspace, user)).keys() {
+                    batch.remove(key?);
+                }
+            }
+            Change::AddGrant {
+                workspace,
+                user,
+                grant,
+            } => batch.insert(keys::grant(catalog, workspace, user, grant), &[] as &[u8]),
+            Change::RemoveGrant {
+                workspace,
+                user,
+                grant,
+            } => batch.remove(keys::grant(catalog, workspace, user, grant)),
+            Change::RegisterResource {
+                workspace,
+                resource,
+                parent,
+            } => batch.insert(
+                keys::instance(catalog, workspace, resource),
+                keys::instance_value(catalog, parent.as_ref()),
+            ),
+            Change::DeleteResource {
+                workspace,
+                resource,
+            } => batch.remove(keys::instance(catalog, workspace, resource)),
+        }
+        Ok(())
+    }
+}
