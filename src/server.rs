@@ -79,7 +79,9 @@ pub async fn serve(
         set_status(&drain_reporter, ServingStatus::NotServing).await;
     };
 
-    let address = listener.local_addr().ok();
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let router = Server::builder()
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
@@ -89,7 +91,7 @@ pub async fn serve(
         .add_service(AccessServiceServer::new(AccessApi::new(store)))
         .add_service(admin);
     set_status(&reporter, ServingStatus::Serving).await;
-    info!(?address, "serving");
+    info!(%address, "serving");
     router
         .serve_with_incoming_shutdown(incoming, signal)
         .await?;

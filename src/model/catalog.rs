@@ -3,9 +3,11 @@
 //! the engine knows about names comes from here; it resolves names to small indexes so
 //! that decisions compare integers, not strings.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
+
+use super::workspace::Membership;
 
 /// The built-in catalog: the tables of the access model.
 pub const BUILT_IN: &str = include_str!("catalog.toml");
@@ -181,6 +183,8 @@ struct CatalogFile {
     resource_types: Vec<TypeEntry>,
     permissions: Vec<PermissionEntry>,
     roles: Vec<RoleEntry>,
+    #[serde(default)]
+    legacy: BTreeMap<String, LegacyEntry>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +234,7 @@ pub struct Catalog {
     type_by_name: HashMap<String, TypeId>,
     permission_by_name: HashMap<String, PermissionId>,
     role_by_name: HashMap<String, RoleId>,
+    legacy: BTreeMap<String, LegacyRole>,
 }
 
 fn index_names<'a, I, T>(
@@ -285,6 +290,7 @@ impl Catalog {
             type_by_name: HashMap::new(),
             permission_by_name: HashMap::new(),
             role_by_name: HashMap::new(),
+            legacy: BTreeMap::new(),
         }
     }
 
@@ -415,6 +421,8 @@ impl Catalog {
             });
         }
 
+        let legacy = parse_legacy(&file.legacy, &role_by_name, &roles)?;
+
         Ok(Self {
             products,
             types,
@@ -424,6 +432,7 @@ impl Catalog {
             type_by_name,
             permission_by_name,
             role_by_name,
+            legacy,
         })
     }
 
@@ -518,6 +527,116 @@ impl Catalog {
     pub fn parent_type(&self, id: TypeId) -> Option<TypeId> {
         self.resource_type(id).and_then(|t| t.parent)
     }
+
+    /// What each legacy role becomes, by legacy role name (empty if the catalog has no
+    /// `[legacy]` table).
+    pub fn legacy(&self) -> &BTreeMap<String, LegacyRole> {
+        &self.legacy
+    }
+}
+
+/// What a legacy role becomes: a membership and grants. Grants whose role's product a
+/// workspace lacks are skipped when migrating it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyRole {
+    /// The membership it gives.
+    pub membership: Membership,
+    /// The grants it gives; none for owners, who need none.
+    pub grants: Vec<LegacyGrant>,
+    /// The type of the instance an assignment of it names (a collaborator's source), if
+    /// any of its grants is scoped to that instance.
+    pub instance_type: Option<TypeId>,
+}
+
+/// A grant a legacy role becomes: a role, scoped to all instances or to the instance
+/// the legacy assignment names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegacyGrant {
+    /// The role.
+    pub role: RoleId,
+    /// All instances, or the assignment's instance.
+    pub scope: ScopeKind,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyEntry {
+    membership: LegacyMembership,
+    #[serde(default)]
+    grants: Vec<LegacyGrantEntry>,
+}
+
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum LegacyMembership {
+    Owner,
+    Member,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyGrantEntry {
+    role: String,
+    scope: ScopeKind,
+}
+
+fn parse_legacy(
+    entries: &BTreeMap<String, LegacyEntry>,
+    role_by_name: &HashMap<String, RoleId>,
+    roles: &[Role],
+) -> Result<BTreeMap<String, LegacyRole>, CatalogError> {
+    let mut legacy = BTreeMap::new();
+    for (name, entry) in entries {
+        let context = || format!("legacy role `{name}`");
+        if entry.membership == LegacyMembership::Owner && !entry.grants.is_empty() {
+            return Err(CatalogError::Invalid(format!(
+                "legacy role `{name}` makes owners, who need no grants"
+            )));
+        }
+        let mut grants = Vec::with_capacity(entry.grants.len());
+        let mut instance_type = None;
+        for grant in &entry.grants {
+            let id = resolve(role_by_name, "role", &grant.role, context)?;
+            let role = roles
+                .get(usize::from(id.0))
+                .ok_or_else(|| CatalogError::Invalid(format!("role `{}`", grant.role)))?;
+            if !role.accepts(grant.scope) {
+                let scope = match grant.scope {
+                    ScopeKind::All => "all",
+                    ScopeKind::Instance => "instance",
+                };
+                return Err(CatalogError::Invalid(format!(
+                    "legacy role `{name}`: role `{}` does not accept the `{scope}` scope",
+                    grant.role
+                )));
+            }
+            if grant.scope == ScopeKind::Instance {
+                if instance_type.is_some_and(|ty| Some(ty) != role.scope_type) {
+                    return Err(CatalogError::Invalid(format!(
+                        "legacy role `{name}` scopes grants to instances of two types"
+                    )));
+                }
+                instance_type = role.scope_type;
+            }
+            grants.push(LegacyGrant {
+                role: id,
+                scope: grant.scope,
+            });
+        }
+        let membership = match entry.membership {
+            LegacyMembership::Owner => Membership::Owner,
+            LegacyMembership::Member => Membership::Member,
+        };
+        legacy.insert(
+            name.clone(),
+            LegacyRole {
+                membership,
+                grants,
+                instance_type,
+            },
+        );
+    }
+    Ok(legacy)
 }
 
 fn check_parents_acyclic(types: &[ResourceType]) -> Result<(), CatalogError> {

@@ -304,3 +304,62 @@ fn remove_from_set<K: Ord + Clone, V: Ord + Clone>(
         }
     }
 }
+
+/// Ranged reads of the indexes, for lookups that resume a page in the middle of a set.
+impl Workspace {
+    /// The owners after `after` (exclusive), in user id order.
+    pub fn owners_after<'a>(
+        &'a self,
+        after: Option<&UserId>,
+    ) -> impl Iterator<Item = &'a UserId> + use<'a> {
+        self.owners.range::<_, UserId>(exclusive_from(after))
+    }
+
+    /// The users holding `role` scoped to all instances after `after` (exclusive), in
+    /// user id order.
+    pub fn all_scope_holders_after<'a>(
+        &'a self,
+        role: RoleId,
+        after: Option<&UserId>,
+    ) -> impl Iterator<Item = &'a UserId> + use<'a> {
+        let range = exclusive_from(after);
+        self.all_scope_holders
+            .get(&role)
+            .into_iter()
+            .flat_map(move |holders| holders.range::<_, UserId>(range.clone()))
+    }
+
+    /// The ids of the children of `key` that have type `ty`, after `after` (exclusive),
+    /// in id order.
+    pub fn children_of_type<'a>(
+        &'a self,
+        key: &InstanceKey,
+        ty: TypeId,
+        after: Option<&ResourceId>,
+    ) -> impl Iterator<Item = &'a ResourceId> + use<'a> {
+        let range = (
+            match after {
+                Some(after) => std::ops::Bound::Excluded((ty, after.clone())),
+                None => std::ops::Bound::Unbounded,
+            },
+            std::ops::Bound::Unbounded,
+        );
+        self.children
+            .get(key)
+            .into_iter()
+            .flat_map(move |children| children.range::<_, InstanceKey>(range.clone()))
+            .skip_while(move |(t, _)| *t < ty)
+            .take_while(move |(t, _)| *t == ty)
+            .map(|(_, id)| id)
+    }
+}
+
+fn exclusive_from<T: Clone>(after: Option<&T>) -> (std::ops::Bound<T>, std::ops::Bound<T>) {
+    match after {
+        Some(after) => (
+            std::ops::Bound::Excluded(after.clone()),
+            std::ops::Bound::Unbounded,
+        ),
+        None => (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
+    }
+}

@@ -250,3 +250,285 @@ pub async fn allowed(
         .unwrap()
         .allowed
 }
+
+impl TestServer {
+    /// A server on a fresh data directory with the built-in catalog and `options`.
+    pub async fn start_with_options(options: ServeOptions) -> Self {
+        Self::start_with(
+            Arc::new(tempfile::tempdir().unwrap()),
+            Catalog::built_in(),
+            options,
+        )
+        .await
+    }
+
+    /// A connection of its own, as a separate client process would open.
+    pub async fn connect(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// Signals the server to stop and returns at once; `stop` then waits for the drain.
+    pub fn request_stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// The server's current revision, read through a check (revisions are global).
+    pub async fn revision(&self) -> u64 {
+        self.access()
+            .check(check_req("-", "-", "workspace.read", None))
+            .await
+            .unwrap()
+            .into_inner()
+            .revision
+    }
+}
+
+/// Asserts that `result` failed with `code` and a message naming `field` in backticks.
+pub fn expect_error<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    field: &str,
+) -> tonic::Status {
+    let status = result.expect_err("the call should have failed");
+    assert_eq!(
+        status.code(),
+        code,
+        "wrong code; message: {}",
+        status.message()
+    );
+    let named = format!("`{field}`");
+    assert!(
+        status.message().contains(&named),
+        "message {:?} does not name {named}",
+        status.message()
+    );
+    status
+}
+
+/// A grant request with no actor.
+pub fn grant_req(ws: &str, user: &str, role: &str, scope: Option<pb::Scope>) -> pb::GrantRequest {
+    pb::GrantRequest {
+        workspace_id: ws.into(),
+        user_id: user.into(),
+        role: role.into(),
+        scope,
+        actor_user_id: String::new(),
+    }
+}
+
+/// A revoke request with no actor.
+pub fn revoke_req(ws: &str, user: &str, role: &str, scope: Option<pb::Scope>) -> pb::RevokeRequest {
+    pb::RevokeRequest {
+        workspace_id: ws.into(),
+        user_id: user.into(),
+        role: role.into(),
+        scope,
+        actor_user_id: String::new(),
+    }
+}
+
+/// A membership request with no actor.
+pub fn membership_req(
+    ws: &str,
+    user: &str,
+    membership: pb::Membership,
+) -> pb::SetMembershipRequest {
+    pb::SetMembershipRequest {
+        workspace_id: ws.into(),
+        user_id: user.into(),
+        membership: membership.into(),
+        actor_user_id: String::new(),
+    }
+}
+
+/// Revokes `role` with `scope` from `user`.
+pub async fn revoke(
+    server: &TestServer,
+    ws: &str,
+    user: &str,
+    role: &str,
+    scope: Option<pb::Scope>,
+) -> pb::WriteResponse {
+    server
+        .admin()
+        .revoke(revoke_req(ws, user, role, scope))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Gives `user` the `membership` of `ws`.
+pub async fn set_membership(
+    server: &TestServer,
+    ws: &str,
+    user: &str,
+    membership: pb::Membership,
+) -> pb::WriteResponse {
+    server
+        .admin()
+        .set_membership(membership_req(ws, user, membership))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Removes `user` from `ws`.
+pub async fn remove_member(server: &TestServer, ws: &str, user: &str) -> pb::WriteResponse {
+    server
+        .admin()
+        .remove_member(pb::RemoveMemberRequest {
+            workspace_id: ws.into(),
+            user_id: user.into(),
+            actor_user_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Deletes a resource instance.
+pub async fn delete_resource(
+    server: &TestServer,
+    ws: &str,
+    ty: &str,
+    id: &str,
+) -> pb::WriteResponse {
+    server
+        .admin()
+        .delete_resource(pb::DeleteResourceRequest {
+            workspace_id: ws.into(),
+            resource: res(ty, id),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Deletes a workspace.
+pub async fn delete_workspace(server: &TestServer, ws: &str) -> pb::WriteResponse {
+    server
+        .admin()
+        .delete_workspace(pb::DeleteWorkspaceRequest {
+            workspace_id: ws.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Replaces the add-on products of `ws`.
+pub async fn set_products(server: &TestServer, ws: &str, products: &[&str]) -> pb::WriteResponse {
+    server
+        .admin()
+        .set_products(pb::SetProductsRequest {
+            workspace_id: ws.into(),
+            products: products.iter().map(|p| p.to_string()).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The decision of one check.
+pub async fn decide(
+    server: &TestServer,
+    ws: &str,
+    user: &str,
+    permission: &str,
+    resource: Option<pb::ResourceRef>,
+) -> pb::Decision {
+    server
+        .access()
+        .check(check_req(ws, user, permission, resource))
+        .await
+        .unwrap()
+        .into_inner()
+        .decision
+        .unwrap()
+}
+
+/// The denial reason of a decision, or `None` if it allowed.
+pub fn denial(decision: &pb::Decision) -> Option<pb::DenialReason> {
+    match decision.basis {
+        Some(pb::decision::Basis::Denial(reason)) => {
+            Some(pb::DenialReason::try_from(reason).unwrap())
+        }
+        _ => None,
+    }
+}
+
+/// A ListAccess request for `ws` with no filter.
+pub fn list_req(ws: &str) -> pb::ListAccessRequest {
+    pb::ListAccessRequest {
+        workspace_id: ws.into(),
+        ..Default::default()
+    }
+}
+
+/// Every entry `request` selects, walking all its pages.
+pub async fn list_all(
+    server: &TestServer,
+    mut request: pb::ListAccessRequest,
+) -> Vec<pb::AccessEntry> {
+    let mut entries = Vec::new();
+    loop {
+        let page = server
+            .access()
+            .list_access(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        entries.extend(page.entries);
+        if page.next_page_token.is_empty() {
+            return entries;
+        }
+        request.page_token = page.next_page_token;
+    }
+}
+
+/// A grant as text: `role@all` or `role@type/id`.
+pub fn grant_text(grant: &pb::Grant) -> String {
+    let scope = match grant.scope.as_ref().and_then(|s| s.kind.as_ref()) {
+        Some(pb::scope::Kind::All(_)) => "all".to_owned(),
+        Some(pb::scope::Kind::Instance(r)) => format!("{}/{}", r.r#type, r.id),
+        None => "none".to_owned(),
+    };
+    format!("{}@{scope}", grant.role)
+}
+
+/// The team table as text rows: `user owner|member [grant, ...]`.
+pub fn table(entries: &[pb::AccessEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let membership = match entry.membership() {
+                pb::Membership::Owner => "owner",
+                pb::Membership::Member => "member",
+                pb::Membership::Unspecified => "unspecified",
+            };
+            let grants: Vec<String> = entry.grants.iter().map(grant_text).collect();
+            format!("{} {membership} [{}]", entry.user_id, grants.join(", "))
+        })
+        .collect()
+}
+
+/// The whole team table of `ws` (up to 1,000 users) as text rows, and its revision.
+pub async fn team(server: &TestServer, ws: &str) -> (u64, Vec<String>) {
+    let page = server
+        .access()
+        .list_access(pb::ListAccessRequest {
+            page_size: 1000,
+            ..list_req(ws)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(page.next_page_token.is_empty(), "more than one page");
+    (page.revision, table(&page.entries))
+}

@@ -1,0 +1,131 @@
+//! Acknowledged writes survive `kill -9`: the real binary is killed while writes are in
+//! flight, restarted on the same data directory, and every acknowledged write is there.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use accessd::api::pb::{
+    self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
+};
+use tonic::transport::Channel;
+
+use crate::harness::{check_req, one, res};
+
+/// A server process and the address it reported.
+struct Process {
+    child: Child,
+    channel: Channel,
+}
+
+async fn spawn(data_dir: &std::path::Path) -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accessd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, addresses) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let Some(address) = event["fields"]["address"].as_str() {
+                let _ = sender.send(address.to_owned());
+            }
+        }
+    });
+    // The server logs its address once it is listening; the bound is only a safety net.
+    let address = addresses.recv_timeout(Duration::from_secs(60)).unwrap();
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Process { child, channel }
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn(dir.path()).await;
+    let mut admin = AdminServiceClient::new(server.channel.clone());
+    admin
+        .create_workspace(pb::CreateWorkspaceRequest {
+            workspace_id: "acme".into(),
+            owner_user_id: "olivia".into(),
+            products: vec![],
+        })
+        .await
+        .unwrap();
+    let users: Vec<String> = (0..40).map(|i| format!("user-{i:02}")).collect();
+    for user in &users {
+        admin
+            .set_membership(pb::SetMembershipRequest {
+                workspace_id: "acme".into(),
+                user_id: user.clone(),
+                membership: pb::Membership::Member.into(),
+                actor_user_id: String::new(),
+            })
+            .await
+            .unwrap();
+        admin
+            .register_resource(pb::RegisterResourceRequest {
+                workspace_id: "acme".into(),
+                resource: res("source", user),
+                parent_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+
+    // Concurrent grants; the process is killed while some are still in flight.
+    let mut tasks = tokio::task::JoinSet::new();
+    for user in users.clone() {
+        let mut admin = AdminServiceClient::new(server.channel.clone());
+        tasks.spawn(async move {
+            let result = admin
+                .grant(pb::GrantRequest {
+                    workspace_id: "acme".into(),
+                    user_id: user.clone(),
+                    role: "source_admin".into(),
+                    scope: one("source", &user),
+                    actor_user_id: String::new(),
+                })
+                .await;
+            (user, result.map(|r| r.into_inner().revision))
+        });
+    }
+    let mut acknowledged = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let (user, Ok(revision)) = joined.unwrap() {
+            acknowledged.push((user, revision));
+        }
+        if acknowledged.len() == users.len() / 2 {
+            server.child.kill().unwrap(); // SIGKILL: no drain, no final flush
+        }
+    }
+    let _ = server.child.wait();
+    assert!(acknowledged.len() >= users.len() / 2);
+
+    let mut server = spawn(dir.path()).await;
+    let mut access = AccessServiceClient::new(server.channel.clone());
+    let max_acknowledged = acknowledged.iter().map(|(_, r)| *r).max().unwrap();
+    for (user, _) in &acknowledged {
+        let answer = access
+            .check(check_req("acme", user, "source.update", res("source", user)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(answer.decision.unwrap().allowed, "{user}'s acknowledged grant was lost");
+        assert!(answer.revision >= max_acknowledged);
+    }
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+}
