@@ -1,13 +1,24 @@
 //! The command line: flags, each also settable by an `ACCESSD_*` environment variable,
-//! with defaults that run a local server with no configuration at all.
+//! with defaults that run a local server with no configuration at all. The flags of the
+//! client subcommands live in [`crate::cli::args`].
 
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::cli::ClientCommand;
+
 /// accessd: workspace authorization over gRPC.
 #[derive(Debug, Parser)]
-#[command(name = "accessd", version, about)]
+#[command(
+    name = "accessd",
+    version,
+    about,
+    after_help = "Every subcommand but `serve` and `roles` is a client of a running server \
+                  (`--addr`, default `http://127.0.0.1:50051`).\n\
+                  Exit status: 0 done; 1 error (the server's message is printed); 2 bad usage; \
+                  3 a denied check with `--exit-code`, or rows `migrate-legacy` rejected."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -21,6 +32,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the role catalog in force (the built-in one, or `--roles FILE`).
     Roles(RolesArgs),
+    /// The client subcommands.
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 /// How log lines are written.

@@ -7,10 +7,12 @@
 //! - [`store`]: sled persistence, the change log, and the published in-memory state.
 //! - [`model`]: the access model's vocabulary: ids, catalog, workspace state, decisions.
 //! - [`config`]: command-line flags and `ACCESSD_*` environment variables.
+//! - [`cli`]: the operator's client subcommands, calling a running server.
 //!
 //! See `ARCHITECTURE.md` for the data flow of a check and of a write.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod model;

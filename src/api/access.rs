@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     engine::{self, list::AccessFilter},
+    model::{Catalog, PermissionId, TypeId, catalog::Target},
     store::Store,
 };
 
@@ -141,19 +142,110 @@ impl AccessService for AccessApi {
 
     async fn lookup_resources(
         &self,
-        _request: Request<pb::LookupResourcesRequest>,
+        request: Request<pb::LookupResourcesRequest>,
     ) -> Result<Response<pb::LookupResourcesResponse>, Status> {
-        Err(Status::unimplemented(
-            "LookupResources is not implemented yet",
-        ))
+        let catalog = self.store.catalog();
+        let raw = request.get_ref();
+        let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
+        let user = convert::user_id("user_id", &raw.user_id)?;
+        let permission = convert::permission(catalog, "permission", &raw.permission)?;
+        let ty = instance_type(catalog, permission)?;
+        let limit = convert::page_size("page_size", raw.page_size)?;
+        let after = page_token::decode(&raw.page_token)?
+            .map(|last| convert::resource_id("page_token", &last))
+            .transpose()?;
+        let snapshot = self.store.snapshot();
+        let (ids, more) = engine::lookup::lookup_resources(
+            catalog,
+            snapshot.workspace(&workspace_id),
+            &user,
+            permission,
+            after.as_ref(),
+            limit,
+        );
+        let next_page_token = next_page_token(more, ids.last().map(|id| id.as_str()));
+        let resources = ids
+            .into_iter()
+            .map(|id| pb::ResourceRef {
+                r#type: catalog.type_name(ty).to_owned(),
+                id: id.to_string(),
+            })
+            .collect();
+        Ok(Response::new(pb::LookupResourcesResponse {
+            resources,
+            next_page_token,
+            revision: snapshot.revision,
+        }))
     }
 
     async fn lookup_subjects(
         &self,
-        _request: Request<pb::LookupSubjectsRequest>,
+        request: Request<pb::LookupSubjectsRequest>,
     ) -> Result<Response<pb::LookupSubjectsResponse>, Status> {
-        Err(Status::unimplemented(
-            "LookupSubjects is not implemented yet",
-        ))
+        let catalog = self.store.catalog();
+        let raw = request.get_ref();
+        let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
+        let permission = convert::permission(catalog, "permission", &raw.permission)?;
+        let resource = convert::target(catalog, "", permission, raw.resource.as_ref())?;
+        let limit = convert::page_size("page_size", raw.page_size)?;
+        let after = page_token::decode(&raw.page_token)?
+            .map(|last| convert::user_id("page_token", &last))
+            .transpose()?;
+        let snapshot = self.store.snapshot();
+        let (users, more) = engine::lookup::lookup_subjects(
+            catalog,
+            snapshot.workspace(&workspace_id),
+            permission,
+            resource.as_ref(),
+            after.as_ref(),
+            limit,
+        );
+        let next_page_token = next_page_token(more, users.last().map(|(user, _)| user.as_str()));
+        let subjects = users
+            .into_iter()
+            .map(|(user, decision)| {
+                let check = engine::Check {
+                    user: user.clone(),
+                    permission,
+                    resource: resource.clone(),
+                };
+                pb::Subject {
+                    user_id: user.to_string(),
+                    decision: Some(convert::decision_message(
+                        catalog,
+                        &workspace_id,
+                        &check,
+                        &decision,
+                    )),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::LookupSubjectsResponse {
+            subjects,
+            next_page_token,
+            revision: snapshot.revision,
+        }))
+    }
+}
+
+/// The instance type a LookupResources permission names, or why it names none.
+fn instance_type(catalog: &Catalog, permission: PermissionId) -> Result<TypeId, Status> {
+    match catalog.permission(permission).map(|p| p.target) {
+        Some(Target::Instance(ty)) => Ok(ty),
+        _ => Err(invalid(
+            "permission",
+            format_args!(
+                "`{}` names the workspace itself, not instances; use Check",
+                catalog.permission_name(permission)
+            ),
+        )),
+    }
+}
+
+/// The token of the page after one ending at `last`, or empty on the last page.
+fn next_page_token(more: bool, last: Option<&str>) -> String {
+    match (more, last) {
+        (true, Some(last)) => page_token::encode(last),
+        _ => String::new(),
     }
 }

@@ -5,6 +5,7 @@ mod access;
 mod admin;
 pub mod convert;
 mod page_token;
+mod transfer;
 mod status;
 
 pub use access::AccessApi;

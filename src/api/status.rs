@@ -17,6 +17,7 @@ pub fn refused(err: &WriteError) -> Status {
             Status::permission_denied(format!("`actor_user_id`: {message}"))
         }
         WriteError::NotAMember(_) => Status::failed_precondition(format!("`user_id`: {message}")),
+        WriteError::NoOwner(_) => Status::invalid_argument(format!("`owner_user_ids`: {message}")),
         WriteError::LastOwner(_) | WriteError::ProductNotEnabled { .. } => {
             Status::failed_precondition(message)
         }

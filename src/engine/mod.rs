@@ -4,7 +4,12 @@
 
 pub mod check;
 pub mod list;
+pub mod lookup;
+pub mod migrate;
 pub mod plan;
 
 pub use check::{Check, check};
 pub use plan::{Command, WriteError, plan};
+
+#[cfg(test)]
+mod tests;

@@ -20,6 +20,16 @@ pub enum Command {
         /// Its add-on products (always-enabled ones are added).
         products: ProductSet,
     },
+    /// Create a workspace, or bring an existing one to these products with (at least)
+    /// these owners: what a bulk import's workspace record asks.
+    UpsertWorkspace {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Its add-on products (always-enabled ones are added).
+        products: ProductSet,
+        /// Its owners; never empty, so a new workspace has an owner.
+        owners: Vec<UserId>,
+    },
     /// Replace a workspace's enabled products.
     SetProducts {
         /// The workspace.
@@ -97,6 +107,7 @@ impl Command {
     pub fn workspace(&self) -> &WorkspaceId {
         match self {
             Self::CreateWorkspace { workspace, .. }
+            | Self::UpsertWorkspace { workspace, .. }
             | Self::SetProducts { workspace, .. }
             | Self::DeleteWorkspace { workspace }
             | Self::SetMembership { workspace, .. }
@@ -112,6 +123,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Self::CreateWorkspace { .. } => "create_workspace",
+            Self::UpsertWorkspace { .. } => "upsert_workspace",
             Self::SetProducts { .. } => "set_products",
             Self::DeleteWorkspace { .. } => "delete_workspace",
             Self::SetMembership { .. } => "set_membership",
@@ -130,6 +142,9 @@ pub enum WriteError {
     /// The workspace does not exist.
     #[error("workspace `{0}` not found")]
     WorkspaceNotFound(WorkspaceId),
+    /// A new workspace was given no owner.
+    #[error("workspace `{0}` needs at least one owner")]
+    NoOwner(WorkspaceId),
     /// The workspace already exists.
     #[error("workspace `{0}` already exists")]
     WorkspaceExists(WorkspaceId),
@@ -207,6 +222,14 @@ pub fn plan(
             },
         ]);
     }
+    if let Command::UpsertWorkspace {
+        workspace,
+        products,
+        owners,
+    } = command
+    {
+        return plan_upsert(catalog, current, workspace, *products, owners);
+    }
     let workspace_id = command.workspace();
     let Some(ws) = current else {
         return match command {
@@ -216,7 +239,7 @@ pub fn plan(
     };
     let workspace = workspace_id.clone();
     match command {
-        Command::CreateWorkspace { .. } => Ok(Vec::new()),
+        Command::CreateWorkspace { .. } | Command::UpsertWorkspace { .. } => Ok(Vec::new()),
         Command::SetProducts { products, .. } => {
             let products = products.union(catalog.always_enabled());
             Ok(if products == ws.products() {
@@ -401,6 +424,43 @@ pub fn validate_grant(catalog: &Catalog, ws: &Workspace, grant: &Grant) -> Resul
             }),
         },
     }
+}
+
+fn plan_upsert(
+    catalog: &Catalog,
+    current: Option<&Workspace>,
+    workspace: &WorkspaceId,
+    products: ProductSet,
+    owners: &[UserId],
+) -> Result<Vec<Change>, WriteError> {
+    let products = products.union(catalog.always_enabled());
+    let mut changes = Vec::new();
+    match current {
+        None if owners.is_empty() => return Err(WriteError::NoOwner(workspace.clone())),
+        None => changes.push(Change::CreateWorkspace {
+            workspace: workspace.clone(),
+            products,
+        }),
+        Some(ws) if ws.products() != products => changes.push(Change::SetProducts {
+            workspace: workspace.clone(),
+            products,
+        }),
+        Some(_) => {}
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for owner in owners {
+        let already = current
+            .and_then(|ws| ws.member(owner))
+            .is_some_and(|m| m.membership == Membership::Owner);
+        if !already && seen.insert(owner) {
+            changes.push(Change::SetMembership {
+                workspace: workspace.clone(),
+                user: owner.clone(),
+                membership: Membership::Owner,
+            });
+        }
+    }
+    Ok(changes)
 }
 
 fn plan_register(

@@ -721,4 +721,78 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn the_built_in_legacy_table_maps_the_three_legacy_roles() {
+        let catalog = Catalog::parse(BUILT_IN).expect("built-in catalog");
+        let legacy = catalog.legacy();
+        assert_eq!(
+            legacy.keys().collect::<Vec<_>>(),
+            [
+                "source_collaborator",
+                "workspace_owner",
+                "workspace_read_only"
+            ]
+        );
+        let collaborator = &legacy["source_collaborator"];
+        assert_eq!(collaborator.membership, Membership::Member);
+        assert_eq!(collaborator.instance_type, catalog.type_id("source"));
+        assert_eq!(
+            collaborator.grants,
+            [LegacyGrant {
+                role: catalog.role_id("source_admin").expect("role"),
+                scope: ScopeKind::Instance,
+            }]
+        );
+        assert_eq!(legacy["workspace_owner"].membership, Membership::Owner);
+        assert_eq!(legacy["workspace_read_only"].grants.len(), 3);
+        assert_eq!(legacy["workspace_read_only"].instance_type, None);
+    }
+
+    #[test]
+    fn a_catalog_without_a_legacy_table_has_no_legacy_roles() {
+        let end = BUILT_IN.find("[legacy.").expect("legacy table");
+        let catalog = Catalog::parse(&BUILT_IN[..end]).expect("catalog");
+        assert!(catalog.legacy().is_empty());
+    }
+
+    #[test]
+    fn legacy_grants_of_unknown_roles_are_rejected() {
+        let text = BUILT_IN.replace("{ role = \"warehouse_read\"", "{ role = \"warehouse_peek\"");
+        let err = Catalog::parse(&text).expect_err("unknown role");
+        assert_eq!(
+            err.to_string(),
+            "legacy role `workspace_read_only`: unknown role `warehouse_peek`"
+        );
+    }
+
+    #[test]
+    fn legacy_grants_in_a_scope_their_role_does_not_accept_are_rejected() {
+        let text = BUILT_IN.replace(
+            "{ role = \"warehouse_read\", scope = \"all\" }",
+            "{ role = \"warehouse_read\", scope = \"instance\" }",
+        );
+        let err = Catalog::parse(&text).expect_err("scope");
+        assert_eq!(
+            err.to_string(),
+            "legacy role `workspace_read_only`: role `warehouse_read` does not accept the `instance` scope"
+        );
+    }
+
+    #[test]
+    fn legacy_owners_with_grants_are_rejected() {
+        let text = BUILT_IN.replace(
+            "membership = \"owner\"\n",
+            "membership = \"owner\"\ngrants = [{ role = \"source_read\", scope = \"all\" }]\n",
+        );
+        let err = Catalog::parse(&text).expect_err("owner grants");
+        assert!(err.to_string().contains("need no grants"), "{err}");
+    }
+
+    #[test]
+    fn legacy_memberships_other_than_owner_or_member_are_rejected() {
+        let text = BUILT_IN.replace("membership = \"owner\"\n", "membership = \"admin\"\n");
+        let err = Catalog::parse(&text).expect_err("membership");
+        assert!(err.to_string().contains("unknown variant `admin`"), "{err}");
+    }
 }

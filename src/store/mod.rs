@@ -152,6 +152,23 @@ impl Store {
         &self,
         commands: Vec<Command>,
     ) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
+        self.send(commands, writer::Revisions::EachCommand).await
+    }
+
+    /// Plans and persists commands in order, atomically together, under one revision
+    /// and one change-log entry (bulk import); refused commands are skipped and reported.
+    pub async fn write_batch(
+        &self,
+        commands: Vec<Command>,
+    ) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
+        self.send(commands, writer::Revisions::OneForAll).await
+    }
+
+    async fn send(
+        &self,
+        commands: Vec<Command>,
+        revisions: writer::Revisions,
+    ) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
         let sender = self
             .writer
             .lock()
@@ -161,7 +178,11 @@ impl Store {
             .ok_or(StoreError::Closed)?;
         let (reply, outcome) = oneshot::channel();
         sender
-            .send(writer::Request { commands, reply })
+            .send(writer::Request {
+                commands,
+                revisions,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         outcome.await.map_err(|_| StoreError::Closed)?

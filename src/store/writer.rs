@@ -23,10 +23,21 @@ use crate::{
 /// The most commands persisted under one flush.
 const MAX_GROUP: usize = 1024;
 
-/// A queued command and where its outcome goes.
+/// How the commands of one request are numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revisions {
+    /// Each command that changes something gets its own revision and change-log entry.
+    EachCommand,
+    /// The request gets one revision and one change-log entry for all its changes.
+    OneForAll,
+}
+
+/// Queued commands and where their outcomes go.
 pub struct Request {
-    /// The commands, applied in order and atomically together (one revision each).
+    /// The commands, applied in order and atomically together.
     pub commands: Vec<Command>,
+    /// How they are numbered.
+    pub revisions: Revisions,
     /// Receives one outcome per command.
     pub reply: oneshot::Sender<Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>>,
 }
@@ -74,6 +85,8 @@ impl Writer {
     fn commit(&self, group: Vec<Request>) -> Result<(), StoreError> {
         let base = self.published.load_full();
         let mut revision = base.revision;
+        // Each touched workspace is taken out of the overlay while a command works on
+        // it, so the persistent maps are uniquely owned and update in place.
         let mut overlay: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
         let mut batch = sled::Batch::default();
         let now = SystemTime::now()
@@ -83,40 +96,66 @@ impl Writer {
 
         for request in &group {
             let mut results = Vec::with_capacity(request.commands.len());
+            let mut shared_changes = Vec::new();
+            let shared_revision = revision + 1;
             for command in &request.commands {
                 let id = command.workspace();
-                let mut state = match overlay.get(id) {
-                    Some(state) => state.clone(),
+                let mut state = match overlay.remove(id) {
+                    Some(state) => state,
                     None => base.workspaces.get(id).map(|ws| Workspace::clone(ws)),
                 };
-                match plan(&self.catalog, state.as_ref(), command) {
-                    Err(refused) => results.push(Err(refused)),
-                    Ok(changes) if changes.is_empty() => results.push(Ok(WriteOutcome {
-                        revision,
+                let planned = plan(&self.catalog, state.as_ref(), command);
+                let result = match planned {
+                    Err(refused) => Err(refused),
+                    Ok(changes) if changes.is_empty() => Ok(WriteOutcome {
+                        revision: match request.revisions {
+                            Revisions::OneForAll if !shared_changes.is_empty() => shared_revision,
+                            _ => revision,
+                        },
                         changed: false,
-                    })),
+                    }),
                     Ok(changes) => {
-                        revision += 1;
                         for change in &changes {
                             self.persist(&mut batch, state.as_ref(), change)?;
                             Workspace::apply(&mut state, change);
                         }
-                        batch.insert(
-                            keys::change_log(revision),
-                            change_log::entry(
-                                &self.catalog,
-                                revision,
-                                now,
-                                command.name(),
-                                &changes,
-                            ),
-                        );
-                        overlay.insert(id.clone(), state);
-                        results.push(Ok(WriteOutcome {
-                            revision,
+                        match request.revisions {
+                            Revisions::EachCommand => {
+                                revision += 1;
+                                batch.insert(
+                                    keys::change_log(revision),
+                                    change_log::entry(
+                                        &self.catalog,
+                                        revision,
+                                        now,
+                                        command.name(),
+                                        &changes,
+                                    ),
+                                );
+                            }
+                            Revisions::OneForAll => shared_changes.extend(changes),
+                        }
+                        Ok(WriteOutcome {
+                            revision: match request.revisions {
+                                Revisions::EachCommand => revision,
+                                Revisions::OneForAll => shared_revision,
+                            },
                             changed: true,
-                        }));
+                        })
                     }
+                };
+                overlay.insert(id.clone(), state);
+                results.push(result);
+            }
+            if !shared_changes.is_empty() {
+                revision = shared_revision;
+                batch.insert(
+                    keys::change_log(revision),
+                    change_log::entry(&self.catalog, revision, now, "batch", &shared_changes),
+                );
+                // Writes that changed nothing earlier in the batch report the batch's revision too.
+                for result in results.iter_mut().flatten() {
+                    result.revision = revision;
                 }
             }
             outcomes.push(results);
@@ -146,7 +185,7 @@ impl Writer {
                 revision,
                 workspaces,
             }));
-            debug!(revision, commands = outcomes.len(), "group committed");
+            debug!(revision, requests = outcomes.len(), "group committed");
         }
         for (request, results) in group.into_iter().zip(outcomes) {
             let _ = request.reply.send(Ok(results));

@@ -1,7 +1,21 @@
 //! Integration tests: the real server on an ephemeral port with a temporary data
 //! directory, called with the generated tonic clients. One binary, many modules.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests and their helpers stop at the first failing line"
+)]
+
 mod harness;
 
 mod access;
+mod admin;
+mod concurrency;
+mod ops;
 mod durability;
+mod transfer;
+mod lookup;
+mod migrate;

@@ -1,0 +1,3 @@
+//! Criterion benchmarks (being written).
+
+fn main() {}

@@ -1,0 +1,288 @@
+//! Bulk import and export: records to commands (validated one by one, applied in large
+//! batches with one revision each) and a snapshot back to records.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+use tonic::{Status, Streaming};
+
+use super::{convert, pb, pb::record::Kind, status};
+use crate::{
+    engine::Command,
+    model::{Catalog, Grant, Membership, TypeId, Workspace, WorkspaceId},
+    store::Store,
+};
+
+/// Records applied per atomic batch (one revision each).
+const IMPORT_BATCH: usize = 20_000;
+/// Records per export message.
+const EXPORT_CHUNK: usize = 1_000;
+/// Rejections reported in full; the rest are only counted.
+const MAX_REPORTED_REJECTIONS: usize = 1_000;
+
+/// Parses one record into the command that applies it.
+pub fn command(catalog: &Catalog, record: &pb::Record) -> Result<Command, Status> {
+    match record.kind.as_ref() {
+        None => Err(status::invalid("record", "is empty: set one of workspace, member, resource, grant")),
+        Some(Kind::Workspace(w)) => Ok(Command::UpsertWorkspace {
+            workspace: convert::workspace_id("workspace.workspace_id", &w.workspace_id)?,
+            products: convert::products(catalog, "workspace.products", &w.products)?,
+            owners: w
+                .owner_user_ids
+                .iter()
+                .enumerate()
+                .map(|(i, u)| convert::user_id(&format!("workspace.owner_user_ids[{i}]"), u))
+                .collect::<Result<_, _>>()?,
+        }),
+        Some(Kind::Member(m)) => Ok(Command::SetMembership {
+            workspace: convert::workspace_id("member.workspace_id", &m.workspace_id)?,
+            user: convert::user_id("member.user_id", &m.user_id)?,
+            membership: convert::membership("member.membership", m.membership)?,
+            actor: None,
+        }),
+        Some(Kind::Resource(r)) => Ok(Command::RegisterResource {
+            workspace: convert::workspace_id("resource.workspace_id", &r.workspace_id)?,
+            resource: convert::resource(catalog, "resource.resource", r.resource.as_ref())?,
+            parent: match r.parent_id.as_str() {
+                "" => None,
+                parent => Some(convert::resource_id("resource.parent_id", parent)?),
+            },
+        }),
+        Some(Kind::Grant(g)) => Ok(Command::Grant {
+            workspace: convert::workspace_id("grant.workspace_id", &g.workspace_id)?,
+            user: convert::user_id("grant.user_id", &g.user_id)?,
+            grant: Grant {
+                role: convert::role(catalog, "grant.role", &g.role)?,
+                scope: convert::scope(catalog, "grant.scope", g.scope.as_ref())?,
+            },
+            actor: None,
+        }),
+    }
+}
+
+/// Tallies of an import in progress.
+#[derive(Default)]
+struct Tally {
+    response: pb::ImportResponse,
+}
+
+impl Tally {
+    fn reject(&mut self, index: u64, reason: String) {
+        self.response.rejected_count += 1;
+        if self.response.rejected.len() < MAX_REPORTED_REJECTIONS {
+            self.response.rejected.push(pb::RejectedRecord { index, reason });
+        }
+    }
+}
+
+/// Applies an import stream.
+pub async fn import(
+    store: &Store,
+    mut stream: Streaming<pb::ImportRequest>,
+) -> Result<pb::ImportResponse, Status> {
+    let catalog = Arc::clone(store.catalog());
+    let mut tally = Tally::default();
+    let mut pending: Vec<(u64, Command)> = Vec::with_capacity(IMPORT_BATCH);
+    while let Some(chunk) = stream.next().await {
+        for record in chunk?.records {
+            let index = tally.response.records;
+            tally.response.records += 1;
+            match command(&catalog, &record) {
+                Ok(command) => pending.push((index, command)),
+                Err(status) => tally.reject(index, status.message().to_owned()),
+            }
+            if pending.len() == IMPORT_BATCH {
+                apply(store, std::mem::take(&mut pending), &mut tally).await?;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        apply(store, pending, &mut tally).await?;
+    }
+    if tally.response.revision == 0 {
+        tally.response.revision = store.snapshot().revision;
+    }
+    // Parse errors are found as records arrive, refusals when their batch applies.
+    tally.response.rejected.sort_by_key(|r| r.index);
+    Ok(tally.response)
+}
+
+async fn apply(store: &Store, batch: Vec<(u64, Command)>, tally: &mut Tally) -> Result<(), Status> {
+    let (indexes, commands): (Vec<u64>, Vec<Command>) = batch.into_iter().unzip();
+    let results = store
+        .write_batch(commands)
+        .await
+        .map_err(|e| status::store(&e))?;
+    let mut changed = false;
+    for (index, result) in indexes.into_iter().zip(results) {
+        match result {
+            Ok(outcome) => {
+                tally.response.revision = outcome.revision;
+                if outcome.changed {
+                    changed = true;
+                    tally.response.applied += 1;
+                } else {
+                    tally.response.unchanged += 1;
+                }
+            }
+            Err(refused) => tally.reject(index, status::refused(&refused).message().to_owned()),
+        }
+    }
+    if changed {
+        tally.response.batches += 1;
+    }
+    Ok(())
+}
+
+/// Streams the snapshot (or one workspace of it) as records.
+pub fn export(
+    store: &Store,
+    only: Option<WorkspaceId>,
+) -> Result<ReceiverStream<Result<pb::ExportResponse, Status>>, Status> {
+    let snapshot = store.snapshot();
+    let catalog = Arc::clone(store.catalog());
+    let mut ids: Vec<WorkspaceId> = match only {
+        Some(id) => {
+            if snapshot.workspace(&id).is_none() {
+                return Err(Status::not_found(format!("workspace `{id}` not found")));
+            }
+            vec![id]
+        }
+        None => snapshot.workspaces.keys().cloned().collect(),
+    };
+    ids.sort_unstable();
+    let (sender, receiver) = mpsc::channel(4);
+    // Rendering a large database takes a while; keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let mut writer = ChunkWriter {
+            sender,
+            revision: snapshot.revision,
+            records: Vec::with_capacity(EXPORT_CHUNK),
+        };
+        for id in &ids {
+            if let Some(ws) = snapshot.workspace(id) {
+                if !write_workspace(&catalog, id, ws, &mut writer) {
+                    return;
+                }
+            }
+        }
+        writer.finish();
+    });
+    Ok(ReceiverStream::new(receiver))
+}
+
+struct ChunkWriter {
+    sender: mpsc::Sender<Result<pb::ExportResponse, Status>>,
+    revision: u64,
+    records: Vec<pb::Record>,
+}
+
+impl ChunkWriter {
+    /// Queues a record; false once the client has gone away.
+    fn push(&mut self, kind: Kind) -> bool {
+        self.records.push(pb::Record { kind: Some(kind) });
+        if self.records.len() < EXPORT_CHUNK {
+            return true;
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> bool {
+        let records = std::mem::replace(&mut self.records, Vec::with_capacity(EXPORT_CHUNK));
+        self.sender
+            .blocking_send(Ok(pb::ExportResponse {
+                records,
+                revision: self.revision,
+            }))
+            .is_ok()
+    }
+
+    fn finish(mut self) {
+        if !self.records.is_empty() {
+            self.flush();
+        }
+    }
+}
+
+/// Resource types with parents after their parents.
+fn types_parents_first(catalog: &Catalog) -> Vec<TypeId> {
+    let depth = |mut ty: TypeId| {
+        let mut depth = 0;
+        while let Some(parent) = catalog.parent_type(ty) {
+            depth += 1;
+            ty = parent;
+            if depth > 16 {
+                break;
+            }
+        }
+        depth
+    };
+    let mut types: Vec<TypeId> = catalog.resource_types().map(|(id, _)| id).collect();
+    types.sort_by_key(|ty| depth(*ty));
+    types
+}
+
+fn write_workspace(
+    catalog: &Catalog,
+    id: &WorkspaceId,
+    ws: &Workspace,
+    out: &mut ChunkWriter,
+) -> bool {
+    let workspace_id = id.to_string();
+    let products = ws
+        .products()
+        .iter()
+        .map(|p| catalog.product_name(p).to_owned())
+        .collect();
+    let owner_user_ids = ws.owners().map(|u| u.to_string()).collect();
+    if !out.push(Kind::Workspace(pb::WorkspaceRecord {
+        workspace_id: workspace_id.clone(),
+        products,
+        owner_user_ids,
+    })) {
+        return false;
+    }
+    for ty in types_parents_first(catalog) {
+        for (rid, instance) in ws.instances_of(ty, None) {
+            let record = pb::ResourceRecord {
+                workspace_id: workspace_id.clone(),
+                resource: Some(pb::ResourceRef {
+                    r#type: catalog.type_name(ty).to_owned(),
+                    id: rid.to_string(),
+                }),
+                parent_id: instance
+                    .parent
+                    .as_ref()
+                    .map(|(_, p)| p.to_string())
+                    .unwrap_or_default(),
+            };
+            if !out.push(Kind::Resource(record)) {
+                return false;
+            }
+        }
+    }
+    for (user, member) in ws.members() {
+        if member.membership == Membership::Member
+            && !out.push(Kind::Member(pb::MemberRecord {
+                workspace_id: workspace_id.clone(),
+                user_id: user.to_string(),
+                membership: pb::Membership::Member.into(),
+            }))
+        {
+            return false;
+        }
+        for grant in &member.grants {
+            let record = pb::GrantRecord {
+                workspace_id: workspace_id.clone(),
+                user_id: user.to_string(),
+                role: catalog.role_name(grant.role).to_owned(),
+                scope: Some(convert::scope_message(catalog, &grant.scope)),
+            };
+            if !out.push(Kind::Grant(record)) {
+                return false;
+            }
+        }
+    }
+    true
+}

@@ -1,0 +1,592 @@
+//! The data set: a deterministic population of workspaces derived from a seed, and the
+//! writes that build it through the AdminService. It knows everything it holds, so that
+//! `mix` can say what each check must answer; it sends nothing itself (see `load`).
+
+use accessd::api::pb;
+
+/// How big the data set is.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Number of workspaces.
+    pub workspaces: usize,
+    /// Average members (with grants) per workspace.
+    pub members: usize,
+    /// Average sources per workspace.
+    pub sources: usize,
+    /// Number of new grants the Grant scenario may write.
+    pub grant_pool: usize,
+}
+
+/// A small deterministic generator (splitmix64): the same seed gives the same data set
+/// on every machine, with no dependency for it.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+/// splitmix64's finalizer: a bijection on `u64`, so distinct inputs give distinct outputs.
+pub fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(mix(seed))
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.0)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        match u64::try_from(n) {
+            Ok(0) | Err(_) => 0,
+            Ok(n) => usize::try_from(self.next_u64() % n).unwrap_or(0),
+        }
+    }
+
+    /// A number in `low..=high`.
+    pub fn between(&mut self, low: usize, high: usize) -> usize {
+        low + self.below(high.saturating_sub(low) + 1)
+    }
+
+    /// True `percent` times out of a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Unique, realistic-looking ids (a prefix and 22 base62 characters, like the KSUIDs
+/// of production ids), so that the server parses and hashes ids of real lengths.
+#[derive(Debug)]
+struct Ids {
+    salt: u64,
+    next: u64,
+}
+
+impl Ids {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        // `mix` is a bijection and `salt + next` differs for every id: ids never collide.
+        let first = mix(self.salt.wrapping_add(self.next));
+        let mut out = String::with_capacity(prefix.len() + 22);
+        out.push_str(prefix);
+        for mut word in [first, mix(first)] {
+            for _ in 0..11 {
+                let digit = usize::try_from(word % 62).unwrap_or(0);
+                out.push(char::from(*BASE62.get(digit).unwrap_or(&b'0')));
+                word /= 62;
+            }
+        }
+        out
+    }
+}
+
+/// What a grant covers: all instances, or one source (by index in its workspace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantScope {
+    /// All current and future instances.
+    All,
+    /// The workspace's source at this index.
+    Source(usize),
+}
+
+/// A grant held by a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantSpec {
+    /// The role's name in the built-in catalog.
+    pub role: &'static str,
+    /// Its scope.
+    pub scope: GrantScope,
+}
+
+/// A member and their grants.
+#[derive(Debug, Clone)]
+pub struct MemberSpec {
+    /// The user id.
+    pub id: String,
+    /// Their grants, distinct.
+    pub grants: Vec<GrantSpec>,
+}
+
+/// One workspace of the data set.
+#[derive(Debug, Clone)]
+pub struct WorkspaceSpec {
+    /// The workspace id.
+    pub id: String,
+    /// Whether it has the Protocols add-on.
+    pub protocols: bool,
+    /// Whether it has the Personas add-on.
+    pub personas: bool,
+    /// Its owners (one or two); the first creates it.
+    pub owners: Vec<String>,
+    /// Its members with grants, the users checks are asked about.
+    pub members: Vec<MemberSpec>,
+    /// Members without grants, used only by the Grant scenario so that its writes never
+    /// change the answer to a precomputed check.
+    pub writers: Vec<String>,
+    /// Registered instances by type name, in registration order; destinations are
+    /// in `destinations`.
+    pub instances: Vec<(&'static str, Vec<String>)>,
+    /// Registered destinations, each with the index of its source in `instances`.
+    pub destinations: Vec<(String, usize)>,
+}
+
+impl WorkspaceSpec {
+    /// The ids of the registered instances of `type_name` (destinations included).
+    pub fn instance_count(&self, type_name: &str) -> usize {
+        if type_name == "destination" {
+            return self.destinations.len();
+        }
+        self.instances
+            .iter()
+            .find(|(ty, _)| *ty == type_name)
+            .map_or(0, |(_, ids)| ids.len())
+    }
+
+    /// The id of the `index`th registered instance of `type_name`.
+    pub fn instance_id(&self, type_name: &str, index: usize) -> Option<&str> {
+        if type_name == "destination" {
+            return self.destinations.get(index).map(|(id, _)| id.as_str());
+        }
+        self.instances
+            .iter()
+            .find(|(ty, _)| *ty == type_name)
+            .and_then(|(_, ids)| ids.get(index))
+            .map(String::as_str)
+    }
+
+    /// The sources, in registration order.
+    pub fn sources(&self) -> &[String] {
+        self.instances
+            .iter()
+            .find(|(ty, _)| *ty == "source")
+            .map_or(&[], |(_, ids)| ids.as_slice())
+    }
+
+    /// Whether the workspace has the product named `product`.
+    pub fn has_product(&self, product: &str) -> bool {
+        match product {
+            "connections" => true,
+            "protocols" => self.protocols,
+            "personas" => self.personas,
+            _ => false,
+        }
+    }
+}
+
+/// One write of the load, as the AdminService request that makes it.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Creates a workspace with its first owner.
+    CreateWorkspace(pb::CreateWorkspaceRequest),
+    /// Adds an owner or a member.
+    SetMembership(pb::SetMembershipRequest),
+    /// Registers a resource instance.
+    RegisterResource(pb::RegisterResourceRequest),
+    /// Grants a role.
+    Grant(pb::GrantRequest),
+}
+
+/// The whole data set.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The seed it was derived from.
+    pub seed: u64,
+    /// Its workspaces.
+    pub workspaces: Vec<WorkspaceSpec>,
+    /// How many new grants the Grant scenario may write.
+    pub grant_pool: usize,
+}
+
+/// Counts of what a data set holds, for reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Workspaces.
+    pub workspaces: usize,
+    /// Owners.
+    pub owners: usize,
+    /// Members with grants.
+    pub members: usize,
+    /// Members without grants (for the Grant scenario).
+    pub writers: usize,
+    /// Grants.
+    pub grants: usize,
+    /// All-scope grants.
+    pub all_scope_grants: usize,
+    /// Registered instances.
+    pub instances: usize,
+    /// Workspaces with Protocols.
+    pub with_protocols: usize,
+    /// Workspaces with Personas.
+    pub with_personas: usize,
+}
+
+const ALL_SCOPE_ROLES: [(&str, &str); 9] = [
+    ("source_admin", "connections"),
+    ("source_read", "connections"),
+    ("warehouse_admin", "connections"),
+    ("warehouse_read", "connections"),
+    ("protocols_admin", "protocols"),
+    ("protocols_read", "protocols"),
+    ("personas_admin", "personas"),
+    ("personas_user", "personas"),
+    ("personas_read", "personas"),
+];
+
+/// The roles the Grant scenario grants on one source each.
+const WRITER_ROLES: [&str; 2] = ["source_read", "source_admin"];
+
+impl Dataset {
+    /// Derives the data set of `sizes` from `seed`.
+    pub fn generate(seed: u64, sizes: Sizes) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut ids = Ids {
+            salt: mix(seed ^ 0x5EED),
+            next: 0,
+        };
+        let mut workspaces: Vec<WorkspaceSpec> = (0..sizes.workspaces)
+            .map(|_| workspace(&mut rng, &mut ids, sizes))
+            .collect();
+        let total_sources: usize = workspaces.iter().map(|ws| ws.sources().len()).sum();
+        let per_writer = total_sources * WRITER_ROLES.len();
+        if per_writer > 0 && sizes.grant_pool > 0 {
+            let writers = sizes.grant_pool.div_ceil(per_writer);
+            for ws in &mut workspaces {
+                ws.writers = (0..writers).map(|_| ids.id("usr_")).collect();
+            }
+        }
+        Self {
+            seed,
+            workspaces,
+            grant_pool: sizes.grant_pool,
+        }
+    }
+
+    /// What the data set holds.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts {
+            workspaces: self.workspaces.len(),
+            ..Counts::default()
+        };
+        for ws in &self.workspaces {
+            counts.owners += ws.owners.len();
+            counts.members += ws.members.len();
+            counts.writers += ws.writers.len();
+            for member in &ws.members {
+                counts.grants += member.grants.len();
+                counts.all_scope_grants += member
+                    .grants
+                    .iter()
+                    .filter(|g| g.scope == GrantScope::All)
+                    .count();
+            }
+            counts.instances += ws.destinations.len()
+                + ws.instances.iter().map(|(_, ids)| ids.len()).sum::<usize>();
+            counts.with_protocols += usize::from(ws.protocols);
+            counts.with_personas += usize::from(ws.personas);
+        }
+        counts
+    }
+
+    /// The writes that build the data set, in phases: every write of a phase depends
+    /// only on earlier phases, so a phase's writes may run concurrently in any order.
+    pub fn phases(&self) -> Vec<Vec<Write>> {
+        let mut create = Vec::new();
+        let mut people_and_roots = Vec::new();
+        let mut children_and_grants = Vec::new();
+        for ws in &self.workspaces {
+            create.push(Write::CreateWorkspace(pb::CreateWorkspaceRequest {
+                workspace_id: ws.id.clone(),
+                owner_user_id: ws.owners.first().cloned().unwrap_or_default(),
+                products: [(ws.protocols, "protocols"), (ws.personas, "personas")]
+                    .into_iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, name)| name.to_owned())
+                    .collect(),
+            }));
+            let users = ws.owners.iter().skip(1).map(|u| (u, pb::Membership::Owner));
+            let members = ws.members.iter().map(|m| (&m.id, pb::Membership::Member));
+            let writers = ws.writers.iter().map(|u| (u, pb::Membership::Member));
+            for (user, membership) in users.chain(members).chain(writers) {
+                people_and_roots.push(Write::SetMembership(pb::SetMembershipRequest {
+                    workspace_id: ws.id.clone(),
+                    user_id: user.clone(),
+                    membership: membership.into(),
+                    actor_user_id: String::new(),
+                }));
+            }
+            for (type_name, instance_ids) in &ws.instances {
+                for id in instance_ids {
+                    people_and_roots.push(register(&ws.id, type_name, id, ""));
+                }
+            }
+            let sources = ws.sources();
+            for (id, source) in &ws.destinations {
+                let parent = sources.get(*source).map_or("", String::as_str);
+                children_and_grants.push(register(&ws.id, "destination", id, parent));
+            }
+            for member in &ws.members {
+                for grant in &member.grants {
+                    let scope = match grant.scope {
+                        GrantScope::All => scope_all(),
+                        GrantScope::Source(index) => {
+                            scope_source(sources.get(index).map_or("", String::as_str))
+                        }
+                    };
+                    children_and_grants.push(Write::Grant(grant_request(
+                        &ws.id, &member.id, grant.role, scope,
+                    )));
+                }
+            }
+        }
+        vec![create, people_and_roots, children_and_grants]
+    }
+
+    /// The new grants the Grant scenario writes, interleaved across workspaces: each
+    /// writer member receives `source_read` and `source_admin` on each source, none of
+    /// which they hold yet.
+    pub fn grant_pool(&self) -> Vec<pb::GrantRequest> {
+        let mut pool = Vec::with_capacity(self.grant_pool);
+        let writers = self.workspaces.iter().map(|w| w.writers.len()).max();
+        let sources = self.workspaces.iter().map(|w| w.sources().len()).max();
+        for writer in 0..writers.unwrap_or(0) {
+            for role in WRITER_ROLES {
+                for source in 0..sources.unwrap_or(0) {
+                    for ws in &self.workspaces {
+                        if pool.len() >= self.grant_pool {
+                            return pool;
+                        }
+                        if let (Some(user), Some(source)) =
+                            (ws.writers.get(writer), ws.sources().get(source))
+                        {
+                            pool.push(grant_request(&ws.id, user, role, scope_source(source)));
+                        }
+                    }
+                }
+            }
+        }
+        pool
+    }
+}
+
+fn workspace(rng: &mut Rng, ids: &mut Ids, sizes: Sizes) -> WorkspaceSpec {
+    let id = ids.id("ws_");
+    let protocols = rng.chance(40);
+    let personas = rng.chance(30);
+    let owners = (0..rng.between(1, 2)).map(|_| ids.id("usr_")).collect();
+
+    let average = sizes.sources.max(1);
+    let source_count = rng.between((average / 2).max(1), (average * 3 / 2).max(1));
+    let sources: Vec<String> = (0..source_count).map(|_| ids.id("src_")).collect();
+    let mut destinations = Vec::new();
+    for source in 0..sources.len() {
+        for _ in 0..rng.between(0, 3) {
+            destinations.push((ids.id("dst_"), source));
+        }
+    }
+    let mut instances = vec![("source", sources)];
+    let mut add = |ty: &'static str, count: usize, prefix: &str| {
+        instances.push((ty, (0..count).map(|_| ids.id(prefix)).collect()));
+    };
+    add("warehouse", rng.between(1, 3), "wh_");
+    if protocols {
+        add("tracking_plan", rng.between(2, 8), "tp_");
+    }
+    if personas {
+        add("audience", rng.between(3, 10), "aud_");
+        add("trait", rng.between(3, 10), "trt_");
+    }
+
+    let mut spec = WorkspaceSpec {
+        id,
+        protocols,
+        personas,
+        owners,
+        members: Vec::new(),
+        writers: Vec::new(),
+        instances,
+        destinations,
+    };
+    let average = sizes.members.max(1);
+    let member_count = rng.between((average / 2).max(1), (average * 3 / 2).max(1));
+    spec.members = (0..member_count)
+        .map(|_| MemberSpec {
+            id: ids.id("usr_"),
+            grants: member_grants(rng, &spec),
+        })
+        .collect();
+    spec
+}
+
+/// One to three grants: a third of the members hold all-scope roles of the workspace's
+/// products, the others hold `source_read` or `source_admin` on a few sources.
+fn member_grants(rng: &mut Rng, ws: &WorkspaceSpec) -> Vec<GrantSpec> {
+    let count = match rng.below(10) {
+        0..5 => 1,
+        5..8 => 2,
+        _ => 3,
+    };
+    let mut grants: Vec<GrantSpec> = Vec::with_capacity(count);
+    let sources = ws.sources().len();
+    let all_scope = rng.below(3) == 0 || sources == 0;
+    let roles: Vec<&'static str> = ALL_SCOPE_ROLES
+        .iter()
+        .filter(|(_, product)| ws.has_product(product))
+        .map(|(role, _)| *role)
+        .collect();
+    // Bounded: drawing a grant the member already holds just tries again, a few times.
+    for _ in 0..count * 8 {
+        if grants.len() == count {
+            break;
+        }
+        let grant = if all_scope {
+            GrantSpec {
+                role: roles.get(rng.below(roles.len())).copied().unwrap_or("source_read"),
+                scope: GrantScope::All,
+            }
+        } else {
+            GrantSpec {
+                role: if rng.chance(60) {
+                    "source_read"
+                } else {
+                    "source_admin"
+                },
+                scope: GrantScope::Source(rng.below(sources)),
+            }
+        };
+        if !grants.contains(&grant) {
+            grants.push(grant);
+        }
+    }
+    grants
+}
+
+fn register(workspace: &str, type_name: &str, id: &str, parent: &str) -> Write {
+    Write::RegisterResource(pb::RegisterResourceRequest {
+        workspace_id: workspace.to_owned(),
+        resource: Some(pb::ResourceRef {
+            r#type: type_name.to_owned(),
+            id: id.to_owned(),
+        }),
+        parent_id: parent.to_owned(),
+    })
+}
+
+fn scope_all() -> pb::Scope {
+    pb::Scope {
+        kind: Some(pb::scope::Kind::All(pb::AllInstances {})),
+    }
+}
+
+fn scope_source(id: &str) -> pb::Scope {
+    pb::Scope {
+        kind: Some(pb::scope::Kind::Instance(pb::ResourceRef {
+            r#type: "source".to_owned(),
+            id: id.to_owned(),
+        })),
+    }
+}
+
+fn grant_request(workspace: &str, user: &str, role: &str, scope: pb::Scope) -> pb::GrantRequest {
+    pb::GrantRequest {
+        workspace_id: workspace.to_owned(),
+        user_id: user.to_owned(),
+        role: role.to_owned(),
+        scope: Some(scope),
+        actor_user_id: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    const SMALL: Sizes = Sizes {
+        workspaces: 20,
+        members: 10,
+        sources: 6,
+        grant_pool: 500,
+    };
+
+    #[test]
+    fn the_same_seed_gives_the_same_data_set() {
+        let a = Dataset::generate(7, SMALL);
+        let b = Dataset::generate(7, SMALL);
+        let c = Dataset::generate(8, SMALL);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_ne!(format!("{a:?}"), format!("{c:?}"));
+    }
+
+    #[test]
+    fn ids_are_unique_and_of_realistic_length() {
+        let data = Dataset::generate(1, SMALL);
+        let mut seen = HashSet::new();
+        for ws in &data.workspaces {
+            assert!(seen.insert(ws.id.clone()));
+            assert_eq!(ws.id.len(), 3 + 22);
+            for user in ws.owners.iter().chain(ws.writers.iter()) {
+                assert!(seen.insert(user.clone()));
+            }
+            for member in &ws.members {
+                assert!(seen.insert(member.id.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_third_of_the_members_hold_all_scope_grants() {
+        let data = Dataset::generate(
+            3,
+            Sizes {
+                workspaces: 50,
+                members: 40,
+                ..SMALL
+            },
+        );
+        let members: Vec<&MemberSpec> =
+            data.workspaces.iter().flat_map(|w| &w.members).collect();
+        let all_scope = members
+            .iter()
+            .filter(|m| m.grants.iter().any(|g| g.scope == GrantScope::All))
+            .count();
+        let share = all_scope as f64 / members.len() as f64;
+        assert!((0.25..0.42).contains(&share), "share {share}");
+        assert!(members.iter().all(|m| (1..=3).contains(&m.grants.len())));
+    }
+
+    #[test]
+    fn the_grant_pool_holds_distinct_new_grants_of_writers() {
+        let data = Dataset::generate(1, SMALL);
+        let pool = data.grant_pool();
+        assert_eq!(pool.len(), SMALL.grant_pool);
+        let distinct: HashSet<String> = pool.iter().map(|g| format!("{g:?}")).collect();
+        assert_eq!(distinct.len(), pool.len());
+        let writers: HashSet<&String> = data.workspaces.iter().flat_map(|w| &w.writers).collect();
+        assert!(pool.iter().all(|g| writers.contains(&g.user_id)));
+    }
+
+    #[test]
+    fn every_write_of_a_phase_depends_only_on_earlier_phases() {
+        let data = Dataset::generate(1, SMALL);
+        let phases = data.phases();
+        assert_eq!(phases.len(), 3);
+        let first = phases.first().unwrap();
+        assert!(first.iter().all(|w| matches!(w, Write::CreateWorkspace(_))));
+        assert_eq!(first.len(), SMALL.workspaces);
+        let last = phases.last().unwrap();
+        assert!(last.iter().all(|w| match w {
+            Write::Grant(_) => true,
+            Write::RegisterResource(r) => !r.parent_id.is_empty(),
+            _ => false,
+        }));
+    }
+}

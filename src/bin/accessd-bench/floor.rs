@@ -1,0 +1,182 @@
+//! The floor: accessd's AccessService on the same stack (tonic server, the same generated
+//! trait and messages, the same runtime and socket options), answering a constant. What
+//! it costs is what any gRPC call costs here; accessd is reported as a ratio to it.
+//! It decides nothing and holds no data.
+
+use std::{future::Future, io::Write as _, sync::Arc, time::Duration};
+
+use accessd::api::pb::{self, access_service_server::AccessService};
+use tokio::{net::TcpListener, sync::oneshot};
+use tonic::{
+    Request, Response, Status,
+    transport::{Server, server::TcpIncoming},
+};
+
+use crate::args::FloorArgs;
+
+/// The no-op AccessService: every Check gets the same answer, every BatchCheck as many
+/// copies of it as it has checks.
+#[derive(Debug, Clone)]
+pub struct Floor {
+    /// The answer to every check: an allowed-by-grant decision with its explanation, of
+    /// the size of accessd's typical answers.
+    decision: Arc<pb::Decision>,
+}
+
+impl Floor {
+    /// The floor service.
+    pub fn new() -> Self {
+        let user = "usr_2Qx8jK4vR7mZ0aLpT3nB9c";
+        let source = "src_7HgT2kLm9QwE4rYu1IoP5a";
+        Self {
+            decision: Arc::new(pb::Decision {
+                allowed: true,
+                basis: Some(pb::decision::Basis::Grant(pb::Grant {
+                    user_id: user.to_owned(),
+                    role: "source_admin".to_owned(),
+                    scope: Some(pb::Scope {
+                        kind: Some(pb::scope::Kind::Instance(pb::ResourceRef {
+                            r#type: "source".to_owned(),
+                            id: source.to_owned(),
+                        })),
+                    }),
+                })),
+                explanation: format!("allowed: `{user}` holds `source_admin` on source `{source}`"),
+            }),
+        }
+    }
+}
+
+/// The revision every floor answer carries.
+const REVISION: u64 = 123_456;
+
+#[tonic::async_trait]
+impl AccessService for Floor {
+    async fn check(
+        &self,
+        _request: Request<pb::CheckRequest>,
+    ) -> Result<Response<pb::CheckResponse>, Status> {
+        Ok(Response::new(pb::CheckResponse {
+            decision: Some(pb::Decision::clone(&self.decision)),
+            revision: REVISION,
+        }))
+    }
+
+    async fn batch_check(
+        &self,
+        request: Request<pb::BatchCheckRequest>,
+    ) -> Result<Response<pb::BatchCheckResponse>, Status> {
+        let count = request.get_ref().checks.len();
+        Ok(Response::new(pb::BatchCheckResponse {
+            decisions: vec![pb::Decision::clone(&self.decision); count],
+            revision: REVISION,
+        }))
+    }
+
+    async fn list_access(
+        &self,
+        _request: Request<pb::ListAccessRequest>,
+    ) -> Result<Response<pb::ListAccessResponse>, Status> {
+        Err(Status::unimplemented("the floor answers only Check and BatchCheck"))
+    }
+
+    async fn lookup_resources(
+        &self,
+        _request: Request<pb::LookupResourcesRequest>,
+    ) -> Result<Response<pb::LookupResourcesResponse>, Status> {
+        Err(Status::unimplemented("the floor answers only Check and BatchCheck"))
+    }
+
+    async fn lookup_subjects(
+        &self,
+        _request: Request<pb::LookupSubjectsRequest>,
+    ) -> Result<Response<pb::LookupSubjectsResponse>, Status> {
+        Err(Status::unimplemented("the floor answers only Check and BatchCheck"))
+    }
+}
+
+/// Serves the floor on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    // As accessd's server: TCP_NODELAY on, default HTTP/2 settings.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    Server::builder()
+        .add_service(pb::access_service_server::AccessServiceServer::new(Floor::new()))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+/// `accessd-bench floor`: binds, prints `listening on ADDR`, and serves until stdin
+/// closes (the parent run ended), a signal, or the lifetime is over.
+pub async fn run(args: FloorArgs) -> Result<(), String> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {address}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))?;
+    let stdin_closed = if args.ignore_stdin {
+        None
+    } else {
+        Some(stdin_closed())
+    };
+    let lifetime = args.lifetime;
+    let shutdown = async move {
+        let stdin = async {
+            match stdin_closed {
+                Some(closed) => {
+                    let _ = closed.await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stdin => {},
+            () = terminated() => {},
+            () = tokio::time::sleep(lifetime) => {},
+        }
+    };
+    serve(listener, shutdown)
+        .await
+        .map_err(|e| format!("floor transport error: {e}"))
+}
+
+/// Completes when stdin reaches its end (a thread blocks on it: std has no async stdin).
+fn stdin_closed() -> oneshot::Receiver<()> {
+    let (closed, receiver) = oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = closed.send(());
+    });
+    receiver
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = terminate.recv() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    // If signals cannot be watched at all, the lifetime and stdin still stop the floor.
+    std::future::pending::<()>().await;
+}
+
+/// How long the floor of a run may live: a last bound, as the parent closes the floor's
+/// stdin when it is done (loading a large data set takes part of this too).
+pub fn lifetime_for(run_time: Duration) -> Duration {
+    run_time.saturating_mul(2) + Duration::from_secs(3600)
+}

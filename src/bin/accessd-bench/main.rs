@@ -1,0 +1,65 @@
+//! `accessd-bench`: the load generator of issue 4. `run` builds a seeded data set through
+//! accessd's AdminService, drives Check, BatchCheck and Grant over gRPC against accessd
+//! and against a no-op floor server (`floor`, this binary again), and reports throughput
+//! and latency with accessd as ratios to the floor. See `BENCHMARKS.md`.
+
+mod args;
+mod dataset;
+mod driver;
+mod floor;
+mod load;
+mod mix;
+mod process;
+mod report;
+mod run;
+#[cfg(test)]
+mod tests;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{
+    args::{Cli, Command},
+    run::Pinning,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Floor(args) => runtime().and_then(|rt| rt.block_on(floor::run(args))),
+        Command::Run(args) => {
+            // Read before pinning: once pinned, this process sees one core.
+            let machine = process::machine();
+            let pinning = (!args.no_pin && process::cores() >= 2 && process::taskset_available())
+                .then_some(Pinning {
+                    client_core: args.client_core,
+                    server_core: args.server_core,
+                });
+            // Pin before the runtime exists, so that every worker thread inherits it.
+            let pinned = match pinning {
+                Some(p) => process::pin_self(p.client_core).map(|()| pinning),
+                None => Ok(None),
+            };
+            pinned.and_then(|pinning| {
+                runtime().and_then(|rt| rt.block_on(run::run(args, &machine, pinning)))
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("accessd-bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The runtime accessd itself uses (`#[tokio::main]`): multi-threaded, one worker per
+/// core this process may use.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}

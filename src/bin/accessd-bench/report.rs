@@ -1,0 +1,262 @@
+//! Printing results: one table row per scenario run, accessd beside the floor as ratios
+//! and latency differences, medians over rounds, and the targets met or missed.
+//! It formats; it measures nothing.
+
+use crate::{args::Scenario, driver::Outcome};
+
+/// The figures of one run, or the medians of several.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Figures {
+    /// Calls per second.
+    pub calls_per_s: f64,
+    /// Items (checks or grants) per second.
+    pub items_per_s: f64,
+    /// Latency percentiles, in microseconds: p50, p90, p99, p99.9.
+    pub micros: [f64; 4],
+    /// Failed calls.
+    pub errors: u64,
+    /// Answers that differed from the expected ones.
+    pub mismatches: u64,
+    /// Cores used by the load generator.
+    pub client_cpu: Option<f64>,
+    /// Cores used by the server.
+    pub server_cpu: Option<f64>,
+}
+
+const QUANTILES: [f64; 4] = [0.50, 0.90, 0.99, 0.999];
+
+impl Figures {
+    /// The figures of one run.
+    pub fn of(outcome: &Outcome) -> Self {
+        Self {
+            calls_per_s: outcome.calls_per_second(),
+            items_per_s: outcome.items_per_second(),
+            micros: QUANTILES.map(|q| outcome.micros_at(q)),
+            errors: outcome.errors,
+            mismatches: outcome.mismatches,
+            client_cpu: outcome.client_cpu,
+            server_cpu: outcome.server_cpu,
+        }
+    }
+
+    /// Medians of every figure over runs; errors and mismatches are summed.
+    pub fn median(runs: &[Self]) -> Self {
+        let of = |f: &dyn Fn(&Self) -> f64| median(runs.iter().map(f).collect());
+        let optional = |f: &dyn Fn(&Self) -> Option<f64>| {
+            let values: Vec<f64> = runs.iter().filter_map(f).collect();
+            (!values.is_empty()).then(|| median(values))
+        };
+        Self {
+            calls_per_s: of(&|r| r.calls_per_s),
+            items_per_s: of(&|r| r.items_per_s),
+            micros: [0, 1, 2, 3].map(|i| of(&|r| r.micros.get(i).copied().unwrap_or(0.0))),
+            errors: runs.iter().map(|r| r.errors).sum(),
+            mismatches: runs.iter().map(|r| r.mismatches).sum(),
+            client_cpu: optional(&|r| r.client_cpu),
+            server_cpu: optional(&|r| r.server_cpu),
+        }
+    }
+
+    fn p50(&self) -> f64 {
+        self.micros.first().copied().unwrap_or(0.0)
+    }
+
+    fn p99(&self) -> f64 {
+        self.micros.get(2).copied().unwrap_or(0.0)
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values.get(n / 2).copied().unwrap_or(0.0),
+        n => {
+            let (a, b) = (values.get(n / 2 - 1), values.get(n / 2));
+            (a.copied().unwrap_or(0.0) + b.copied().unwrap_or(0.0)) / 2.0
+        }
+    }
+}
+
+/// The table's header line.
+pub fn header() -> String {
+    format!(
+        "{:<6} {:<8} {:>4} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>11}",
+        "what",
+        "server",
+        "conc",
+        "conns",
+        "calls/s",
+        "items/s",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "errors",
+        "wrong",
+        "cpu cli/srv",
+    )
+}
+
+/// One table row.
+pub fn row(
+    scenario: Scenario,
+    server: &str,
+    concurrency: usize,
+    connections: usize,
+    f: &Figures,
+) -> String {
+    let cpu = |c: Option<f64>| c.map_or("-".to_owned(), |c| format!("{c:.2}"));
+    let [p50, p90, p99, p999] = f.micros;
+    format!(
+        "{:<6} {:<8} {:>4} {:>5} {:>10.0} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>5} {:>11}",
+        scenario.name(),
+        server,
+        concurrency,
+        connections,
+        f.calls_per_s,
+        f.items_per_s,
+        p50,
+        p90,
+        p99,
+        p999,
+        f.errors,
+        f.mismatches,
+        format!("{}/{}", cpu(f.client_cpu), cpu(f.server_cpu)),
+    )
+}
+
+/// accessd relative to the floor: throughput ratio and latency differences.
+pub fn versus_floor(floor: &Figures, accessd: &Figures) -> String {
+    let [d50, d90, d99, d999] = [0, 1, 2, 3].map(|i| {
+        accessd.micros.get(i).copied().unwrap_or(0.0) - floor.micros.get(i).copied().unwrap_or(0.0)
+    });
+    format!(
+        "{:>24} accessd/floor: throughput {:.3}; latency p50 {d50:+.1} µs, p90 {d90:+.1}, p99 {d99:+.1}, p99.9 {d999:+.1}",
+        "",
+        ratio(accessd.items_per_s, floor.items_per_s),
+    )
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+/// The median figures of one scenario at one concurrency, for the targets.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Its concurrency.
+    pub concurrency: usize,
+    /// The floor's medians, if it was driven.
+    pub floor: Option<Figures>,
+    /// accessd's medians.
+    pub accessd: Figures,
+}
+
+/// The targets that this run measured, each met or missed with its numbers.
+pub fn targets(summaries: &[Summary]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let find = |scenario: Scenario, concurrency: usize| {
+        summaries
+            .iter()
+            .find(|s| s.scenario == scenario && s.concurrency == concurrency)
+    };
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    if let Some(Summary {
+        floor: Some(floor),
+        accessd,
+        ..
+    }) = find(Scenario::Check, 64)
+    {
+        let r = ratio(accessd.items_per_s, floor.items_per_s);
+        lines.push(format!(
+            "Check throughput at concurrency 64 >= 90% of the floor: {:.1}% ({:.0} vs {:.0}/s): {}",
+            r * 100.0,
+            accessd.items_per_s,
+            floor.items_per_s,
+            verdict(r >= 0.90)
+        ));
+    }
+    if let Some(Summary {
+        floor: Some(floor),
+        accessd,
+        ..
+    }) = find(Scenario::Check, 1)
+    {
+        let d50 = accessd.p50() - floor.p50();
+        let d99 = accessd.p99() - floor.p99();
+        lines.push(format!(
+            "Check p50 at concurrency 1 within 10 µs of the floor: {d50:+.1} µs ({:.1} vs {:.1}): {}",
+            accessd.p50(),
+            floor.p50(),
+            verdict(d50 <= 10.0)
+        ));
+        lines.push(format!(
+            "Check p99 at concurrency 1 within 25 µs of the floor: {d99:+.1} µs ({:.1} vs {:.1}): {}",
+            accessd.p99(),
+            floor.p99(),
+            verdict(d99 <= 25.0)
+        ));
+    }
+    if let Some(summary) = find(Scenario::Grant, 64) {
+        let rate = summary.accessd.items_per_s;
+        lines.push(format!(
+            "durable Grants with 64 concurrent writers >= 5,000/s: {rate:.0}/s: {}",
+            verdict(rate >= 5000.0)
+        ));
+    }
+    lines
+}
+
+/// `bytes` as MiB.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(rate: f64, p50: f64, p99: f64) -> Figures {
+        Figures {
+            calls_per_s: rate,
+            items_per_s: rate,
+            micros: [p50, p50, p99, p99],
+            ..Figures::default()
+        }
+    }
+
+    #[test]
+    fn medians_take_the_middle_run_of_each_figure() {
+        let runs = [figures(10.0, 1.0, 9.0), figures(30.0, 3.0, 7.0), figures(20.0, 2.0, 8.0)];
+        let m = Figures::median(&runs);
+        assert_eq!(m.calls_per_s, 20.0);
+        assert_eq!(m.micros, [2.0, 2.0, 8.0, 8.0]);
+        assert_eq!(median(vec![1.0, 2.0, 3.0, 4.0]), 2.5);
+    }
+
+    #[test]
+    fn targets_report_met_and_missed_with_their_numbers() {
+        let summaries = [
+            Summary {
+                scenario: Scenario::Check,
+                concurrency: 64,
+                floor: Some(figures(1000.0, 50.0, 90.0)),
+                accessd: figures(850.0, 60.0, 100.0),
+            },
+            Summary {
+                scenario: Scenario::Check,
+                concurrency: 1,
+                floor: Some(figures(100.0, 50.0, 90.0)),
+                accessd: figures(95.0, 55.0, 130.0),
+            },
+        ];
+        let lines = targets(&summaries);
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].contains("85.0%") && lines[0].ends_with("MISSED"));
+        assert!(lines[1].contains("+5.0 µs") && lines[1].ends_with("met"));
+        assert!(lines[2].contains("+40.0 µs") && lines[2].ends_with("MISSED"));
+    }
+}

@@ -1,0 +1,332 @@
+//! One bench run: derive the data set and the requests, start the floor and accessd,
+//! load the data set, drive every scenario against the floor then accessd back to back,
+//! print the figures, and time a restart of accessd.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use accessd::{api::MAX_BATCH_CHECKS, model::Catalog};
+use tonic::transport::Channel;
+
+use crate::{
+    args::{RunArgs, Scenario},
+    dataset::{Dataset, Sizes},
+    driver::{DriveConfig, GrantPool, Workload, drive},
+    floor,
+    load::{LoadMethod, load},
+    mix::{self, BatchCase, CheckCase},
+    process::{self, ScratchDir, ServerProcess, connect},
+    report::{self, Figures, Summary},
+};
+
+/// Which cores the load generator and the server were pinned to.
+#[derive(Debug, Clone, Copy)]
+pub struct Pinning {
+    /// The load generator's core.
+    pub client_core: usize,
+    /// The server's core (accessd and the floor alike).
+    pub server_core: usize,
+}
+
+/// How long a server may take to stop after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the whole bench; fails if any call failed or any answer was wrong.
+pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Result<(), String> {
+    println!("machine: {machine}");
+    match pinning {
+        Some(p) => println!(
+            "pinned: load generator to core {} (taskset -a -p -c {}), servers to core {} (taskset -c {})",
+            p.client_core, p.client_core, p.server_core, p.server_core
+        ),
+        None => println!("pinned: nothing (fewer than two cores, no taskset, or --no-pin)"),
+    }
+
+    let catalog = Catalog::built_in();
+    let data = Dataset::generate(
+        args.seed,
+        Sizes {
+            workspaces: args.workspaces,
+            members: args.members,
+            sources: args.sources,
+            grant_pool: if args.scenarios.contains(&Scenario::Grant) {
+                args.grant_pool
+            } else {
+                0
+            },
+        },
+    );
+    let cases: Arc<[CheckCase]> = mix::checks(&catalog, &data, args.requests).into();
+    let batch_size = args.batch_size.clamp(1, MAX_BATCH_CHECKS);
+    let batches: Arc<[BatchCase]> = mix::batches(&cases, batch_size).into();
+    let pool = Arc::new(GrantPool::new(data.grant_pool()));
+    let counts = data.counts();
+    println!(
+        "data set (seed {}): {} workspaces ({} with protocols, {} with personas), {} owners, \
+         {} members holding {} grants ({} all-scope), {} writer members, {} instances",
+        args.seed,
+        counts.workspaces,
+        counts.with_protocols,
+        counts.with_personas,
+        counts.owners,
+        counts.members,
+        counts.grants,
+        counts.all_scope_grants,
+        counts.writers,
+        counts.instances,
+    );
+    let allowed = cases.iter().filter(|c| c.allowed).count();
+    println!(
+        "requests: {} distinct checks over {} permissions, {:.1}% allowed; batches of {batch_size}; \
+         {} new grants for the Grant scenario",
+        cases.len(),
+        catalog.permissions().count(),
+        100.0 * allowed as f64 / cases.len().max(1) as f64,
+        data.grant_pool().len(),
+    );
+
+    let scratch = ScratchDir::new()?;
+    let server_core = pinning.map(|p| p.server_core);
+    let drives_floor = !args.no_floor && args.scenarios.iter().any(|s| *s != Scenario::Grant);
+    let floor = if drives_floor {
+        let lifetime = floor::lifetime_for(planned_time(&args));
+        let floor = ServerProcess::start_floor(server_core, lifetime).await?;
+        println!("floor: pid {} on {}", floor.pid, floor.addr);
+        Some(floor)
+    } else {
+        None
+    };
+    let mut accessd = match args.addr {
+        Some(_) => None,
+        None => {
+            let binary = accessd_binary(&args)?;
+            let mut server = ServerProcess::start_accessd(
+                &binary,
+                &scratch.path().join("data"),
+                server_core,
+                &scratch.path().join("accessd.log"),
+            )?;
+            let took = server.wait_serving(args.start_timeout).await?;
+            println!(
+                "accessd: pid {} on {} ({}), serving after {:.0} ms",
+                server.pid,
+                server.addr,
+                binary.display(),
+                took.as_secs_f64() * 1000.0
+            );
+            Some(server)
+        }
+    };
+    let accessd_addr = match (&accessd, args.addr) {
+        (Some(server), _) => server.addr,
+        (None, Some(addr)) => addr,
+        (None, None) => return Err("no accessd to drive".into()),
+    };
+    let accessd_pid = accessd.as_ref().map(|s| s.pid);
+    let connections = args.connections.max(1);
+    let accessd_channels = connect(accessd_addr, connections).await?;
+    let floor_channels = match &floor {
+        Some(floor) => Some(connect(floor.addr, connections).await?),
+        None => None,
+    };
+
+    if args.skip_load {
+        println!("load: skipped (--skip-load)");
+    } else {
+        let method = LoadMethod::Rpc {
+            concurrency: args.load_concurrency,
+        };
+        let loaded = load(method, &accessd_channels, &data).await?;
+        println!(
+            "load: {} durable writes in {:.2} s ({:.0}/s), one AdminService call each, {} in flight",
+            loaded.writes,
+            loaded.elapsed.as_secs_f64(),
+            loaded.writes as f64 / loaded.elapsed.as_secs_f64().max(1e-9),
+            args.load_concurrency,
+        );
+    }
+    if let Some(rss) = accessd.as_ref().and_then(ServerProcess::rss_bytes) {
+        println!("accessd memory after loading: {} resident", report::mib(rss));
+    }
+
+    println!();
+    println!("{}", report::header());
+    let mut runs: BTreeMap<(Scenario, usize), (Vec<Figures>, Vec<Figures>)> = BTreeMap::new();
+    let mut problems = (0, 0);
+    for _round in 0..args.rounds.max(1) {
+        for &scenario in &args.scenarios {
+            for &concurrency in &args.concurrency {
+                let concurrency = concurrency.max(1);
+                let conns = connections.min(concurrency);
+                let workload = match scenario {
+                    Scenario::Check => Workload::Check(Arc::clone(&cases)),
+                    Scenario::Batch => Workload::Batch(Arc::clone(&batches)),
+                    Scenario::Grant => Workload::Grant(Arc::clone(&pool)),
+                };
+                let config = DriveConfig {
+                    concurrency,
+                    warmup: args.warmup,
+                    duration: args.duration,
+                    max_calls: args.max_requests,
+                    verify: false,
+                    server_pid: floor.as_ref().map(|f| f.pid),
+                };
+                let entry = runs.entry((scenario, concurrency)).or_default();
+                let mut floor_figures = None;
+                if let (Some(channels), true) = (&floor_channels, scenario != Scenario::Grant) {
+                    let outcome = drive(first(channels, conns), &workload, &config).await?;
+                    let figures = Figures::of(&outcome);
+                    println!("{}", report::row(scenario, "floor", concurrency, conns, &figures));
+                    problem_note(&outcome, &mut problems);
+                    entry.0.push(figures);
+                    floor_figures = Some(figures);
+                }
+                let config = DriveConfig {
+                    verify: true,
+                    server_pid: accessd_pid,
+                    ..config
+                };
+                let outcome = drive(first(&accessd_channels, conns), &workload, &config).await?;
+                let figures = Figures::of(&outcome);
+                println!("{}", report::row(scenario, "accessd", concurrency, conns, &figures));
+                problem_note(&outcome, &mut problems);
+                if outcome.exhausted {
+                    println!(
+                        "{:>24} the grant pool ran out ({} written); raise --grant-pool",
+                        "",
+                        pool.taken()
+                    );
+                }
+                if let Some(floor) = floor_figures {
+                    println!("{}", report::versus_floor(&floor, &figures));
+                }
+                entry.1.push(figures);
+            }
+        }
+    }
+
+    let summaries: Vec<Summary> = runs
+        .iter()
+        .map(|(&(scenario, concurrency), (floor, accessd))| Summary {
+            scenario,
+            concurrency,
+            floor: (!floor.is_empty()).then(|| Figures::median(floor)),
+            accessd: Figures::median(accessd),
+        })
+        .collect();
+    if args.rounds > 1 {
+        println!();
+        println!("medians over {} rounds:", args.rounds);
+        println!("{}", report::header());
+        for s in &summaries {
+            let conns = connections.min(s.concurrency);
+            if let Some(floor) = &s.floor {
+                println!("{}", report::row(s.scenario, "floor", s.concurrency, conns, floor));
+            }
+            println!("{}", report::row(s.scenario, "accessd", s.concurrency, conns, &s.accessd));
+            if let Some(floor) = &s.floor {
+                println!("{}", report::versus_floor(floor, &s.accessd));
+            }
+        }
+    }
+    let targets = report::targets(&summaries);
+    if !targets.is_empty() {
+        println!();
+        println!("targets of issue 4 measured by this run:");
+        for line in targets {
+            println!("  {line}");
+        }
+    }
+
+    if let Some(server) = accessd.take() {
+        if args.no_restart {
+            server.stop(STOP_TIMEOUT).await?;
+        } else {
+            restart(server, &scratch, &args, server_core).await?;
+        }
+    }
+    if let Some(floor) = floor {
+        floor.stop(STOP_TIMEOUT).await?;
+    }
+    match problems {
+        (0, 0) => Ok(()),
+        (errors, wrong) => Err(format!("{errors} calls failed and {wrong} answers were wrong")),
+    }
+}
+
+/// Stops accessd and starts it again on the same data: how long until SERVING, and
+/// how much memory it then holds.
+async fn restart(
+    server: ServerProcess,
+    scratch: &ScratchDir,
+    args: &RunArgs,
+    core: Option<usize>,
+) -> Result<(), String> {
+    let before = server.rss_bytes();
+    server.stop(STOP_TIMEOUT).await?;
+    let binary = accessd_binary(args)?;
+    let started = Instant::now();
+    let mut again = ServerProcess::start_accessd(
+        &binary,
+        &scratch.path().join("data"),
+        core,
+        &scratch.path().join("accessd-restart.log"),
+    )?;
+    again.wait_serving(args.start_timeout).await?;
+    let took = started.elapsed();
+    println!();
+    println!(
+        "restart: SERVING {:.0} ms after start (process start, store load, bind); \
+         resident {} after restart, {} before it",
+        took.as_secs_f64() * 1000.0,
+        again.rss_bytes().map_or("?".into(), report::mib),
+        before.map_or("?".into(), report::mib),
+    );
+    again.stop(STOP_TIMEOUT).await
+}
+
+fn first(channels: &[Channel], count: usize) -> &[Channel] {
+    channels.get(..count).unwrap_or(channels)
+}
+
+fn problem_note(outcome: &crate::driver::Outcome, problems: &mut (u64, u64)) {
+    problems.0 += outcome.errors;
+    problems.1 += outcome.mismatches;
+    if let Some(problem) = &outcome.first_problem {
+        println!("{:>24} first problem: {problem}", "");
+    }
+}
+
+/// The accessd binary to start: `--accessd`, or `accessd` beside this binary.
+fn accessd_binary(args: &RunArgs) -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let binary = match &args.accessd {
+        Some(path) => path.clone(),
+        None => me.with_file_name("accessd"),
+    };
+    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).map_err(|_| {
+        format!(
+            "no accessd binary at `{}`: build both with `cargo build --release --bins`, or pass --accessd",
+            binary.display()
+        )
+    })?;
+    let mine = std::fs::metadata(&me).and_then(|m| m.modified()).ok();
+    if mine.is_some_and(|mine| built + Duration::from_secs(60) < mine) {
+        println!(
+            "warning: `{}` is older than this binary; `cargo build --release --bins` rebuilds both",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// An upper bound of the run's duration, for the floor's lifetime.
+fn planned_time(args: &RunArgs) -> Duration {
+    let runs = args.rounds.max(1) * args.scenarios.len() * args.concurrency.len() * 2;
+    let per_run = args.warmup + args.duration;
+    per_run.saturating_mul(u32::try_from(runs).unwrap_or(u32::MAX)) + args.start_timeout
+}

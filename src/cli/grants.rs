@@ -1,0 +1,49 @@
+//! `accessd grant` and `accessd revoke`.
+
+use super::{
+    CliError,
+    args::{GrantArgs, ScopeArgs},
+    client::{self, resource_ref},
+    output,
+};
+use crate::api::pb;
+
+fn scope(scope: &ScopeArgs) -> pb::Scope {
+    let kind = match &scope.resource {
+        Some(resource) => pb::scope::Kind::Instance(resource_ref(resource)),
+        None => pb::scope::Kind::All(pb::AllInstances {}),
+    };
+    pb::Scope { kind: Some(kind) }
+}
+
+/// Runs `accessd grant`.
+pub async fn grant(args: GrantArgs) -> Result<(), CliError> {
+    let mut admin = client::admin(&args.server, &args.token).await?;
+    let response = admin
+        .grant(pb::GrantRequest {
+            scope: Some(scope(&args.scope)),
+            workspace_id: args.workspace,
+            user_id: args.user,
+            role: args.role,
+            actor_user_id: args.actor.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    output::print_write(args.output.output, &response)
+}
+
+/// Runs `accessd revoke`.
+pub async fn revoke(args: GrantArgs) -> Result<(), CliError> {
+    let mut admin = client::admin(&args.server, &args.token).await?;
+    let response = admin
+        .revoke(pb::RevokeRequest {
+            scope: Some(scope(&args.scope)),
+            workspace_id: args.workspace,
+            user_id: args.user,
+            role: args.role,
+            actor_user_id: args.actor.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    output::print_write(args.output.output, &response)
+}

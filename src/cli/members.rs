@@ -1,0 +1,49 @@
+//! `accessd members add|set|remove`. `add` and `set` are the same call (SetMembership):
+//! `add` reads better for a new user, `set` for changing an existing one.
+
+use super::{
+    CliError,
+    args::{MemberArgs, MembersCommand, RemoveMemberArgs},
+    client, output,
+};
+use crate::api::pb;
+
+/// Runs `accessd members ...`.
+pub async fn run(command: MembersCommand) -> Result<(), CliError> {
+    match command {
+        MembersCommand::Add(args) | MembersCommand::Set(args) => set(args).await,
+        MembersCommand::Remove(args) => remove(args).await,
+    }
+}
+
+async fn set(args: MemberArgs) -> Result<(), CliError> {
+    let mut admin = client::admin(&args.server, &args.token).await?;
+    let membership = if args.owner {
+        pb::Membership::Owner
+    } else {
+        pb::Membership::Member
+    };
+    let response = admin
+        .set_membership(pb::SetMembershipRequest {
+            workspace_id: args.workspace,
+            user_id: args.user,
+            membership: membership.into(),
+            actor_user_id: args.actor.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    output::print_write(args.output.output, &response)
+}
+
+async fn remove(args: RemoveMemberArgs) -> Result<(), CliError> {
+    let mut admin = client::admin(&args.server, &args.token).await?;
+    let response = admin
+        .remove_member(pb::RemoveMemberRequest {
+            workspace_id: args.workspace,
+            user_id: args.user,
+            actor_user_id: args.actor.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    output::print_write(args.output.output, &response)
+}

@@ -1,0 +1,666 @@
+//! The model's numbered rules, each as named tests, plus its rules on unregistered
+//! instances and other workspaces.
+
+use super::{ALL_ADD_ONS, Fixture, OWNER, Spec, WriteError, user};
+use crate::model::{Catalog, Change, Decision, DenialReason, Membership, catalog::BUILT_IN};
+
+const M: &str = "m";
+const ONE_S1: Spec<'static> = Spec::One("source", "s1");
+
+/// Every product; sources `s1`, `s2` with destinations `d1`, `d2`; member `m`.
+fn sources() -> Fixture {
+    let mut f = Fixture::new(ALL_ADD_ONS);
+    f.add("source", "s1", None);
+    f.add("source", "s2", None);
+    f.add("destination", "d1", Some("s1"));
+    f.add("destination", "d2", Some("s2"));
+    f.join(M);
+    f
+}
+
+fn by_grant(f: &Fixture, role: &str, spec: Spec<'_>) -> Decision {
+    Decision::AllowedByGrant(f.grant_of(role, spec))
+}
+
+const NO_GRANT: Decision = Decision::Denied(DenialReason::NoCoveringGrant);
+const NOT_ENABLED: Decision = Decision::Denied(DenialReason::ProductNotEnabled);
+const NOT_REGISTERED: Decision = Decision::Denied(DenialReason::ResourceNotRegistered);
+const NOT_A_MEMBER: Decision = Decision::Denied(DenialReason::NotAMember);
+
+// Rule 1: all current and future.
+
+#[test]
+fn a_grant_on_all_sources_covers_sources_and_destinations_registered_after_it() {
+    let mut f = sources();
+    f.give(M, "source_read", Spec::All);
+    f.add("source", "s3", None);
+    f.add("destination", "d3", Some("s3"));
+    let all = by_grant(&f, "source_read", Spec::All);
+    assert_eq!(f.decide(M, "source.read", Some("s3")), all);
+    assert_eq!(f.decide(M, "destination.read", Some("d3")), all);
+    assert_eq!(f.decide(M, "source.read", Some("s1")), all);
+}
+
+#[test]
+fn a_grant_on_all_warehouses_covers_warehouses_registered_after_it() {
+    let mut f = sources();
+    f.give(M, "warehouse_admin", Spec::All);
+    assert_eq!(f.decide(M, "warehouse.update", Some("wh")), NOT_REGISTERED);
+    f.add("warehouse", "wh", None);
+    assert_eq!(
+        f.decide(M, "warehouse.update", Some("wh")),
+        by_grant(&f, "warehouse_admin", Spec::All)
+    );
+}
+
+#[test]
+fn a_grant_on_one_source_covers_destinations_attached_after_it() {
+    let mut f = sources();
+    f.give(M, "source_admin", ONE_S1);
+    f.add("destination", "d9", Some("s1"));
+    f.add("destination", "d8", Some("s2"));
+    assert_eq!(
+        f.decide(M, "destination.update", Some("d9")),
+        by_grant(&f, "source_admin", ONE_S1)
+    );
+    assert_eq!(f.decide(M, "destination.update", Some("d8")), NO_GRANT);
+}
+
+// Rule 2: creating instances.
+
+#[test]
+fn source_admin_on_one_source_cannot_create_sources() {
+    let mut f = sources();
+    f.give(M, "source_admin", ONE_S1);
+    assert_eq!(f.decide(M, "source.create", None), NO_GRANT);
+}
+
+#[test]
+fn source_admin_on_all_sources_can_create_sources() {
+    let mut f = sources();
+    f.give(M, "source_admin", Spec::All);
+    assert_eq!(
+        f.decide(M, "source.create", None),
+        by_grant(&f, "source_admin", Spec::All)
+    );
+}
+
+#[test]
+fn destination_create_names_the_source_and_source_admin_on_that_source_allows_it() {
+    let mut f = sources();
+    f.give(M, "source_admin", ONE_S1);
+    assert_eq!(
+        f.decide(M, "destination.create", Some("s1")),
+        by_grant(&f, "source_admin", ONE_S1)
+    );
+    assert_eq!(f.decide(M, "destination.create", Some("s2")), NO_GRANT);
+    assert_eq!(
+        f.decide(M, "destination.create", Some("d1")),
+        NOT_REGISTERED,
+        "names a source"
+    );
+    assert_eq!(
+        f.decide(OWNER, "destination.create", Some("nope")),
+        NOT_REGISTERED
+    );
+}
+
+#[test]
+fn creating_warehouses_plans_audiences_and_traits_needs_an_all_scope_admin_grant() {
+    let mut f = sources();
+    f.give(M, "warehouse_read", Spec::All);
+    f.give(M, "protocols_read", Spec::All);
+    f.give(M, "personas_read", Spec::All);
+    for permission in [
+        "warehouse.create",
+        "tracking_plan.create",
+        "audience.create",
+        "trait.create",
+    ] {
+        assert_eq!(f.decide(M, permission, None), NO_GRANT, "{permission}");
+        assert!(f.allowed(OWNER, permission, None), "{permission}");
+    }
+    f.give(M, "warehouse_admin", Spec::All);
+    f.give(M, "protocols_admin", Spec::All);
+    f.give(M, "personas_user", Spec::All);
+    for permission in [
+        "warehouse.create",
+        "tracking_plan.create",
+        "audience.create",
+        "trait.create",
+    ] {
+        assert!(f.allowed(M, permission, None), "{permission}");
+    }
+}
+
+// Rule 3: admin implies read.
+
+#[test]
+fn every_role_that_allows_editing_a_type_allows_reading_it() {
+    /// Every product; one instance of every type; member `m` holding `role` with `spec`.
+    fn holder(role: &str, spec: Spec<'_>) -> Fixture {
+        let mut f = sources();
+        for (ty, id) in [
+            ("warehouse", "wh"),
+            ("tracking_plan", "tp"),
+            ("audience", "au"),
+            ("trait", "tr"),
+        ] {
+            f.add(ty, id, None);
+        }
+        f.give(M, role, spec);
+        f
+    }
+    let instance_of = |ty: &str| match ty {
+        "source" => Some("s1"),
+        "destination" => Some("d1"),
+        "warehouse" => Some("wh"),
+        "tracking_plan" => Some("tp"),
+        "audience" => Some("au"),
+        "trait" => Some("tr"),
+        _ => None,
+    };
+    let catalog = Catalog::built_in();
+    let mut grants: Vec<(String, Spec<'static>)> = catalog
+        .roles()
+        .map(|(_, r)| (r.name.clone(), Spec::All))
+        .collect();
+    grants.push(("source_admin".to_owned(), ONE_S1));
+    let mut edits_checked = 0;
+    for (role, spec) in &grants {
+        let f = holder(role, *spec);
+        for (_, permission) in catalog.permissions() {
+            let Some((ty, action)) = permission.name.split_once('.') else {
+                continue;
+            };
+            let edit_target = match (ty, action) {
+                ("destination", "create") => Some("s1"),
+                (_, "create" | "update_settings") => None,
+                (_, "update" | "delete") => instance_of(ty),
+                _ => continue,
+            };
+            if !f.allowed(M, &permission.name, edit_target) {
+                continue;
+            }
+            let (read, target) = if ty == "personas" {
+                ("personas.read_settings".to_owned(), None)
+            } else {
+                (format!("{ty}.read"), instance_of(ty))
+            };
+            assert_eq!(
+                f.decide(M, &read, target),
+                by_grant(&f, role, *spec),
+                "`{role}` allows `{}` and so `{read}`",
+                permission.name,
+            );
+            edits_checked += 1;
+        }
+    }
+    // source_admin 6 (on all) + 5 (on one: no source.create), warehouse_admin 3,
+    // protocols_admin 3, personas_admin 7, personas_user 6.
+    assert_eq!(edits_checked, 30);
+}
+
+// Rule 4: product availability.
+
+#[test]
+fn a_disabled_product_denies_owners_too() {
+    let mut f = Fixture::new(&[]);
+    f.add("tracking_plan", "tp", None);
+    f.add("audience", "au", None);
+    for (permission, instance) in [
+        ("tracking_plan.read", Some("tp")),
+        ("tracking_plan.create", None),
+        ("audience.read", Some("au")),
+        ("trait.create", None),
+        ("personas.read_settings", None),
+        ("personas.update_settings", None),
+    ] {
+        assert_eq!(
+            f.decide(OWNER, permission, instance),
+            NOT_ENABLED,
+            "{permission}"
+        );
+    }
+    assert!(f.allowed(OWNER, "source.create", None));
+}
+
+#[test]
+fn disabling_a_product_keeps_its_grants_and_enabling_it_restores_them() {
+    let mut f = sources();
+    f.add("tracking_plan", "tp", None);
+    f.give(M, "protocols_read", Spec::All);
+    f.give(M, "source_read", Spec::All);
+    let granted = by_grant(&f, "protocols_read", Spec::All);
+    assert_eq!(f.decide(M, "tracking_plan.read", Some("tp")), granted);
+
+    let disable = f.set_products(&["personas"]);
+    f.ok(&disable);
+    assert_eq!(f.decide(M, "tracking_plan.read", Some("tp")), NOT_ENABLED);
+    assert_eq!(
+        f.decide(OWNER, "tracking_plan.read", Some("tp")),
+        NOT_ENABLED
+    );
+    let held = &f.state().member(&user(M)).expect("member").grants;
+    assert!(
+        held.contains(&f.grant_of("protocols_read", Spec::All)),
+        "{held:?}"
+    );
+    assert!(
+        f.allowed(M, "source.read", Some("s1")),
+        "other products are untouched"
+    );
+
+    let enable = f.set_products(ALL_ADD_ONS);
+    f.ok(&enable);
+    assert_eq!(f.decide(M, "tracking_plan.read", Some("tp")), granted);
+}
+
+#[test]
+fn roles_of_a_disabled_product_cannot_be_granted() {
+    let mut f = Fixture::new(&["protocols"]);
+    f.join(M);
+    for role in ["personas_admin", "personas_user", "personas_read"] {
+        let command = f.grant(M, role, Spec::All, None);
+        assert_eq!(
+            f.exec(&command),
+            Err(WriteError::ProductNotEnabled {
+                role: role.to_owned(),
+                product: "personas".to_owned()
+            })
+        );
+    }
+    let disable = f.set_products(&[]);
+    f.ok(&disable);
+    let command = f.grant(M, "protocols_read", Spec::All, None);
+    assert!(matches!(
+        f.exec(&command),
+        Err(WriteError::ProductNotEnabled { .. })
+    ));
+    let command = f.grant(M, "warehouse_read", Spec::All, None);
+    assert_eq!(
+        f.exec(&command).map(|c| c.len()),
+        Ok(1),
+        "connections is always enabled"
+    );
+}
+
+#[test]
+fn connections_cannot_be_disabled() {
+    let mut f = sources();
+    let none = f.set_products(&[]);
+    f.ok(&none);
+    assert_eq!(f.state().products(), f.catalog.always_enabled());
+    assert!(f.allowed(OWNER, "source.update", Some("s1")));
+    assert!(f.allowed(M, "workspace.read", None));
+}
+
+// Rule 5: who manages access.
+
+#[test]
+fn only_owners_may_manage_access() {
+    let mut f = sources();
+    for (_, role) in Catalog::built_in().roles() {
+        f.give(M, &role.name, Spec::All);
+    }
+    f.give(M, "source_admin", ONE_S1);
+    for permission in [
+        "workspace.manage_access",
+        "workspace.update",
+        "workspace.delete",
+    ] {
+        assert_eq!(f.decide(M, permission, None), NO_GRANT, "{permission}");
+        assert_eq!(
+            f.decide(OWNER, permission, None),
+            Decision::AllowedByMembership(Membership::Owner)
+        );
+    }
+}
+
+#[test]
+fn source_admin_never_allows_managing_access() {
+    let mut f = sources();
+    f.give(M, "source_admin", ONE_S1);
+    assert_eq!(f.decide(M, "workspace.manage_access", None), NO_GRANT);
+    f.give(M, "source_admin", Spec::All);
+    assert_eq!(f.decide(M, "workspace.manage_access", None), NO_GRANT);
+}
+
+#[test]
+fn a_member_actor_is_refused_every_access_write() {
+    let mut f = sources();
+    f.give(M, "source_admin", Spec::All);
+    f.give(M, "source_admin", ONE_S1);
+    f.join("n");
+    let refused = Err(WriteError::ActorNotAllowed(user(M)));
+    let commands = [
+        f.set_membership("x", Membership::Member, Some(M)),
+        f.set_membership("n", Membership::Owner, Some(M)),
+        f.remove_member("n", Some(M)),
+        f.grant("n", "source_read", ONE_S1, Some(M)),
+        f.revoke(M, "source_admin", ONE_S1, Some(M)),
+    ];
+    for command in &commands {
+        assert_eq!(f.exec(command), refused, "{command:?}");
+    }
+    for who in ["stranger", "x"] {
+        let command = f.grant("n", "source_read", ONE_S1, Some(who));
+        assert_eq!(
+            f.exec(&command),
+            Err(WriteError::ActorNotAllowed(user(who)))
+        );
+    }
+    assert!(f.state().member(&user("x")).is_none());
+    assert!(
+        f.state()
+            .member(&user("n"))
+            .is_some_and(|n| n.grants.is_empty())
+    );
+}
+
+#[test]
+fn an_owner_actor_may_manage_access() {
+    let mut f = sources();
+    let promote = f.set_membership("o2", Membership::Owner, Some(OWNER));
+    f.ok(&promote);
+    let grant = f.grant(M, "source_read", ONE_S1, Some("o2"));
+    assert_eq!(f.exec(&grant).map(|c| c.len()), Ok(1));
+    let revoke = f.revoke(M, "source_read", ONE_S1, Some(OWNER));
+    assert_eq!(f.exec(&revoke).map(|c| c.len()), Ok(1));
+    let remove = f.remove_member(M, Some("o2"));
+    assert_eq!(f.exec(&remove).map(|c| c.len()), Ok(1));
+}
+
+// Rule 6: roles are additive.
+
+#[test]
+fn a_members_access_is_the_union_of_their_grants() {
+    let mut f = sources();
+    f.add("warehouse", "wh", None);
+    f.add("tracking_plan", "tp", None);
+    f.give(M, "source_read", Spec::All);
+    f.give(M, "source_admin", ONE_S1);
+    f.give(M, "warehouse_read", Spec::All);
+    f.give(M, "protocols_admin", Spec::All);
+    assert!(f.allowed(M, "source.update", Some("s1")));
+    assert!(f.allowed(M, "destination.delete", Some("d1")));
+    assert_eq!(f.decide(M, "source.update", Some("s2")), NO_GRANT);
+    assert_eq!(
+        f.decide(M, "source.read", Some("s2")),
+        by_grant(&f, "source_read", Spec::All)
+    );
+    assert!(f.allowed(M, "destination.read", Some("d2")));
+    assert!(f.allowed(M, "warehouse.read", Some("wh")));
+    assert_eq!(f.decide(M, "warehouse.update", Some("wh")), NO_GRANT);
+    assert!(f.allowed(M, "tracking_plan.update", Some("tp")));
+    assert_eq!(f.decide(M, "source.create", None), NO_GRANT);
+    assert_eq!(f.decide(M, "audience.create", None), NO_GRANT);
+}
+
+// Rule 7: a workspace always has an owner.
+
+#[test]
+fn the_last_owner_cannot_be_demoted_or_removed() {
+    let mut f = sources();
+    let demote = f.set_membership(OWNER, Membership::Member, None);
+    assert_eq!(f.exec(&demote), Err(WriteError::LastOwner(user(OWNER))));
+    let remove = f.remove_member(OWNER, None);
+    assert_eq!(f.exec(&remove), Err(WriteError::LastOwner(user(OWNER))));
+    let demote_by_self = f.set_membership(OWNER, Membership::Member, Some(OWNER));
+    assert_eq!(
+        f.exec(&demote_by_self),
+        Err(WriteError::LastOwner(user(OWNER)))
+    );
+    assert_eq!(f.state().owner_count(), 1);
+}
+
+#[test]
+fn an_owner_can_be_demoted_or_removed_while_another_owner_remains() {
+    let mut f = sources();
+    let promote = f.set_membership(M, Membership::Owner, None);
+    f.ok(&promote);
+    let demote = f.set_membership(OWNER, Membership::Member, None);
+    f.ok(&demote);
+    assert_eq!(f.decide(OWNER, "workspace.manage_access", None), NO_GRANT);
+    let demote_last = f.set_membership(M, Membership::Member, None);
+    assert_eq!(f.exec(&demote_last), Err(WriteError::LastOwner(user(M))));
+    let promote_back = f.set_membership(OWNER, Membership::Owner, None);
+    f.ok(&promote_back);
+    let remove = f.remove_member(M, None);
+    f.ok(&remove);
+    let remove_last = f.remove_member(OWNER, None);
+    assert_eq!(
+        f.exec(&remove_last),
+        Err(WriteError::LastOwner(user(OWNER)))
+    );
+}
+
+// Rule 8: leaving, and deleting instances.
+
+#[test]
+fn leaving_a_workspace_removes_the_users_grants_with_the_membership() {
+    let mut f = sources();
+    f.give(M, "source_admin", ONE_S1);
+    f.give(M, "source_read", Spec::All);
+    f.give(M, "warehouse_read", Spec::All);
+    let held = f.state().member(&user(M)).expect("member").grants.clone();
+    assert_eq!(held.len(), 3);
+    let leave = f.remove_member(M, Some(OWNER));
+    let changes = f.ok(&leave);
+    let mut expected: Vec<Change> = held
+        .iter()
+        .map(|grant| Change::RemoveGrant {
+            workspace: f.workspace.clone(),
+            user: user(M),
+            grant: grant.clone(),
+        })
+        .collect();
+    expected.push(Change::RemoveMember {
+        workspace: f.workspace.clone(),
+        user: user(M),
+    });
+    assert_eq!(
+        changes, expected,
+        "one plan: every grant, then the membership"
+    );
+    assert!(f.state().member(&user(M)).is_none());
+    assert_eq!(f.state().grant_count(), 0);
+    assert_eq!(f.decide(M, "workspace.read", None), NOT_A_MEMBER);
+    assert_eq!(f.decide(M, "source.read", Some("s1")), NOT_A_MEMBER);
+
+    f.join(M);
+    assert!(
+        f.state()
+            .member(&user(M))
+            .is_some_and(|m| m.grants.is_empty())
+    );
+    assert_eq!(
+        f.decide(M, "source.read", Some("s1")),
+        NO_GRANT,
+        "rejoining restores nothing"
+    );
+    assert_eq!(
+        f.state()
+            .instance_grant_holders(&(f.ty("source"), super::rid("s1")))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn deleting_a_source_removes_its_destinations_and_the_grants_scoped_to_them() {
+    let mut f = sources();
+    f.join("n");
+    f.give(M, "source_admin", ONE_S1);
+    f.give(M, "source_read", ONE_S1);
+    f.give(M, "source_read", Spec::One("source", "s2"));
+    f.give("n", "source_admin", Spec::All);
+    f.add("destination", "d1b", Some("s1"));
+
+    let delete = f.delete("source", "s1");
+    let changes = f.ok(&delete);
+    let position = |wanted: &Change| {
+        changes
+            .iter()
+            .position(|c| c == wanted)
+            .unwrap_or_else(|| panic!("{wanted:?} is not in {changes:?}"))
+    };
+    let ws = f.workspace.clone();
+    let delete_of = |id: &str, ty: &str| Change::DeleteResource {
+        workspace: ws.clone(),
+        resource: (f.ty(ty), super::rid(id)),
+    };
+    let source_gone = position(&delete_of("s1", "source"));
+    assert_eq!(source_gone, changes.len() - 1, "the source goes last");
+    assert!(position(&delete_of("d1", "destination")) < source_gone);
+    assert!(position(&delete_of("d1b", "destination")) < source_gone);
+    for role in ["source_admin", "source_read"] {
+        position(&Change::RemoveGrant {
+            workspace: ws.clone(),
+            user: user(M),
+            grant: f.grant_of(role, ONE_S1),
+        });
+    }
+    assert_eq!(changes.len(), 5, "{changes:?}");
+
+    for (ty, id) in [
+        ("source", "s1"),
+        ("destination", "d1"),
+        ("destination", "d1b"),
+    ] {
+        assert!(
+            f.state().instance(&(f.ty(ty), super::rid(id))).is_none(),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        f.state().member(&user(M)).expect("m").grants,
+        vec![f.grant_of("source_read", Spec::One("source", "s2"))]
+    );
+    assert_eq!(
+        f.state().member(&user("n")).expect("n").grants.len(),
+        1,
+        "all-scope grants stay"
+    );
+    assert_eq!(f.decide(OWNER, "source.read", Some("s1")), NOT_REGISTERED);
+    assert_eq!(
+        f.decide(OWNER, "destination.read", Some("d1")),
+        NOT_REGISTERED
+    );
+    assert!(f.allowed(M, "destination.read", Some("d2")));
+    assert_eq!(
+        f.state()
+            .children(&(f.ty("source"), super::rid("s1")))
+            .count(),
+        0
+    );
+
+    f.add("source", "s1", None);
+    assert_eq!(
+        f.decide(M, "source.read", Some("s1")),
+        NO_GRANT,
+        "re-registering restores no grant"
+    );
+    assert!(f.allowed("n", "source.update", Some("s1")));
+}
+
+#[test]
+fn deleting_a_destination_keeps_its_source_and_the_grants_on_it() {
+    let mut f = sources();
+    f.give(M, "source_admin", ONE_S1);
+    let delete = f.delete("destination", "d1");
+    let changes = f.ok(&delete);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(f.decide(M, "destination.read", Some("d1")), NOT_REGISTERED);
+    assert!(f.allowed(M, "source.update", Some("s1")));
+    assert_eq!(
+        f.state()
+            .children(&(f.ty("source"), super::rid("s1")))
+            .count(),
+        0
+    );
+}
+
+// Unregistered instances and other workspaces.
+
+#[test]
+fn checks_on_unregistered_instances_are_denied_to_owners_too() {
+    let mut f = sources();
+    f.give(M, "source_admin", Spec::All);
+    for (permission, id) in [
+        ("source.read", "nope"),
+        ("source.delete", "d1"),
+        ("destination.read", "s1"),
+        ("destination.create", "nope"),
+        ("warehouse.read", "nope"),
+    ] {
+        assert_eq!(
+            f.decide(OWNER, permission, Some(id)),
+            NOT_REGISTERED,
+            "{permission} {id}"
+        );
+        assert_eq!(
+            f.decide(M, permission, Some(id)),
+            NOT_REGISTERED,
+            "{permission} {id}"
+        );
+    }
+}
+
+#[test]
+fn instances_of_another_workspace_are_not_registered_in_this_one() {
+    let mut a = sources();
+    a.give(M, "source_admin", Spec::All);
+    let mut b = Fixture::new(ALL_ADD_ONS);
+    b.join("b-member");
+    assert!(a.allowed(OWNER, "source.read", Some("s1")));
+    assert_eq!(b.decide(OWNER, "source.read", Some("s1")), NOT_REGISTERED);
+    assert_eq!(
+        b.decide(OWNER, "destination.update", Some("d1")),
+        NOT_REGISTERED
+    );
+    assert_eq!(
+        b.decide(M, "source.read", Some("s1")),
+        NOT_A_MEMBER,
+        "grants of a stay in a"
+    );
+    assert_eq!(a.decide("b-member", "workspace.read", None), NOT_A_MEMBER);
+}
+
+#[test]
+fn non_members_and_unknown_workspaces_are_denied_everything() {
+    let f = sources();
+    let missing = Fixture::missing(Catalog::built_in());
+    for (permission, instance) in [("workspace.read", None), ("source.read", Some("s1"))] {
+        assert_eq!(f.decide("stranger", permission, instance), NOT_A_MEMBER);
+        assert_eq!(missing.decide(OWNER, permission, instance), NOT_A_MEMBER);
+    }
+}
+
+// Rule 9: the role catalog is data.
+
+#[test]
+fn a_role_added_to_the_catalog_as_data_is_enforced() {
+    let text = format!(
+        "{BUILT_IN}\n[[roles]]\nname = \"destination_editor\"\nproduct = \"connections\"\n\
+         scope_type = \"source\"\nscopes = [\"instance\"]\n\
+         permissions = [\"destination.read\", \"destination.update\"]\n"
+    );
+    let catalog = Catalog::parse(&text).expect("catalog");
+    let mut f = Fixture::with_catalog(catalog, ALL_ADD_ONS);
+    f.add("source", "s1", None);
+    f.add("destination", "d1", Some("s1"));
+    f.join(M);
+    f.give(M, "destination_editor", ONE_S1);
+    assert_eq!(
+        f.decide(M, "destination.update", Some("d1")),
+        by_grant(&f, "destination_editor", ONE_S1)
+    );
+    assert_eq!(f.decide(M, "destination.delete", Some("d1")), NO_GRANT);
+    assert_eq!(f.decide(M, "source.update", Some("s1")), NO_GRANT);
+    let all = f.grant(M, "destination_editor", Spec::All, None);
+    assert!(matches!(
+        f.exec(&all),
+        Err(WriteError::ScopeNotAccepted { .. })
+    ));
+}

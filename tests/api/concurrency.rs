@@ -1,0 +1,1 @@
+//! Many clients writing at once.

@@ -1,0 +1,512 @@
+//! LookupResources and LookupSubjects against the real server: what each grant reaches,
+//! who holds a permission and why, pagination, and the caller's mistakes.
+
+use accessd::api::pb;
+use tonic::Code;
+
+use crate::harness::*;
+
+fn resources_req(ws: &str, user: &str, permission: &str) -> pb::LookupResourcesRequest {
+    pb::LookupResourcesRequest {
+        workspace_id: ws.into(),
+        user_id: user.into(),
+        permission: permission.into(),
+        ..Default::default()
+    }
+}
+
+fn subjects_req(
+    ws: &str,
+    permission: &str,
+    resource: Option<pb::ResourceRef>,
+) -> pb::LookupSubjectsRequest {
+    pb::LookupSubjectsRequest {
+        workspace_id: ws.into(),
+        permission: permission.into(),
+        resource,
+        ..Default::default()
+    }
+}
+
+/// Every instance id `request` selects, walking all its pages, and each page's size.
+async fn all_resources(
+    server: &TestServer,
+    mut request: pb::LookupResourcesRequest,
+) -> (Vec<String>, Vec<usize>) {
+    let (mut ids, mut sizes) = (Vec::new(), Vec::new());
+    loop {
+        let page = server
+            .access()
+            .lookup_resources(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        sizes.push(page.resources.len());
+        for resource in page.resources {
+            ids.push(resource.id);
+        }
+        if page.next_page_token.is_empty() {
+            return (ids, sizes);
+        }
+        request.page_token = page.next_page_token;
+    }
+}
+
+/// The instance ids `user` holds `permission` on, all pages.
+async fn reachable(server: &TestServer, ws: &str, user: &str, permission: &str) -> Vec<String> {
+    all_resources(server, resources_req(ws, user, permission))
+        .await
+        .0
+}
+
+/// Every subject `request` selects, walking all its pages, and each page's size.
+async fn all_subjects(
+    server: &TestServer,
+    mut request: pb::LookupSubjectsRequest,
+) -> (Vec<pb::Subject>, Vec<usize>) {
+    let (mut subjects, mut sizes) = (Vec::new(), Vec::new());
+    loop {
+        let page = server
+            .access()
+            .lookup_subjects(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        sizes.push(page.subjects.len());
+        subjects.extend(page.subjects);
+        if page.next_page_token.is_empty() {
+            return (subjects, sizes);
+        }
+        request.page_token = page.next_page_token;
+    }
+}
+
+/// The user ids holding `permission` on `resource`, all pages.
+async fn holders(
+    server: &TestServer,
+    ws: &str,
+    permission: &str,
+    resource: Option<pb::ResourceRef>,
+) -> Vec<String> {
+    all_subjects(server, subjects_req(ws, permission, resource))
+        .await
+        .0
+        .into_iter()
+        .map(|s| s.user_id)
+        .collect()
+}
+
+/// acme: owner olivia; sam is `source_admin` on ios-prod, rita `source_read` on all
+/// sources, adam `source_admin` on all sources, nora a member without grants.
+/// Sources android, ios-prod, web; destinations d-ios-1 and d-ios-2 on ios-prod, d-web
+/// on web.
+async fn acme() -> TestServer {
+    let server = TestServer::start().await;
+    create_workspace(&server, "acme", "olivia", &[]).await;
+    for user in ["sam", "rita", "adam", "nora"] {
+        add_member(&server, "acme", user).await;
+    }
+    for source in ["web", "ios-prod", "android"] {
+        register(&server, "acme", "source", source, "").await;
+    }
+    register(&server, "acme", "destination", "d-ios-2", "ios-prod").await;
+    register(&server, "acme", "destination", "d-ios-1", "ios-prod").await;
+    register(&server, "acme", "destination", "d-web", "web").await;
+    grant(
+        &server,
+        "acme",
+        "sam",
+        "source_admin",
+        one("source", "ios-prod"),
+    )
+    .await;
+    grant(&server, "acme", "rita", "source_read", all()).await;
+    grant(&server, "acme", "adam", "source_admin", all()).await;
+    server
+}
+
+#[tokio::test]
+async fn lookup_resources_lists_what_each_grant_covers_in_id_order() {
+    let server = acme().await;
+    let every_source = ["android", "ios-prod", "web"];
+    let every_destination = ["d-ios-1", "d-ios-2", "d-web"];
+    assert_eq!(
+        reachable(&server, "acme", "sam", "source.update").await,
+        ["ios-prod"]
+    );
+    assert_eq!(
+        reachable(&server, "acme", "sam", "destination.delete").await,
+        ["d-ios-1", "d-ios-2"]
+    );
+    assert_eq!(
+        reachable(&server, "acme", "sam", "destination.create").await,
+        ["ios-prod"]
+    );
+    assert_eq!(
+        reachable(&server, "acme", "rita", "source.read").await,
+        every_source
+    );
+    assert_eq!(
+        reachable(&server, "acme", "rita", "destination.read").await,
+        every_destination
+    );
+    assert!(
+        reachable(&server, "acme", "rita", "source.update")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        reachable(&server, "acme", "adam", "destination.update").await,
+        every_destination
+    );
+    assert_eq!(
+        reachable(&server, "acme", "olivia", "source.delete").await,
+        every_source
+    );
+    assert!(
+        reachable(&server, "acme", "nora", "source.read")
+            .await
+            .is_empty()
+    );
+    assert!(
+        reachable(&server, "acme", "olivia", "warehouse.read")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn lookup_resources_is_empty_for_non_members_and_unknown_workspaces() {
+    let server = acme().await;
+    assert!(
+        reachable(&server, "acme", "mallory", "source.read")
+            .await
+            .is_empty()
+    );
+    assert!(
+        reachable(&server, "globex", "olivia", "source.read")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn lookup_resources_answers_at_the_revision_of_the_last_write() {
+    let server = acme().await;
+    register(&server, "acme", "source", "zeta", "").await;
+    let written = grant(&server, "acme", "sam", "source_read", one("source", "zeta")).await;
+    let page = server
+        .access()
+        .lookup_resources(resources_req("acme", "sam", "source.read"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.revision, written.revision);
+    let ids: Vec<_> = page.resources.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["ios-prod", "zeta"]);
+    assert!(page.resources.iter().all(|r| r.r#type == "source"));
+}
+
+#[tokio::test]
+async fn lookup_resources_of_a_disabled_product_is_empty_even_for_owners_until_it_returns() {
+    let server = TestServer::start().await;
+    create_workspace(&server, "acme", "olivia", &["protocols"]).await;
+    add_member(&server, "acme", "sam").await;
+    register(&server, "acme", "tracking_plan", "tp-2", "").await;
+    register(&server, "acme", "tracking_plan", "tp-1", "").await;
+    grant(&server, "acme", "sam", "protocols_read", all()).await;
+    assert_eq!(
+        reachable(&server, "acme", "sam", "tracking_plan.read").await,
+        ["tp-1", "tp-2"]
+    );
+
+    set_products(&server, "acme", &[]).await;
+    for user in ["olivia", "sam"] {
+        assert!(
+            reachable(&server, "acme", user, "tracking_plan.read")
+                .await
+                .is_empty()
+        );
+    }
+
+    set_products(&server, "acme", &["protocols"]).await;
+    assert_eq!(
+        reachable(&server, "acme", "sam", "tracking_plan.read").await,
+        ["tp-1", "tp-2"]
+    );
+}
+
+#[tokio::test]
+async fn lookup_resources_walks_every_page_in_id_order() {
+    let server = TestServer::start().await;
+    create_workspace(&server, "acme", "olivia", &[]).await;
+    add_member(&server, "acme", "sam").await;
+    let mut sources: Vec<String> = (0..7).map(|i| format!("src-{}", 7 - i)).collect();
+    for source in &sources {
+        register(&server, "acme", "source", source, "").await;
+    }
+    for source in ["src-2", "src-3", "src-5", "src-6", "src-7"] {
+        grant(&server, "acme", "sam", "source_read", one("source", source)).await;
+    }
+    sources.sort();
+
+    let request = pb::LookupResourcesRequest {
+        page_size: 3,
+        ..resources_req("acme", "olivia", "source.read")
+    };
+    let (ids, sizes) = all_resources(&server, request).await;
+    assert_eq!(ids, sources);
+    assert_eq!(sizes, [3, 3, 1]);
+
+    let request = pb::LookupResourcesRequest {
+        page_size: 2,
+        ..resources_req("acme", "sam", "source.read")
+    };
+    let (ids, sizes) = all_resources(&server, request).await;
+    assert_eq!(ids, ["src-2", "src-3", "src-5", "src-6", "src-7"]);
+    assert_eq!(sizes, [2, 2, 1]);
+}
+
+#[tokio::test]
+async fn lookup_resources_rejects_permissions_that_name_no_instance_type() {
+    let server = acme().await;
+    let mut access = server.access();
+    let status = expect_error(
+        access
+            .lookup_resources(resources_req("acme", "olivia", "source.create"))
+            .await,
+        Code::InvalidArgument,
+        "permission",
+    );
+    assert!(status.message().contains("`source.create`"), "{status:?}");
+    expect_error(
+        access
+            .lookup_resources(resources_req("acme", "olivia", "source.fly"))
+            .await,
+        Code::InvalidArgument,
+        "permission",
+    );
+    expect_error(
+        access
+            .lookup_resources(resources_req("acme", "", "source.read"))
+            .await,
+        Code::InvalidArgument,
+        "user_id",
+    );
+    expect_error(
+        access
+            .lookup_resources(pb::LookupResourcesRequest {
+                page_token: "not-a-token".into(),
+                ..resources_req("acme", "olivia", "source.read")
+            })
+            .await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    expect_error(
+        access
+            .lookup_resources(pb::LookupResourcesRequest {
+                page_size: 1001,
+                ..resources_req("acme", "olivia", "source.read")
+            })
+            .await,
+        Code::InvalidArgument,
+        "page_size",
+    );
+}
+
+#[tokio::test]
+async fn lookup_subjects_names_each_holder_with_the_decision_check_gives() {
+    let server = acme().await;
+    for (permission, resource) in [
+        ("source.update", res("source", "ios-prod")),
+        ("destination.delete", res("destination", "d-ios-1")),
+        ("destination.read", res("destination", "d-web")),
+        ("source.read", res("source", "android")),
+        ("source.create", None),
+    ] {
+        let (subjects, _) =
+            all_subjects(&server, subjects_req("acme", permission, resource.clone())).await;
+        for subject in &subjects {
+            let decision = decide(
+                &server,
+                "acme",
+                &subject.user_id,
+                permission,
+                resource.clone(),
+            )
+            .await;
+            assert_eq!(subject.decision.as_ref(), Some(&decision), "{permission}");
+            assert!(decision.allowed);
+        }
+        for user in ["olivia", "sam", "rita", "adam", "nora", "mallory"] {
+            let listed = subjects.iter().any(|s| s.user_id == user);
+            let allowed = allowed(&server, "acme", user, permission, resource.clone()).await;
+            assert_eq!(listed, allowed, "{user} {permission}");
+        }
+    }
+    assert_eq!(
+        holders(
+            &server,
+            "acme",
+            "destination.update",
+            res("destination", "d-ios-2")
+        )
+        .await,
+        ["adam", "olivia", "sam"]
+    );
+    assert_eq!(
+        holders(&server, "acme", "source.read", res("source", "web")).await,
+        ["adam", "olivia", "rita"]
+    );
+    assert_eq!(
+        holders(&server, "acme", "source.create", None).await,
+        ["adam", "olivia"]
+    );
+    assert_eq!(
+        holders(&server, "acme", "workspace.manage_access", None).await,
+        ["olivia"]
+    );
+}
+
+#[tokio::test]
+async fn lookup_subjects_of_workspace_read_is_every_member_with_their_membership() {
+    let server = acme().await;
+    let (subjects, _) = all_subjects(&server, subjects_req("acme", "workspace.read", None)).await;
+    let users: Vec<_> = subjects.iter().map(|s| s.user_id.as_str()).collect();
+    assert_eq!(users, ["adam", "nora", "olivia", "rita", "sam"]);
+    for subject in subjects {
+        let expected = if subject.user_id == "olivia" {
+            pb::Membership::Owner
+        } else {
+            pb::Membership::Member
+        };
+        assert_eq!(
+            subject.decision.unwrap().basis,
+            Some(pb::decision::Basis::Membership(expected.into()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn lookup_subjects_is_empty_for_unregistered_instances_and_disabled_products() {
+    let server = acme().await;
+    assert!(
+        holders(&server, "acme", "source.read", res("source", "gone"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        holders(&server, "globex", "workspace.read", None)
+            .await
+            .is_empty()
+    );
+    assert!(
+        holders(&server, "acme", "personas.read_settings", None)
+            .await
+            .is_empty()
+    );
+    delete_resource(&server, "acme", "source", "ios-prod").await;
+    assert!(
+        holders(
+            &server,
+            "acme",
+            "destination.read",
+            res("destination", "d-ios-1")
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        holders(&server, "acme", "source.read", res("source", "web")).await,
+        ["adam", "olivia", "rita"]
+    );
+}
+
+#[tokio::test]
+async fn lookup_subjects_walks_every_page_in_user_order() {
+    let server = TestServer::start().await;
+    create_workspace(&server, "acme", "user-4", &[]).await;
+    register(&server, "acme", "source", "web", "").await;
+    let mut expected = vec!["user-4".to_owned()];
+    for i in [8, 1, 6, 3, 9, 2] {
+        let user = format!("user-{i}");
+        add_member(&server, "acme", &user).await;
+        let scope = if i % 2 == 0 {
+            all()
+        } else {
+            one("source", "web")
+        };
+        grant(&server, "acme", &user, "source_read", scope).await;
+        expected.push(user);
+    }
+    add_member(&server, "acme", "user-5").await;
+    expected.sort();
+
+    let request = pb::LookupSubjectsRequest {
+        page_size: 3,
+        ..subjects_req("acme", "source.read", res("source", "web"))
+    };
+    let (subjects, sizes) = all_subjects(&server, request).await;
+    let users: Vec<_> = subjects.into_iter().map(|s| s.user_id).collect();
+    assert_eq!(users, expected);
+    assert_eq!(sizes, [3, 3, 1]);
+}
+
+#[tokio::test]
+async fn lookup_subjects_rejects_wrong_resources_unknown_permissions_and_bad_tokens() {
+    let server = acme().await;
+    let mut access = server.access();
+    expect_error(
+        access
+            .lookup_subjects(subjects_req(
+                "acme",
+                "source.update",
+                res("destination", "d-web"),
+            ))
+            .await,
+        Code::InvalidArgument,
+        "resource.type",
+    );
+    expect_error(
+        access
+            .lookup_subjects(subjects_req("acme", "source.create", res("source", "web")))
+            .await,
+        Code::InvalidArgument,
+        "resource",
+    );
+    expect_error(
+        access
+            .lookup_subjects(subjects_req("acme", "source.update", None))
+            .await,
+        Code::InvalidArgument,
+        "resource",
+    );
+    expect_error(
+        access
+            .lookup_subjects(subjects_req("acme", "source.teleport", None))
+            .await,
+        Code::InvalidArgument,
+        "permission",
+    );
+    expect_error(
+        access
+            .lookup_subjects(pb::LookupSubjectsRequest {
+                page_token: "31zz".into(),
+                ..subjects_req("acme", "workspace.read", None)
+            })
+            .await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    expect_error(
+        access
+            .lookup_subjects(pb::LookupSubjectsRequest {
+                page_size: 5000,
+                ..subjects_req("acme", "workspace.read", None)
+            })
+            .await,
+        Code::InvalidArgument,
+        "page_size",
+    );
+}

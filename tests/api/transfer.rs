@@ -1,0 +1,130 @@
+//! Bulk import and export: export then import into an empty server reproduces it.
+
+use accessd::api::pb::{self, record::Kind};
+
+use crate::harness::*;
+
+async fn export_all(server: &TestServer) -> (Vec<pb::Record>, u64) {
+    let mut stream = server
+        .admin()
+        .export(pb::ExportRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let (mut records, mut revision) = (Vec::new(), 0);
+    while let Some(chunk) = stream.message().await.unwrap() {
+        revision = chunk.revision;
+        records.extend(chunk.records);
+    }
+    (records, revision)
+}
+
+async fn import(server: &TestServer, records: Vec<pb::Record>, chunk: usize) -> pb::ImportResponse {
+    let chunks: Vec<pb::ImportRequest> = records
+        .chunks(chunk)
+        .map(|c| pb::ImportRequest { records: c.to_vec() })
+        .collect();
+    server
+        .admin()
+        .import(tokio_stream::iter(chunks))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn grant_record(ws: &str, user: &str, role: &str, scope: Option<pb::Scope>) -> pb::Record {
+    pb::Record {
+        kind: Some(Kind::Grant(pb::GrantRecord {
+            workspace_id: ws.into(),
+            user_id: user.into(),
+            role: role.into(),
+            scope,
+        })),
+    }
+}
+
+#[tokio::test]
+async fn export_then_import_into_an_empty_server_reproduces_it() {
+    let source = TestServer::start().await;
+    create_workspace(&source, "acme", "olivia", &["protocols"]).await;
+    create_workspace(&source, "globex", "gina", &["personas"]).await;
+    for user in ["sam", "ria", "zed"] {
+        add_member(&source, "acme", user).await;
+    }
+    add_member(&source, "globex", "sam").await;
+    register(&source, "acme", "source", "ios-prod", "").await;
+    register(&source, "acme", "destination", "amplitude", "ios-prod").await;
+    register(&source, "acme", "warehouse", "bq", "").await;
+    grant(&source, "acme", "sam", "source_admin", one("source", "ios-prod")).await;
+    grant(&source, "acme", "ria", "source_read", all()).await;
+    grant(&source, "acme", "ria", "protocols_read", all()).await;
+    grant(&source, "globex", "sam", "personas_user", all()).await;
+    let (records, _) = export_all(&source).await;
+    assert_eq!(records.len(), 2 + 3 + 3 + 1 + 4, "{records:#?}");
+
+    let target = TestServer::start().await;
+    let report = import(&target, records.clone(), 5).await;
+    assert_eq!(report.rejected_count, 0, "{report:?}");
+    assert_eq!(report.records, records.len() as u64);
+    assert_eq!(report.batches, 1, "one batch, one revision");
+    assert_eq!(report.revision, 1);
+    let (again, revision) = export_all(&target).await;
+    assert_eq!(again, records);
+    assert_eq!(revision, 1);
+    assert!(allowed(&target, "acme", "sam", "destination.update", res("destination", "amplitude")).await);
+
+    // Importing the same records again changes nothing.
+    let report = import(&target, records, 1000).await;
+    assert_eq!((report.applied, report.batches, report.revision), (0, 0, 1));
+}
+
+#[tokio::test]
+async fn import_reports_rejected_records_and_applies_the_rest() {
+    let server = TestServer::start().await;
+    create_workspace(&server, "acme", "olivia", &[]).await;
+    add_member(&server, "acme", "sam").await;
+    let records = vec![
+        grant_record("acme", "sam", "warehouse_read", all()),
+        grant_record("acme", "sam", "no_such_role", all()),
+        grant_record("acme", "nobody", "warehouse_read", all()),
+        grant_record("acme", "sam", "protocols_read", all()),
+        grant_record("acme", "sam", "warehouse_admin", one("warehouse", "bq")),
+        pb::Record { kind: None },
+        grant_record("acme", "sam", "source_read", all()),
+    ];
+    let report = import(&server, records, 2).await;
+    assert_eq!(report.applied, 2);
+    let reasons: Vec<(u64, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 5, "{reasons:?}");
+    assert_eq!(reasons[0], (1, "`grant.role`: unknown role `no_such_role`"));
+    assert!(reasons[1].1.contains("`nobody` is not a member"), "{reasons:?}");
+    assert_eq!(reasons[1].0, 2);
+    assert!(reasons[2].1.contains("product `protocols`"), "{reasons:?}");
+    assert!(reasons[3].1.contains("all-instances scope"), "{reasons:?}");
+    assert_eq!(reasons[4].0, 5);
+    assert!(reasons[4].1.starts_with("`record`: is empty"), "{reasons:?}");
+    assert!(allowed(&server, "acme", "sam", "warehouse.read", res("warehouse", "bq")).await == false);
+    register(&server, "acme", "warehouse", "bq", "").await;
+    assert!(allowed(&server, "acme", "sam", "warehouse.read", res("warehouse", "bq")).await);
+    assert!(allowed(&server, "acme", "sam", "source.read", res("source", "x")).await == false);
+}
+
+#[tokio::test]
+async fn a_new_workspace_record_needs_an_owner() {
+    let server = TestServer::start().await;
+    let records = vec![pb::Record {
+        kind: Some(Kind::Workspace(pb::WorkspaceRecord {
+            workspace_id: "acme".into(),
+            products: vec![],
+            owner_user_ids: vec![],
+        })),
+    }];
+    let report = import(&server, records, 10).await;
+    assert_eq!(report.rejected_count, 1);
+    assert!(report.rejected[0].reason.contains("needs at least one owner"));
+    assert!(!allowed(&server, "acme", "anyone", "workspace.read", None).await);
+}
