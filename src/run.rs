@@ -1,29 +1,32 @@
-//! Running the subcommands: telemetry, catalog, store, listener, signals.
+//! Running the subcommands: telemetry, catalog, store, listener and signals for
+//! `serve`; the client subcommands are [`crate::cli`]'s.
 
-use std::{error::Error, sync::Arc};
+use std::{error::Error, process::ExitCode, sync::Arc};
 
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
     config::{Cli, Command, LogFormat, ServeArgs},
     model::Catalog,
     server::{ServeOptions, serve},
-    store::{Store, StoreConfig},
+    store::{LoadReport, Store, StoreConfig},
 };
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
-/// Runs one subcommand to completion.
-pub async fn run(cli: Cli) -> Result<(), BoxError> {
+/// Runs one subcommand to completion; the exit status is the command's (see
+/// [`crate::cli::EXIT_DENIED`]).
+pub async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
     match cli.command {
-        Command::Serve(args) => run_server(args).await,
+        Command::Serve(args) => run_server(args).await.map(|()| ExitCode::SUCCESS),
         Command::Roles(args) => {
             let catalog = load_catalog(args.roles.as_deref())?;
-            print!("{}", crate::model::catalog_text::render(&catalog));
-            Ok(())
+            crate::cli::output::print_text(&crate::model::catalog_text::render(&catalog))?;
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Client(command) => Ok(crate::cli::run(command).await?),
     }
 }
 
@@ -61,6 +64,9 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     let store =
         tokio::task::spawn_blocking(move || Store::open(&data_dir, catalog, &config)).await??;
     let store = Arc::new(store);
+    if let Some(summary) = unknown_roles_summary(store.load_report()) {
+        warn!("{summary}");
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -71,6 +77,35 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     tokio::task::spawn_blocking(move || store.close()).await?;
     info!("stopped; database flushed");
     Ok(())
+}
+
+/// One line naming the stored grants of roles the catalog no longer has, which are
+/// denied (and left out of every listing) until a catalog with those roles is in force.
+fn unknown_roles_summary(report: &LoadReport) -> Option<String> {
+    if report.unknown_roles.is_empty() {
+        return None;
+    }
+    let mut roles: Vec<(&String, &usize)> = report.unknown_roles.iter().collect();
+    roles.sort();
+    let total: usize = roles.iter().map(|(_, count)| **count).sum();
+    let named: Vec<String> = roles
+        .iter()
+        .map(|(role, count)| format!("`{role}` ({count})"))
+        .collect();
+    Some(format!(
+        "{total} stored grant{} of {} role{} the catalog does not have {} denied: {}; \
+         they apply again once a catalog with {} is in force",
+        if total == 1 { "" } else { "s" },
+        roles.len(),
+        if roles.len() == 1 { "" } else { "s" },
+        if total == 1 { "is" } else { "are" },
+        named.join(", "),
+        if roles.len() == 1 {
+            "that role"
+        } else {
+            "those roles"
+        },
+    ))
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -94,5 +129,24 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_every_unknown_role_with_its_count() {
+        let mut report = LoadReport::default();
+        assert_eq!(unknown_roles_summary(&report), None);
+        report.unknown_roles.insert("warehouse_read".into(), 2);
+        report.unknown_roles.insert("auditor".into(), 1);
+        assert_eq!(
+            unknown_roles_summary(&report).unwrap(),
+            "3 stored grants of 2 roles the catalog does not have are denied: \
+             `auditor` (1), `warehouse_read` (2); they apply again once a catalog with \
+             those roles is in force"
+        );
     }
 }

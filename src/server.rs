@@ -72,10 +72,16 @@ pub async fn serve(
         },
     );
 
-    let drain_reporter = reporter.clone();
+    let mut drain_reporter = reporter.clone();
     let signal = async move {
         shutdown.await;
         info!("shutting down: draining in-flight calls");
+        set_status(&drain_reporter, ServingStatus::NotServing).await;
+        // A health watch never ends by itself and the drain waits for every open call:
+        // end the watches (they have just sent NOT_SERVING), then answer checks anew.
+        for service in std::iter::once("").chain(SERVICES) {
+            drain_reporter.clear_service_status(service).await;
+        }
         set_status(&drain_reporter, ServingStatus::NotServing).await;
     };
 

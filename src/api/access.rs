@@ -105,7 +105,9 @@ impl AccessService for AccessApi {
         let snapshot = self.store.snapshot();
         let workspace = snapshot
             .workspace(&workspace_id)
-            .ok_or_else(|| Status::not_found(format!("workspace `{workspace_id}` not found")))?;
+            .ok_or_else(|| {
+                Status::not_found(format!("`workspace_id`: workspace `{workspace_id}` not found"))
+            })?;
         if let Some(resource) = &filter.resource {
             if workspace.instance(resource).is_none() {
                 return Err(Status::not_found(format!(

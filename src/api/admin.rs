@@ -32,6 +32,10 @@ impl AdminApi {
 
     async fn write(&self, command: Command) -> Result<Response<pb::WriteResponse>, Status> {
         let name = command.name();
+        let instance_field = match command {
+            Command::RegisterResource { .. } => "parent_id",
+            _ => "scope.instance",
+        };
         match self.store.write(command).await {
             Ok(Ok(outcome)) => {
                 tracing::debug!(
@@ -45,7 +49,7 @@ impl AdminApi {
                     changed: outcome.changed,
                 }))
             }
-            Ok(Err(refused)) => Err(status::refused(&refused)),
+            Ok(Err(refused)) => Err(status::refused_naming(&refused, instance_field)),
             Err(err) => {
                 tracing::error!(%err, command = name, "write failed");
                 Err(status::store(&err))

@@ -4,27 +4,28 @@ use tonic::Status;
 
 use crate::{engine::WriteError, store::StoreError};
 
-/// The status of a refused write.
+/// The status of a refused write, naming the request field it is about.
 pub fn refused(err: &WriteError) -> Status {
-    let message = err.to_string();
+    refused_naming(err, "resource")
+}
+
+/// The status of a refused write whose unregistered instance, if any, is the request
+/// field `instance_field` (the `parent_id` of a registration, the `scope.instance` of a grant).
+pub fn refused_naming(err: &WriteError, instance_field: &str) -> Status {
+    let message = |field: &str| format!("`{field}`: {err}");
     match err {
-        WriteError::WorkspaceNotFound(_) => Status::not_found(message),
-        WriteError::ResourceNotFound { .. } => Status::not_found(message),
-        WriteError::WorkspaceExists(_) | WriteError::ResourceExists { .. } => {
-            Status::already_exists(message)
+        WriteError::WorkspaceNotFound(_) => Status::not_found(message("workspace_id")),
+        WriteError::ResourceNotFound { .. } => Status::not_found(message(instance_field)),
+        WriteError::WorkspaceExists(_) => Status::already_exists(message("workspace_id")),
+        WriteError::ResourceExists { .. } => Status::already_exists(message("resource")),
+        WriteError::ActorNotAllowed(_) => Status::permission_denied(message("actor_user_id")),
+        WriteError::NotAMember(_) | WriteError::LastOwner(_) => {
+            Status::failed_precondition(message("user_id"))
         }
-        WriteError::ActorNotAllowed(_) => {
-            Status::permission_denied(format!("`actor_user_id`: {message}"))
-        }
-        WriteError::NotAMember(_) => Status::failed_precondition(format!("`user_id`: {message}")),
-        WriteError::NoOwner(_) => Status::invalid_argument(format!("`owner_user_ids`: {message}")),
-        WriteError::LastOwner(_) | WriteError::ProductNotEnabled { .. } => {
-            Status::failed_precondition(message)
-        }
-        WriteError::ScopeNotAccepted { .. } => {
-            Status::invalid_argument(format!("`scope`: {message}"))
-        }
-        WriteError::BadParent(_) => Status::invalid_argument(format!("`parent_id`: {message}")),
+        WriteError::NoOwner(_) => Status::invalid_argument(message("owner_user_ids")),
+        WriteError::ProductNotEnabled { .. } => Status::failed_precondition(message("role")),
+        WriteError::ScopeNotAccepted { .. } => Status::invalid_argument(message("scope")),
+        WriteError::BadParent(_) => Status::invalid_argument(message("parent_id")),
     }
 }
 

@@ -40,7 +40,12 @@ pub async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     output::print(args.output.output, &view, |v| {
         let mut table = Table::new(&["DECISION", "BASIS", "REVISION", "EXPLANATION"]);
         table.push(vec![
-            if v.decision.allowed { "allowed" } else { "denied" }.to_owned(),
+            if v.decision.allowed {
+                "allowed"
+            } else {
+                "denied"
+            }
+            .to_owned(),
             v.decision.basis.clone(),
             v.revision.to_string(),
             v.decision.explanation.clone(),

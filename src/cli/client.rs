@@ -48,7 +48,9 @@ impl BearerToken {
 impl Interceptor for BearerToken {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -62,7 +64,12 @@ pub async fn channel(server: &ServerArgs) -> Result<Channel, CliError> {
         format!("http://{}", server.addr)
     };
     let endpoint = Endpoint::from_shared(addr.clone())
-        .map_err(|e| CliError::Input(format!("`--addr`: `{}` is not an address: {e}", server.addr)))?
+        .map_err(|e| {
+            CliError::Input(format!(
+                "`--addr`: `{}` is not an address: {e}",
+                server.addr
+            ))
+        })?
         .connect_timeout(CONNECT_TIMEOUT);
     endpoint
         .connect()

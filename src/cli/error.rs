@@ -49,7 +49,11 @@ impl CliError {
         let mut causes = Vec::new();
         let mut source = err.source();
         while let Some(cause) = source {
-            causes.push(cause.to_string());
+            let text = cause.to_string();
+            // hyper and tonic often wrap a cause in an error with the same message.
+            if causes.last() != Some(&text) {
+                causes.push(text);
+            }
             source = cause.source();
         }
         Self::Connect {

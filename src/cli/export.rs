@@ -62,7 +62,8 @@ pub async fn export(args: ExportArgs) -> Result<(), CliError> {
         ExportFormat::Json => output::json_text(&entries)?.into_bytes(),
     };
     match &args.out {
-        Some(path) => std::fs::write(path, bytes).map_err(|e| CliError::file(path, e)),
+        Some(path) => std::fs::write(path, bytes)
+            .map_err(|e| CliError::file(path, format_args!("cannot write: {e}"))),
         None => output::print_text(&String::from_utf8_lossy(&bytes)),
     }
 }

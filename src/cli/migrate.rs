@@ -185,13 +185,24 @@ impl ReportView {
                 .and_then(|i| call.get(i))
                 .and_then(|&i| rows.get(i));
             let column = |f: fn(&Row) -> &str| row.map(f).unwrap_or_default().to_owned();
+            let mut reason = rejected.reason;
+            // The server only sees "unspecified"; say what the file holds.
+            if let Some(row) =
+                row.filter(|r| legacy_role(&r.legacy_role) == pb::LegacyRole::Unspecified)
+            {
+                reason = format!(
+                    "{reason} (the file says `{}`; expected `workspace_owner`, \
+                     `workspace_read_only` or `source_collaborator`)",
+                    row.legacy_role
+                );
+            }
             self.rejected.push(RejectedView {
                 line: row.map(|r| r.line),
                 workspace_id: column(|r| &r.assignment.workspace_id),
                 user_id: column(|r| &r.assignment.user_id),
                 legacy_role: column(|r| &r.legacy_role),
                 source_id: column(|r| &r.assignment.source_id),
-                reason: rejected.reason,
+                reason,
             });
         }
     }
@@ -250,7 +261,8 @@ impl ReportView {
 /// Runs `accessd migrate-legacy`: exit status 0 when every row migrated, 3 when some
 /// were rejected (the others still migrated).
 pub async fn migrate(args: MigrateArgs) -> Result<ExitCode, CliError> {
-    let bytes = std::fs::read(&args.file).map_err(|e| CliError::file(&args.file, e))?;
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| CliError::file(&args.file, format_args!("cannot read: {e}")))?;
     let rows = parse(&args.file, &bytes)?;
     let mut admin = client::admin(&args.server, &args.token).await?;
     let mut report = ReportView {
@@ -274,9 +286,9 @@ pub async fn migrate(args: MigrateArgs) -> Result<ExitCode, CliError> {
             .into_inner();
         report.add(&rows, &call, response);
     }
-    report.changed.sort_by(|a, b| {
-        (&a.workspace_id, &a.user_id).cmp(&(&b.workspace_id, &b.user_id))
-    });
+    report
+        .changed
+        .sort_by(|a, b| (&a.workspace_id, &a.user_id).cmp(&(&b.workspace_id, &b.user_id)));
     report.rejected.sort_by_key(|r| r.line);
     output::print(args.output.output, &report, ReportView::render)?;
     Ok(if report.rejected.is_empty() {
@@ -360,8 +372,16 @@ mod tests {
         }
         let calls = calls(&rows);
         assert_eq!(calls.len(), 2);
-        assert!(calls[0].iter().all(|&i| rows[i].assignment.workspace_id == "a"));
-        assert!(calls[1].iter().all(|&i| rows[i].assignment.workspace_id == "b"));
+        assert!(
+            calls[0]
+                .iter()
+                .all(|&i| rows[i].assignment.workspace_id == "a")
+        );
+        assert!(
+            calls[1]
+                .iter()
+                .all(|&i| rows[i].assignment.workspace_id == "b")
+        );
         assert_eq!(calls[0].len() + calls[1].len(), rows.len());
     }
 }

@@ -28,7 +28,13 @@ impl Table {
     pub fn push(&mut self, row: Vec<String>) {
         self.rows.push(
             row.into_iter()
-                .map(|cell| if cell.is_empty() { "-".to_owned() } else { cell })
+                .map(|cell| {
+                    if cell.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        cell
+                    }
+                })
                 .collect(),
         );
     }
@@ -59,7 +65,10 @@ impl Table {
 /// Writes `text` to standard output. A closed pipe (`accessd list | head`) is not an error.
 pub fn print_text(text: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Input(format!(
             "cannot write to standard output: {e}"
         ))),
@@ -252,7 +261,11 @@ mod tests {
     fn a_table_aligns_its_columns_and_marks_empty_cells() {
         let mut table = Table::new(&["USER", "ROLE", "SCOPE"]);
         table.push(vec!["olivia".into(), String::new(), String::new()]);
-        table.push(vec!["sam".into(), "source_admin".into(), "source:ios".into()]);
+        table.push(vec![
+            "sam".into(),
+            "source_admin".into(),
+            "source:ios".into(),
+        ]);
         assert_eq!(
             table.render(),
             "USER    ROLE          SCOPE\n\

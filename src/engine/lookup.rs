@@ -4,16 +4,18 @@
 //!
 //! Cost, and the index that bounds it (n: the workspace's size, p: the page size):
 //! - Resources of an owner, or of a member with an allowing all-scope grant: the answer
-//!   is every instance of the type, read in order from the `instances` map keyed by
-//!   (type, id): O(log n + p).
-//! - Resources of any other member: the member's own grants (`members`, which holds
-//!   them sorted), each giving its instance or, for a child type, that instance's
-//!   children read by (type, id) from the `children` index: O(grants · (log n + p)).
-//! - Subjects: owners (`owners`), the all-scope holders of each allowing role
-//!   (`all_scope_holders`, sorted by user) and the instance grants of the target and
-//!   its ancestors (`instance_grant_holders`), merged in user order and each confirmed
-//!   by [`check`]: O(roles · log n + the resource's grants + p · (sources + log n)).
-//!   Only `every_member` permissions read `members`, because every member is the answer.
+//!   is every instance of the type, read in order from `instances`, keyed by (type, id):
+//!   O(log n + p).
+//! - Resources of any other member: only that member's grants (sorted in their member
+//!   record), each giving its own instance, or for a child type that instance's children
+//!   read by (type, id) from the `children` index: O(grants · (log n + p)). Hierarchies
+//!   deeper than the built-in catalog's collect the covered subtree, all of it answer.
+//! - Subjects: `owners`, the `all_scope_holders` of each allowing role (both sorted sets
+//!   of users, entered at the page token) and the `instance_grant_holders` of the target
+//!   and its ancestors, merged in user order; each candidate is then confirmed by
+//!   [`check`] for its exact basis: O(roles · log n + the resource's grants), plus per
+//!   user listed O(roles + log n + that user's grants). Only an `every_member`
+//!   permission reads `members`, because then every member is the answer.
 
 use std::iter::Peekable;
 

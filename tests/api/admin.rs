@@ -142,24 +142,22 @@ async fn set_products_denies_a_disabled_products_permissions_and_restores_its_gr
             "{user}"
         );
     }
-    assert!(
-        allowed(
-            &server,
-            "acme",
-            "sam",
-            "audience.read",
-            res("audience", "a")
-        )
-        .await
-            == false
-    );
+    let audience = decide(
+        &server,
+        "acme",
+        "sam",
+        "audience.read",
+        res("audience", "a"),
+    )
+    .await;
+    assert_eq!(denial(&audience), Some(DenialReason::ResourceNotRegistered));
     assert!(allowed(&server, "acme", "sam", "personas.read_settings", None).await);
-    // The grant stays stored, and listed.
+    // The grant stays stored, and listed (grants come in catalog role order).
     assert_eq!(
         team(&server, "acme").await.1,
         [
             "olivia owner []",
-            "sam member [personas_read@all, protocols_admin@all]"
+            "sam member [protocols_admin@all, personas_read@all]"
         ]
     );
     // Enabling the same set again changes nothing.

@@ -12,6 +12,7 @@
 mod harness;
 
 mod access;
+mod cli;
 mod admin;
 mod concurrency;
 mod ops;

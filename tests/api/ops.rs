@@ -89,9 +89,10 @@ async fn an_open_health_watch_does_not_keep_the_server_from_stopping() {
     tokio::time::timeout(STOP_DEADLINE, server.stop())
         .await
         .expect("an open health watch kept the server from draining");
-    while let Ok(Some(next)) = watch.message().await {
-        assert_eq!(next.status(), ServingStatus::NotServing);
-    }
+    // It was told the server is not serving, then its stream ended.
+    let last = watch.message().await.unwrap().unwrap();
+    assert_eq!(last.status(), ServingStatus::NotServing);
+    assert!(watch.message().await.unwrap().is_none());
 }
 
 /// Reflection queries over one version of the reflection protocol.
@@ -132,7 +133,19 @@ macro_rules! reflection_client {
                 }
             }
 
-            /// The file declaring `symbol`, and the files it imports.
+            /// The file named `name`.
+            pub async fn file_named(channel: Channel, name: &str) -> Vec<FileDescriptorProto> {
+                match ask(channel, MessageRequest::FileByFilename(name.into())).await {
+                    MessageResponse::FileDescriptorResponse(files) => files
+                        .file_descriptor_proto
+                        .iter()
+                        .map(|bytes| FileDescriptorProto::decode(bytes.as_slice()).unwrap())
+                        .collect(),
+                    other => panic!("unexpected reflection answer {other:?}"),
+                }
+            }
+
+            /// The file declaring `symbol` (tonic sends no imports; clients ask by name).
             pub async fn files_containing(
                 channel: Channel,
                 symbol: &str,
@@ -174,6 +187,7 @@ fn assert_documented(
     services: &[String],
     access: &[FileDescriptorProto],
     admin: &[FileDescriptorProto],
+    imported: &[FileDescriptorProto],
 ) {
     for service in [
         "accessd.v1.AccessService",
@@ -203,9 +217,10 @@ fn assert_documented(
             "no comment {expected:?} in access.proto's descriptor"
         );
     }
-    // AdminService's file comes with the file it imports, as `grpcurl describe` needs.
     let admin_file = file(admin, "accessd/v1/admin.proto");
-    file(admin, "accessd/v1/access.proto");
+    assert_eq!(admin_file.dependency, ["accessd/v1/access.proto"]);
+    // The import is served by name, as `grpcurl describe` asks for it.
+    assert!(!comments(file(imported, "accessd/v1/access.proto")).is_empty());
     let admin_comments = comments(admin_file);
     assert!(
         admin_comments
@@ -221,7 +236,8 @@ async fn reflection_v1_lists_the_services_and_serves_their_documented_descriptor
     let services = v1::services(server.channel.clone()).await;
     let access = v1::files_containing(server.channel.clone(), "accessd.v1.AccessService").await;
     let admin = v1::files_containing(server.channel.clone(), "accessd.v1.AdminService").await;
-    assert_documented(&services, &access, &admin);
+    let imported = v1::file_named(server.channel.clone(), "accessd/v1/access.proto").await;
+    assert_documented(&services, &access, &admin, &imported);
 }
 
 #[tokio::test]
@@ -231,7 +247,8 @@ async fn reflection_v1alpha_lists_the_services_and_serves_their_documented_descr
     let access =
         v1alpha::files_containing(server.channel.clone(), "accessd.v1.AccessService").await;
     let admin = v1alpha::files_containing(server.channel.clone(), "accessd.v1.AdminService").await;
-    assert_documented(&services, &access, &admin);
+    let imported = v1alpha::file_named(server.channel.clone(), "accessd/v1/access.proto").await;
+    assert_documented(&services, &access, &admin, &imported);
 }
 
 /// Sends `authorization: VALUE` with every call.
@@ -251,7 +268,6 @@ impl Interceptor for Authorization {
 async fn with_an_admin_token_only_admin_calls_need_it() {
     let server = TestServer::start_with_options(ServeOptions {
         admin_token: Some("s3cret".into()),
-        ..ServeOptions::default()
     })
     .await;
     let create = pb::CreateWorkspaceRequest {

@@ -107,10 +107,10 @@ async fn import_reports_rejected_records_and_applies_the_rest() {
     assert!(reasons[3].1.contains("all-instances scope"), "{reasons:?}");
     assert_eq!(reasons[4].0, 5);
     assert!(reasons[4].1.starts_with("`record`: is empty"), "{reasons:?}");
-    assert!(allowed(&server, "acme", "sam", "warehouse.read", res("warehouse", "bq")).await == false);
+    assert!(!allowed(&server, "acme", "sam", "warehouse.read", res("warehouse", "bq")).await);
     register(&server, "acme", "warehouse", "bq", "").await;
     assert!(allowed(&server, "acme", "sam", "warehouse.read", res("warehouse", "bq")).await);
-    assert!(allowed(&server, "acme", "sam", "source.read", res("source", "x")).await == false);
+    assert!(!allowed(&server, "acme", "sam", "source.read", res("source", "x")).await);
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the data set, drive every scenario against the floor and accessd, report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serve the no-op AccessService (constant answers) until stdin closes or a signal.
     Floor(FloorArgs),
 }

@@ -448,7 +448,10 @@ fn member_grants(rng: &mut Rng, ws: &WorkspaceSpec) -> Vec<GrantSpec> {
         }
         let grant = if all_scope {
             GrantSpec {
-                role: roles.get(rng.below(roles.len())).copied().unwrap_or("source_read"),
+                role: roles
+                    .get(rng.below(roles.len()))
+                    .copied()
+                    .unwrap_or("source_read"),
                 scope: GrantScope::All,
             }
         } else {
@@ -552,8 +555,7 @@ mod tests {
                 ..SMALL
             },
         );
-        let members: Vec<&MemberSpec> =
-            data.workspaces.iter().flat_map(|w| &w.members).collect();
+        let members: Vec<&MemberSpec> = data.workspaces.iter().flat_map(|w| &w.members).collect();
         let all_scope = members
             .iter()
             .filter(|m| m.grants.iter().any(|g| g.scope == GrantScope::All))

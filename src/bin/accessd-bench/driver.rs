@@ -245,7 +245,11 @@ pub async fn drive(
     Ok(outcome)
 }
 
-async fn caller(shared: Arc<Shared>, channel: Channel, offset: usize) -> Result<CallerResult, String> {
+async fn caller(
+    shared: Arc<Shared>,
+    channel: Channel,
+    offset: usize,
+) -> Result<CallerResult, String> {
     let mut access = AccessServiceClient::new(channel.clone());
     let mut admin = AdminServiceClient::new(channel);
     let mut result = CallerResult {
@@ -321,12 +325,20 @@ async fn timed<T>(
 ) -> Result<T, Answer> {
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
-        Ok(Err(status)) => Err(Answer::Error(format!("{:?}: {}", status.code(), status.message()))),
+        Ok(Err(status)) => Err(Answer::Error(format!(
+            "{:?}: {}",
+            status.code(),
+            status.message()
+        ))),
         Err(_) => Err(Answer::Error(format!("no answer in {CALL_TIMEOUT:?}"))),
     }
 }
 
-async fn check(client: &mut AccessServiceClient<Channel>, case: &CheckCase, verify: bool) -> Answer {
+async fn check(
+    client: &mut AccessServiceClient<Channel>,
+    case: &CheckCase,
+    verify: bool,
+) -> Answer {
     let response = match timed(client.check(case.request.clone())).await {
         Ok(response) => response,
         Err(answer) => return answer,

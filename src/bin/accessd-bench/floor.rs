@@ -77,21 +77,27 @@ impl AccessService for Floor {
         &self,
         _request: Request<pb::ListAccessRequest>,
     ) -> Result<Response<pb::ListAccessResponse>, Status> {
-        Err(Status::unimplemented("the floor answers only Check and BatchCheck"))
+        Err(Status::unimplemented(
+            "the floor answers only Check and BatchCheck",
+        ))
     }
 
     async fn lookup_resources(
         &self,
         _request: Request<pb::LookupResourcesRequest>,
     ) -> Result<Response<pb::LookupResourcesResponse>, Status> {
-        Err(Status::unimplemented("the floor answers only Check and BatchCheck"))
+        Err(Status::unimplemented(
+            "the floor answers only Check and BatchCheck",
+        ))
     }
 
     async fn lookup_subjects(
         &self,
         _request: Request<pb::LookupSubjectsRequest>,
     ) -> Result<Response<pb::LookupSubjectsResponse>, Status> {
-        Err(Status::unimplemented("the floor answers only Check and BatchCheck"))
+        Err(Status::unimplemented(
+            "the floor answers only Check and BatchCheck",
+        ))
     }
 }
 
@@ -103,7 +109,9 @@ pub async fn serve(
     // As accessd's server: TCP_NODELAY on, default HTTP/2 settings.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
-        .add_service(pb::access_service_server::AccessServiceServer::new(Floor::new()))
+        .add_service(pb::access_service_server::AccessServiceServer::new(
+            Floor::new(),
+        ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

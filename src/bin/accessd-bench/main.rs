@@ -42,7 +42,7 @@ fn main() -> ExitCode {
                 None => Ok(None),
             };
             pinned.and_then(|pinning| {
-                runtime().and_then(|rt| rt.block_on(run::run(args, &machine, pinning)))
+                runtime().and_then(|rt| rt.block_on(run::run(*args, &machine, pinning)))
             })
         }
     };

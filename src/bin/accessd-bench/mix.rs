@@ -249,7 +249,10 @@ mod tests {
         let allowed = cases.iter().filter(|c| c.allowed).count();
         let share = allowed as f64 / cases.len() as f64;
         assert!((0.45..0.55).contains(&share), "allowed share {share}");
-        let permissions: HashSet<&str> = cases.iter().map(|c| c.request.permission.as_str()).collect();
+        let permissions: HashSet<&str> = cases
+            .iter()
+            .map(|c| c.request.permission.as_str())
+            .collect();
         assert_eq!(permissions.len(), catalog.permissions().count());
         for name in permissions {
             let of = |allowed: bool| {
@@ -257,7 +260,10 @@ mod tests {
                     .iter()
                     .any(|c| c.request.permission == name && c.allowed == allowed)
             };
-            assert!(of(true) && of(false), "`{name}` lacks an allowed or a denied case");
+            assert!(
+                of(true) && of(false),
+                "`{name}` lacks an allowed or a denied case"
+            );
         }
     }
 

@@ -35,14 +35,22 @@ pub fn taskset_available() -> bool {
 /// Pins every thread of this process (and so every thread it starts later) to `core`.
 pub fn pin_self(core: usize) -> Result<(), String> {
     let status = Command::new("taskset")
-        .args(["-a", "-p", "-c", &core.to_string(), &std::process::id().to_string()])
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &core.to_string(),
+            &std::process::id().to_string(),
+        ])
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run taskset: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("taskset could not pin this process to core {core}: {status}"))
+        Err(format!(
+            "taskset could not pin this process to core {core}: {status}"
+        ))
     }
 }
 
@@ -195,7 +203,10 @@ impl ServerProcess {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        Err(format!("{} did not stop within {timeout:?}; killed", self.name))
+        Err(format!(
+            "{} did not stop within {timeout:?}; killed",
+            self.name
+        ))
     }
 
     fn log_hint(&self) -> String {
@@ -220,7 +231,11 @@ async fn serving(addr: SocketAddr) -> bool {
     let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
         return false;
     };
-    let Ok(channel) = endpoint.connect_timeout(Duration::from_secs(1)).connect().await else {
+    let Ok(channel) = endpoint
+        .connect_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+    else {
         return false;
     };
     let mut health = HealthClient::new(channel);
@@ -263,10 +278,8 @@ impl ScratchDir {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "accessd-bench-{}-{nanos:09}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("accessd-bench-{}-{nanos:09}", std::process::id()));
         std::fs::create_dir_all(&path)
             .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
         Ok(Self(path))
@@ -330,7 +343,10 @@ pub fn machine() -> String {
         .and_then(|rest| rest.split_once(':'))
         .map_or("unknown CPU", |(_, name)| name.trim())
         .to_owned();
-    let processors = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let processors = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
     let run = |program: &str, args: &[&str]| {
         Command::new(program)
             .args(args)

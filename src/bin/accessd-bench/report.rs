@@ -230,7 +230,11 @@ mod tests {
 
     #[test]
     fn medians_take_the_middle_run_of_each_figure() {
-        let runs = [figures(10.0, 1.0, 9.0), figures(30.0, 3.0, 7.0), figures(20.0, 2.0, 8.0)];
+        let runs = [
+            figures(10.0, 1.0, 9.0),
+            figures(30.0, 3.0, 7.0),
+            figures(20.0, 2.0, 8.0),
+        ];
         let m = Figures::median(&runs);
         assert_eq!(m.calls_per_s, 20.0);
         assert_eq!(m.micros, [2.0, 2.0, 8.0, 8.0]);

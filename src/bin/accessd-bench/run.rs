@@ -19,7 +19,7 @@ use crate::{
     floor,
     load::{LoadMethod, load},
     mix::{self, BatchCase, CheckCase},
-    process::{self, ScratchDir, ServerProcess, connect},
+    process::{ScratchDir, ServerProcess, connect},
     report::{self, Figures, Summary},
 };
 
@@ -150,7 +150,10 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
         );
     }
     if let Some(rss) = accessd.as_ref().and_then(ServerProcess::rss_bytes) {
-        println!("accessd memory after loading: {} resident", report::mib(rss));
+        println!(
+            "accessd memory after loading: {} resident",
+            report::mib(rss)
+        );
     }
 
     println!();
@@ -180,7 +183,10 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
                 if let (Some(channels), true) = (&floor_channels, scenario != Scenario::Grant) {
                     let outcome = drive(first(channels, conns), &workload, &config).await?;
                     let figures = Figures::of(&outcome);
-                    println!("{}", report::row(scenario, "floor", concurrency, conns, &figures));
+                    println!(
+                        "{}",
+                        report::row(scenario, "floor", concurrency, conns, &figures)
+                    );
                     problem_note(&outcome, &mut problems);
                     entry.0.push(figures);
                     floor_figures = Some(figures);
@@ -192,7 +198,10 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
                 };
                 let outcome = drive(first(&accessd_channels, conns), &workload, &config).await?;
                 let figures = Figures::of(&outcome);
-                println!("{}", report::row(scenario, "accessd", concurrency, conns, &figures));
+                println!(
+                    "{}",
+                    report::row(scenario, "accessd", concurrency, conns, &figures)
+                );
                 problem_note(&outcome, &mut problems);
                 if outcome.exhausted {
                     println!(
@@ -225,9 +234,15 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
         for s in &summaries {
             let conns = connections.min(s.concurrency);
             if let Some(floor) = &s.floor {
-                println!("{}", report::row(s.scenario, "floor", s.concurrency, conns, floor));
+                println!(
+                    "{}",
+                    report::row(s.scenario, "floor", s.concurrency, conns, floor)
+                );
             }
-            println!("{}", report::row(s.scenario, "accessd", s.concurrency, conns, &s.accessd));
+            println!(
+                "{}",
+                report::row(s.scenario, "accessd", s.concurrency, conns, &s.accessd)
+            );
             if let Some(floor) = &s.floor {
                 println!("{}", report::versus_floor(floor, &s.accessd));
             }
@@ -254,7 +269,9 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
     }
     match problems {
         (0, 0) => Ok(()),
-        (errors, wrong) => Err(format!("{errors} calls failed and {wrong} answers were wrong")),
+        (errors, wrong) => Err(format!(
+            "{errors} calls failed and {wrong} answers were wrong"
+        )),
     }
 }
 

@@ -193,6 +193,20 @@ fn the_same_id_may_name_instances_of_different_types() {
 }
 
 #[test]
+fn a_grant_on_a_source_does_not_cover_a_destination_that_only_shares_its_id() {
+    let mut f = fixture();
+    f.add("source", "s2", None);
+    f.add("destination", "s1", Some("s2"));
+    f.add("destination", "s2", Some("s1"));
+    f.give(M, "source_read", ONE_S1);
+    assert_eq!(
+        f.decide(M, "destination.read", Some("s1")),
+        crate::model::Decision::Denied(crate::model::DenialReason::NoCoveringGrant)
+    );
+    assert!(f.allowed(M, "destination.read", Some("s2")));
+}
+
+#[test]
 fn creating_an_existing_workspace_is_refused() {
     let mut f = fixture();
     let command = f.create_workspace("someone", &[]);

@@ -98,8 +98,62 @@ fn build(add_ons: &[&'static str], ops: &[Op]) -> Twin {
     twin
 }
 
+/// A dense start, so that random writes meet registered instances and members: some
+/// sources, destinations under random parents, some members.
+fn seed() -> impl Strategy<Value = Vec<Op>> {
+    (
+        prop::collection::vec(prop::bool::weighted(0.7), IDS.len()),
+        prop::collection::vec(prop::option::weighted(0.6, select(IDS)), IDS.len()),
+        prop::collection::vec(prop::bool::weighted(0.8), USERS.len() - 1),
+    )
+        .prop_map(|(sources, parents, joins)| {
+            let register = |ty, id: &str, parent: Option<&str>| Op::Register {
+                ty,
+                id: id.to_owned(),
+                parent: parent.map(str::to_owned),
+            };
+            let sources = IDS
+                .iter()
+                .zip(sources)
+                .filter(|(_, yes)| *yes)
+                .map(|(id, _)| register("source", id, None));
+            let destinations = IDS
+                .iter()
+                .zip(parents)
+                .filter_map(|(id, parent)| Some(register("destination", id, Some(parent?))));
+            let members =
+                USERS
+                    .iter()
+                    .skip(1)
+                    .zip(joins)
+                    .filter(|(_, yes)| *yes)
+                    .map(|(user, _)| Op::SetMembership {
+                        user: (*user).to_owned(),
+                        owner: false,
+                    });
+            sources.chain(destinations).chain(members).collect()
+        })
+}
+
+/// Products, then a dense start and random writes inside the workspace.
 fn history() -> impl Strategy<Value = (Vec<&'static str>, Vec<Op>)> {
-    (add_ons(), prop::collection::vec(op(), 0..24))
+    (add_ons(), seed(), prop::collection::vec(op(), 0..24)).prop_map(|(add_ons, mut ops, more)| {
+        ops.extend(more);
+        (add_ons, ops)
+    })
+}
+
+/// As `history`, with the workspace itself sometimes deleted or created again.
+fn history_with_lifecycle() -> impl Strategy<Value = (Vec<&'static str>, Vec<Op>)> {
+    (
+        add_ons(),
+        seed(),
+        prop::collection::vec(op_or_lifecycle(), 0..24),
+    )
+        .prop_map(|(add_ons, mut ops, more)| {
+            ops.extend(more);
+            (add_ons, ops)
+        })
 }
 
 /// The enabled add-on products, as the model's reference state holds them.
@@ -117,8 +171,7 @@ proptest! {
 
     #[test]
     fn the_engine_answers_as_the_reference_model_on_random_workspaces(
-        add_ons in add_ons(),
-        ops in prop::collection::vec(op_or_lifecycle(), 0..24),
+        (add_ons, ops) in history_with_lifecycle(),
     ) {
         let mut twin = Twin::new(&add_ons);
         twin.assert_agrees(ASKED, IDS);
@@ -220,10 +273,7 @@ proptest! {
     }
 
     #[test]
-    fn non_members_are_always_denied(
-        add_ons in add_ons(),
-        ops in prop::collection::vec(op_or_lifecycle(), 0..24),
-    ) {
+    fn non_members_are_always_denied((add_ons, ops) in history_with_lifecycle()) {
         let twin = build(&add_ons, &ops);
         let f = &twin.fixture;
         let outsiders: Vec<&str> = ASKED
