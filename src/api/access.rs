@@ -36,7 +36,7 @@ impl AccessService for AccessApi {
     ) -> Result<Response<pb::CheckResponse>, Status> {
         let catalog = self.store.catalog();
         let (workspace, check) = convert::check(catalog, "", request.get_ref())?;
-        let snapshot = self.store.snapshot();
+        let snapshot = self.store.current();
         let decision = engine::check(catalog, snapshot.workspace(&workspace), &check);
         Ok(Response::new(pb::CheckResponse {
             decision: Some(convert::decision_message(
@@ -66,7 +66,7 @@ impl AccessService for AccessApi {
             .enumerate()
             .map(|(i, raw)| convert::check(catalog, &format!("checks[{i}]"), raw))
             .collect::<Result<Vec<_>, _>>()?;
-        let snapshot = self.store.snapshot();
+        let snapshot = self.store.current();
         let decisions = parsed
             .iter()
             .map(|(workspace, check)| {
@@ -102,7 +102,7 @@ impl AccessService for AccessApi {
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::user_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store.snapshot();
+        let snapshot = self.store.current();
         let workspace = snapshot
             .workspace(&workspace_id)
             .ok_or_else(|| {
@@ -156,7 +156,7 @@ impl AccessService for AccessApi {
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::resource_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store.snapshot();
+        let snapshot = self.store.current();
         let (ids, more) = engine::lookup::lookup_resources(
             catalog,
             snapshot.workspace(&workspace_id),
@@ -193,7 +193,7 @@ impl AccessService for AccessApi {
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::user_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store.snapshot();
+        let snapshot = self.store.current();
         let (users, more) = engine::lookup::lookup_subjects(
             catalog,
             snapshot.workspace(&workspace_id),

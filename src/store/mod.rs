@@ -132,9 +132,17 @@ impl Store {
         &self.report
     }
 
-    /// The latest durable state. Wait-free; the snapshot never changes under its holder.
+    /// The latest durable state, to keep as long as needed; it never changes under its
+    /// holder.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.published.load_full()
+    }
+
+    /// The latest durable state, for a short read such as one check. Cheaper than
+    /// [`Store::snapshot`]: it does not touch the shared reference count, which would
+    /// bounce a cache line between cores on every check.
+    pub fn current(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.published.load()
     }
 
     /// Plans and persists one command; returns once it is durable.
