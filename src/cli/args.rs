@@ -59,9 +59,26 @@ pub enum OutputFormat {
     Json,
 }
 
-/// The `--output` flag.
+/// The options of a command that calls AccessService.
 #[derive(Debug, Clone, Args)]
-pub struct OutputArgs {
+pub struct ReadOptions {
+    /// Where the server is.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// How to print the answer.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// The options of a command that calls AdminService.
+#[derive(Debug, Clone, Args)]
+pub struct AdminOptions {
+    /// Where the server is.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The admin token.
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// How to print the answer.
     #[arg(long, value_enum, default_value = "table")]
     pub output: OutputFormat,
@@ -125,12 +142,9 @@ pub struct CheckArgs {
     /// Exit with status 3 when the check is denied (by default: 0 either way).
     #[arg(long)]
     pub exit_code: bool,
-    /// Where the server is.
+    /// Where the server is, how to print the answer.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// How to print the decision.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: ReadOptions,
 }
 
 /// The scope of a grant: exactly one of `--all` and `--resource`.
@@ -163,15 +177,9 @@ pub struct GrantArgs {
     /// The user making the change, refused unless they are an owner.
     #[arg(long)]
     pub actor: Option<String>,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the result.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// `accessd members ...`.
@@ -200,15 +208,9 @@ pub struct MemberArgs {
     /// The user making the change, refused unless they are an owner.
     #[arg(long)]
     pub actor: Option<String>,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the result.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// Settings of `accessd members remove`.
@@ -223,15 +225,9 @@ pub struct RemoveMemberArgs {
     /// The user making the change, refused unless they are an owner.
     #[arg(long)]
     pub actor: Option<String>,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the result.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// `accessd resources ...`.
@@ -256,15 +252,9 @@ pub struct RegisterArgs {
     /// The id of the parent instance, for a type with a parent (a destination's source).
     #[arg(long, value_name = "ID")]
     pub parent: Option<String>,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the result.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// Settings of `accessd resources delete`.
@@ -276,15 +266,9 @@ pub struct DeleteResourceArgs {
     /// The instance.
     #[arg(long, value_name = "TYPE:ID")]
     pub resource: ResourceArg,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the result.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// `accessd workspaces ...`.
@@ -311,15 +295,9 @@ pub struct CreateWorkspaceArgs {
     /// `connections`, always enabled) for none.
     #[arg(long, required = true, value_delimiter = ',')]
     pub products: Vec<String>,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the result.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// Settings of `accessd workspaces set-products`.
@@ -331,15 +309,9 @@ pub struct SetProductsArgs {
     /// The complete set of add-on products from now on, comma-separated; `''` for none.
     #[arg(long, required = true, value_delimiter = ',')]
     pub products: Vec<String>,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the result.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// Settings of `accessd workspaces delete`.
@@ -348,15 +320,9 @@ pub struct DeleteWorkspaceArgs {
     /// The workspace.
     #[arg(long)]
     pub workspace: String,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the result.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// Settings of `accessd list`.
@@ -377,12 +343,9 @@ pub struct ListArgs {
     /// The page size.
     #[command(flatten)]
     pub page: PageArgs,
-    /// Where the server is.
+    /// Where the server is, how to print the answer.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// How to print the table.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: ReadOptions,
 }
 
 /// `accessd lookup ...`.
@@ -410,12 +373,9 @@ pub struct LookupResourcesArgs {
     /// The page size.
     #[command(flatten)]
     pub page: PageArgs,
-    /// Where the server is.
+    /// Where the server is, how to print the answer.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// How to print the instances.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: ReadOptions,
 }
 
 /// Settings of `accessd lookup subjects`.
@@ -433,12 +393,9 @@ pub struct LookupSubjectsArgs {
     /// The page size.
     #[command(flatten)]
     pub page: PageArgs,
-    /// Where the server is.
+    /// Where the server is, how to print the answer.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// How to print the users.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: ReadOptions,
 }
 
 /// Settings of `accessd migrate-legacy`.
@@ -451,15 +408,9 @@ pub struct MigrateArgs {
     /// Report what would change without changing anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Where the server is.
+    /// Where the server is, the token, how to print the result.
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// The admin token.
-    #[command(flatten)]
-    pub token: TokenArgs,
-    /// How to print the report.
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub options: AdminOptions,
 }
 
 /// The file formats of `accessd export`.

@@ -23,7 +23,7 @@ struct CheckView {
 /// Runs `accessd check`: exit status 0 whatever the decision, or 3 on denial with
 /// `--exit-code`.
 pub async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
-    let mut access = client::access(&args.server).await?;
+    let mut access = client::access(&args.options.server).await?;
     let response = access
         .check(pb::CheckRequest {
             workspace_id: args.workspace,
@@ -37,7 +37,7 @@ pub async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
         decision: DecisionView::from(&response.decision.unwrap_or_default()),
         revision: response.revision,
     };
-    output::print(args.output.output, &view, |v| {
+    output::print(args.options.output, &view, |v| {
         let mut table = Table::new(&["DECISION", "BASIS", "REVISION", "EXPLANATION"]);
         table.push(vec![
             if v.decision.allowed {

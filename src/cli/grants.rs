@@ -18,7 +18,7 @@ fn scope(scope: &ScopeArgs) -> pb::Scope {
 
 /// Runs `accessd grant`.
 pub async fn grant(args: GrantArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
         .grant(pb::GrantRequest {
             scope: Some(scope(&args.scope)),
@@ -29,12 +29,12 @@ pub async fn grant(args: GrantArgs) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }
 
 /// Runs `accessd revoke`.
 pub async fn revoke(args: GrantArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
         .revoke(pb::RevokeRequest {
             scope: Some(scope(&args.scope)),
@@ -45,5 +45,5 @@ pub async fn revoke(args: GrantArgs) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }

@@ -51,7 +51,7 @@ pub fn render(entries: &[EntryView]) -> String {
 
 /// Runs `accessd list`.
 pub async fn list(args: ListArgs) -> Result<(), CliError> {
-    let mut access = client::access(&args.server).await?;
+    let mut access = client::access(&args.options.server).await?;
     let request = pb::ListAccessRequest {
         workspace_id: args.workspace,
         user_id: args.user.unwrap_or_default(),
@@ -61,5 +61,5 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
         page_token: String::new(),
     };
     let entries = team_table(&mut access, request).await?;
-    output::print(args.output.output, &entries, |e| render(e))
+    output::print(args.options.output, &entries, |e| render(e))
 }

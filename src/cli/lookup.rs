@@ -34,7 +34,7 @@ pub async fn run(command: LookupCommand) -> Result<(), CliError> {
 }
 
 async fn resources(args: LookupResourcesArgs) -> Result<(), CliError> {
-    let mut access = client::access(&args.server).await?;
+    let mut access = client::access(&args.options.server).await?;
     let mut request = pb::LookupResourcesRequest {
         workspace_id: args.workspace,
         user_id: args.user,
@@ -54,7 +54,7 @@ async fn resources(args: LookupResourcesArgs) -> Result<(), CliError> {
             None => break,
         }
     }
-    output::print(args.output.output, &found, |found| {
+    output::print(args.options.output, &found, |found| {
         let mut table = Table::new(&["TYPE", "ID"]);
         for resource in found {
             table.push(vec![resource.r#type.clone(), resource.id.clone()]);
@@ -64,7 +64,7 @@ async fn resources(args: LookupResourcesArgs) -> Result<(), CliError> {
 }
 
 async fn subjects(args: LookupSubjectsArgs) -> Result<(), CliError> {
-    let mut access = client::access(&args.server).await?;
+    let mut access = client::access(&args.options.server).await?;
     let mut request = pb::LookupSubjectsRequest {
         workspace_id: args.workspace,
         permission: args.permission,
@@ -84,7 +84,7 @@ async fn subjects(args: LookupSubjectsArgs) -> Result<(), CliError> {
             None => break,
         }
     }
-    output::print(args.output.output, &found, |found| {
+    output::print(args.options.output, &found, |found| {
         let mut table = Table::new(&["USER", "BASIS", "ROLE", "SCOPE"]);
         for subject in found {
             let grant = subject.decision.grant.as_ref();

@@ -17,7 +17,7 @@ pub async fn run(command: MembersCommand) -> Result<(), CliError> {
 }
 
 async fn set(args: MemberArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let membership = if args.owner {
         pb::Membership::Owner
     } else {
@@ -32,11 +32,11 @@ async fn set(args: MemberArgs) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }
 
 async fn remove(args: RemoveMemberArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
         .remove_member(pb::RemoveMemberRequest {
             workspace_id: args.workspace,
@@ -45,5 +45,5 @@ async fn remove(args: RemoveMemberArgs) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }

@@ -264,7 +264,7 @@ pub async fn migrate(args: MigrateArgs) -> Result<ExitCode, CliError> {
     let bytes = std::fs::read(&args.file)
         .map_err(|e| CliError::file(&args.file, format_args!("cannot read: {e}")))?;
     let rows = parse(&args.file, &bytes)?;
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let mut report = ReportView {
         dry_run: args.dry_run,
         revision: 0,
@@ -290,7 +290,7 @@ pub async fn migrate(args: MigrateArgs) -> Result<ExitCode, CliError> {
         .changed
         .sort_by(|a, b| (&a.workspace_id, &a.user_id).cmp(&(&b.workspace_id, &b.user_id)));
     report.rejected.sort_by_key(|r| r.line);
-    output::print(args.output.output, &report, ReportView::render)?;
+    output::print(args.options.output, &report, ReportView::render)?;
     Ok(if report.rejected.is_empty() {
         ExitCode::SUCCESS
     } else {

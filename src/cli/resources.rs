@@ -17,7 +17,7 @@ pub async fn run(command: ResourcesCommand) -> Result<(), CliError> {
 }
 
 async fn register(args: RegisterArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
         .register_resource(pb::RegisterResourceRequest {
             workspace_id: args.workspace,
@@ -26,11 +26,11 @@ async fn register(args: RegisterArgs) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }
 
 async fn delete(args: DeleteResourceArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
         .delete_resource(pb::DeleteResourceRequest {
             workspace_id: args.workspace,
@@ -38,5 +38,5 @@ async fn delete(args: DeleteResourceArgs) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }

@@ -22,7 +22,7 @@ fn products(raw: Vec<String>) -> Vec<String> {
 }
 
 async fn create(args: CreateWorkspaceArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
         .create_workspace(pb::CreateWorkspaceRequest {
             workspace_id: args.workspace,
@@ -31,11 +31,11 @@ async fn create(args: CreateWorkspaceArgs) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }
 
 async fn set_products(args: SetProductsArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
         .set_products(pb::SetProductsRequest {
             workspace_id: args.workspace,
@@ -43,16 +43,16 @@ async fn set_products(args: SetProductsArgs) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }
 
 async fn delete(args: DeleteWorkspaceArgs) -> Result<(), CliError> {
-    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
         .delete_workspace(pb::DeleteWorkspaceRequest {
             workspace_id: args.workspace,
         })
         .await?
         .into_inner();
-    output::print_write(args.output.output, &response)
+    output::print_write(args.options.output, &response)
 }

@@ -2,6 +2,7 @@
 //! State is built only through `plan` and `Workspace::apply`; expectations come from
 //! `oracle`, a literal transcription of the model that shares no code with the engine.
 
+mod access_writes;
 mod oracle;
 mod plan_edges;
 mod properties;
@@ -10,8 +11,8 @@ mod table;
 
 use super::{Check, Command, WriteError, check, plan};
 use crate::model::{
-    Catalog, Change, Decision, Grant, Membership, PermissionId, ProductSet, ResourceId, RoleId,
-    Scope, TypeId, UserId, Workspace, WorkspaceId,
+    Catalog, Change, Decision, DenialReason, Grant, Membership, PermissionId, ProductSet,
+    ResourceId, RoleId, Scope, TypeId, UserId, Workspace, WorkspaceId,
 };
 use oracle::{Op, RefScope, World};
 
@@ -21,6 +22,32 @@ const WS: &str = "w";
 const OWNER: &str = "owner";
 /// Every add-on product of the built-in catalog.
 const ALL_ADD_ONS: &[&str] = &["protocols", "personas"];
+
+/// The member most tests give grants to.
+const M: &str = "m";
+/// A grant's scope: the one source `s1`.
+const ONE_S1: Spec<'static> = Spec::One("source", "s1");
+
+const NO_GRANT: Decision = Decision::Denied(DenialReason::NoCoveringGrant);
+const NOT_ENABLED: Decision = Decision::Denied(DenialReason::ProductNotEnabled);
+const NOT_REGISTERED: Decision = Decision::Denied(DenialReason::ResourceNotRegistered);
+const NOT_A_MEMBER: Decision = Decision::Denied(DenialReason::NotAMember);
+
+/// Every product; sources `s1`, `s2` with destinations `d1`, `d2`; member `m`.
+fn sources() -> Fixture {
+    let mut f = Fixture::new(ALL_ADD_ONS);
+    f.add("source", "s1", None);
+    f.add("source", "s2", None);
+    f.add("destination", "d1", Some("s1"));
+    f.add("destination", "d2", Some("s2"));
+    f.join(M);
+    f
+}
+
+/// The decision a grant of `role` on `spec` gives.
+fn by_grant(f: &Fixture, role: &str, spec: Spec<'_>) -> Decision {
+    Decision::AllowedByGrant(f.grant_of(role, spec))
+}
 
 fn user(raw: &str) -> UserId {
     UserId::parse(raw).expect("user id")

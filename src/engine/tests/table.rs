@@ -130,312 +130,92 @@ fn every_check_in_an_unknown_workspace_is_denied_as_not_a_member() {
     }
 }
 
-/// Hand-derived answers from the model's text, independent of the oracle too.
+/// Answers derived by hand from the model's text, independent of the oracle too: member
+/// `m` holds `role` on `scope` (`s1` or `all`) with the add-on products listed (`-`: none)
+/// and asks `permission` on `instance` (`-`: the workspace).
+const HAND_WRITTEN: &str = "
+    source_admin    s1   -          source.read               s1     allowed
+    source_admin    s1   -          source.update             s1     allowed
+    source_admin    s1   -          source.delete             s1     allowed
+    source_admin    s1   -          source.update             s2     no_covering_grant
+    source_admin    s1   -          source.create             -      no_covering_grant
+    source_admin    s1   -          destination.create        s1     allowed
+    source_admin    s1   -          destination.create        s2     no_covering_grant
+    source_admin    s1   -          destination.create        d1     not_registered
+    source_admin    s1   -          destination.delete        d1     allowed
+    source_admin    s1   -          destination.read          d2     no_covering_grant
+    source_admin    s1   -          source.read               ghost  not_registered
+    source_admin    s1   -          warehouse.read            wh     no_covering_grant
+    source_admin    s1   -          workspace.manage_access   -      no_covering_grant
+    source_admin    s1   -          workspace.read            -      member
+    source_admin    all  -          source.create             -      allowed
+    source_admin    all  -          destination.update        d2     allowed
+    source_admin    all  -          workspace.manage_access   -      no_covering_grant
+    source_read     s1   -          destination.read          d1     allowed
+    source_read     s1   -          destination.update        d1     no_covering_grant
+    source_read     all  -          source.read               s2     allowed
+    source_read     all  -          source.update             s2     no_covering_grant
+    source_read     all  -          destination.create        s1     no_covering_grant
+    warehouse_read  all  -          warehouse.read            wh     allowed
+    warehouse_read  all  -          warehouse.create          -      no_covering_grant
+    warehouse_admin all  -          warehouse.create          -      allowed
+    warehouse_admin all  -          warehouse.delete          wh     allowed
+    warehouse_admin all  -          source.read               s1     no_covering_grant
+    protocols_read  all  protocols  tracking_plan.read        tp     allowed
+    protocols_read  all  -          tracking_plan.read        tp     product_not_enabled
+    protocols_read  all  protocols  tracking_plan.update      tp     no_covering_grant
+    protocols_admin all  protocols  tracking_plan.create      -      allowed
+    protocols_admin all  personas   tracking_plan.create      -      product_not_enabled
+    personas_read   all  personas   trait.read                tr     allowed
+    personas_read   all  personas   audience.update           au     no_covering_grant
+    personas_read   all  personas   personas.read_settings    -      allowed
+    personas_user   all  personas   audience.create           -      allowed
+    personas_user   all  personas   personas.update_settings  -      no_covering_grant
+    personas_admin  all  personas   personas.update_settings  -      allowed
+    personas_admin  all  protocols  trait.delete              tr     product_not_enabled
+    personas_admin  all  personas   audience.read             ghost  not_registered
+";
+
 #[test]
 fn hand_written_rows_of_the_table_agree_with_the_engine_and_the_oracle() {
-    use DenialReason::{NoCoveringGrant, ProductNotEnabled, ResourceNotRegistered};
-    type Row = (
-        &'static str,            // role
-        Spec<'static>,           // its scope
-        &'static [&'static str], // add-on products
-        &'static str,            // permission
-        Option<&'static str>,    // instance
-        Option<DenialReason>,    // None: allowed by the grant
-    );
-    let one_s1 = Spec::One("source", "s1");
-    let rows: &[Row] = &[
-        ("source_admin", one_s1, &[], "source.read", Some("s1"), None),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "source.update",
-            Some("s1"),
-            None,
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "source.delete",
-            Some("s1"),
-            None,
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "source.update",
-            Some("s2"),
-            Some(NoCoveringGrant),
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "source.create",
-            None,
-            Some(NoCoveringGrant),
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "destination.create",
-            Some("s1"),
-            None,
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "destination.create",
-            Some("s2"),
-            Some(NoCoveringGrant),
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "destination.create",
-            Some("d1"),
-            Some(ResourceNotRegistered),
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "destination.delete",
-            Some("d1"),
-            None,
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "destination.read",
-            Some("d2"),
-            Some(NoCoveringGrant),
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "source.read",
-            Some("ghost"),
-            Some(ResourceNotRegistered),
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "warehouse.read",
-            Some("wh"),
-            Some(NoCoveringGrant),
-        ),
-        (
-            "source_admin",
-            one_s1,
-            &[],
-            "workspace.manage_access",
-            None,
-            Some(NoCoveringGrant),
-        ),
-        ("source_admin", Spec::All, &[], "source.create", None, None),
-        (
-            "source_admin",
-            Spec::All,
-            &[],
-            "destination.update",
-            Some("d2"),
-            None,
-        ),
-        (
-            "source_admin",
-            Spec::All,
-            &[],
-            "workspace.manage_access",
-            None,
-            Some(NoCoveringGrant),
-        ),
-        (
-            "source_read",
-            one_s1,
-            &[],
-            "destination.read",
-            Some("d1"),
-            None,
-        ),
-        (
-            "source_read",
-            one_s1,
-            &[],
-            "destination.update",
-            Some("d1"),
-            Some(NoCoveringGrant),
-        ),
-        (
-            "source_read",
-            Spec::All,
-            &[],
-            "source.read",
-            Some("s2"),
-            None,
-        ),
-        (
-            "source_read",
-            Spec::All,
-            &[],
-            "source.update",
-            Some("s2"),
-            Some(NoCoveringGrant),
-        ),
-        (
-            "source_read",
-            Spec::All,
-            &[],
-            "destination.create",
-            Some("s1"),
-            Some(NoCoveringGrant),
-        ),
-        (
-            "warehouse_read",
-            Spec::All,
-            &[],
-            "warehouse.read",
-            Some("wh"),
-            None,
-        ),
-        (
-            "warehouse_read",
-            Spec::All,
-            &[],
-            "warehouse.create",
-            None,
-            Some(NoCoveringGrant),
-        ),
-        (
-            "warehouse_admin",
-            Spec::All,
-            &[],
-            "warehouse.create",
-            None,
-            None,
-        ),
-        (
-            "warehouse_admin",
-            Spec::All,
-            &[],
-            "warehouse.delete",
-            Some("wh"),
-            None,
-        ),
-        (
-            "protocols_read",
-            Spec::All,
-            &["protocols"],
-            "tracking_plan.read",
-            Some("tp"),
-            None,
-        ),
-        (
-            "protocols_read",
-            Spec::All,
-            &[],
-            "tracking_plan.read",
-            Some("tp"),
-            Some(ProductNotEnabled),
-        ),
-        (
-            "protocols_admin",
-            Spec::All,
-            &["protocols"],
-            "tracking_plan.create",
-            None,
-            None,
-        ),
-        (
-            "protocols_admin",
-            Spec::All,
-            &["personas"],
-            "tracking_plan.create",
-            None,
-            Some(ProductNotEnabled),
-        ),
-        (
-            "personas_read",
-            Spec::All,
-            &["personas"],
-            "trait.read",
-            Some("tr"),
-            None,
-        ),
-        (
-            "personas_read",
-            Spec::All,
-            &["personas"],
-            "audience.update",
-            Some("au"),
-            Some(NoCoveringGrant),
-        ),
-        (
-            "personas_read",
-            Spec::All,
-            &["personas"],
-            "personas.read_settings",
-            None,
-            None,
-        ),
-        (
-            "personas_user",
-            Spec::All,
-            &["personas"],
-            "audience.create",
-            None,
-            None,
-        ),
-        (
-            "personas_user",
-            Spec::All,
-            &["personas"],
-            "personas.update_settings",
-            None,
-            Some(NoCoveringGrant),
-        ),
-        (
-            "personas_admin",
-            Spec::All,
-            &["personas"],
-            "personas.update_settings",
-            None,
-            None,
-        ),
-        (
-            "personas_admin",
-            Spec::All,
-            &["protocols"],
-            "trait.delete",
-            Some("tr"),
-            Some(ProductNotEnabled),
-        ),
-    ];
-    for &(role, spec, add_ons, permission, instance, denial) in rows {
-        let scope = match spec {
-            Spec::All => RefScope::All,
-            Spec::One(ty, id) => RefScope::One(ty.to_owned(), id.to_owned()),
+    let mut rows = 0;
+    for line in HAND_WRITTEN.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [role, scope, add_ons, permission, instance, answer] = fields[..] else {
+            panic!("six fields: {line}");
         };
-        let twin = world(Some(&(role, scope.clone())), add_ons);
-        let decision = twin.fixture.decide(MEMBER, permission, instance);
-        let want = match denial {
-            None => Decision::AllowedByGrant(twin.fixture.grant_of(role, spec)),
-            Some(reason) => Decision::Denied(reason),
+        let role = oracle::role_of(role).name;
+        let (spec, scope) = match scope {
+            "all" => (Spec::All, RefScope::All),
+            id => (
+                Spec::One("source", id),
+                RefScope::One("source".into(), id.into()),
+            ),
+        };
+        let add_ons: Vec<&'static str> = ADD_ONS
+            .iter()
+            .copied()
+            .filter(|p| add_ons.split(',').any(|a| a == *p))
+            .collect();
+        let instance = (instance != "-").then_some(instance);
+        let twin = world(Some(&(role, scope)), &add_ons);
+        let want = match answer {
+            "allowed" => Decision::AllowedByGrant(twin.fixture.grant_of(role, spec)),
+            "member" => Decision::AllowedByMembership(Membership::Member),
+            "no_covering_grant" => Decision::Denied(DenialReason::NoCoveringGrant),
+            "product_not_enabled" => Decision::Denied(DenialReason::ProductNotEnabled),
+            "not_registered" => Decision::Denied(DenialReason::ResourceNotRegistered),
+            other => panic!("unknown answer `{other}`"),
         };
         assert_eq!(
-            decision, want,
-            "{role} {spec:?} {add_ons:?} {permission} {instance:?}"
+            twin.fixture.decide(MEMBER, permission, instance),
+            want,
+            "{line}"
         );
         twin.assert_agrees_on(MEMBER, permission, instance);
+        rows += 1;
     }
+    assert_eq!(rows, 40);
 }
 
 #[test]
