@@ -103,11 +103,11 @@ impl AccessService for AccessApi {
             .map(|last| convert::user_id("page_token", &last))
             .transpose()?;
         let snapshot = self.store.current();
-        let workspace = snapshot
-            .workspace(&workspace_id)
-            .ok_or_else(|| {
-                Status::not_found(format!("`workspace_id`: workspace `{workspace_id}` not found"))
-            })?;
+        let workspace = snapshot.workspace(&workspace_id).ok_or_else(|| {
+            Status::not_found(format!(
+                "`workspace_id`: workspace `{workspace_id}` not found"
+            ))
+        })?;
         if let Some(resource) = &filter.resource {
             if workspace.instance(resource).is_none() {
                 return Err(Status::not_found(format!(

@@ -5,8 +5,8 @@ mod access;
 mod admin;
 pub mod convert;
 mod page_token;
-mod transfer;
 mod status;
+mod transfer;
 
 pub use access::AccessApi;
 pub use admin::AdminApi;

@@ -24,7 +24,10 @@ const MAX_REPORTED_REJECTIONS: usize = 1_000;
 /// Parses one record into the command that applies it.
 pub fn command(catalog: &Catalog, record: &pb::Record) -> Result<Command, Status> {
     match record.kind.as_ref() {
-        None => Err(status::invalid("record", "is empty: set one of workspace, member, resource, grant")),
+        None => Err(status::invalid(
+            "record",
+            "is empty: set one of workspace, member, resource, grant",
+        )),
         Some(Kind::Workspace(w)) => Ok(Command::UpsertWorkspace {
             workspace: convert::workspace_id("workspace.workspace_id", &w.workspace_id)?,
             products: convert::products(catalog, "workspace.products", &w.products)?,
@@ -71,7 +74,9 @@ impl Tally {
     fn reject(&mut self, index: u64, reason: String) {
         self.response.rejected_count += 1;
         if self.response.rejected.len() < MAX_REPORTED_REJECTIONS {
-            self.response.rejected.push(pb::RejectedRecord { index, reason });
+            self.response
+                .rejected
+                .push(pb::RejectedRecord { index, reason });
         }
     }
 }

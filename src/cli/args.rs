@@ -30,8 +30,11 @@ pub enum ClientCommand {
     Lookup(LookupCommand),
     /// Migrate legacy role assignments from a CSV file.
     MigrateLegacy(MigrateArgs),
-    /// Write every user of a workspace with their membership and roles, as CSV or JSON.
+    /// Write every user of a workspace with their membership and roles, as CSV or JSON;
+    /// or the whole database (or one workspace) as a records file `import` reads.
     Export(ExportArgs),
+    /// Load a records file (JSON lines, as `export --format records` writes) in bulk.
+    Import(ImportArgs),
 }
 
 /// Where the server is.
@@ -420,17 +423,20 @@ pub enum ExportFormat {
     Csv,
     /// An array of `{user_id, membership, grants: [{role, scope}]}`.
     Json,
+    /// JSON lines of workspace, resource, member and grant records: what `import` reads.
+    /// Without `--workspace`, the whole database.
+    Records,
 }
 
 /// Settings of `accessd export`.
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
-    /// The workspace.
-    #[arg(long)]
-    pub workspace: String,
-    /// The file format.
-    #[arg(long, value_enum, default_value = "csv")]
-    pub format: ExportFormat,
+    /// The workspace; required except with `--format records`.
+    #[arg(long, required_unless_present = "format")]
+    pub workspace: Option<String>,
+    /// The file format: `csv` (the default with `--workspace`) or `records` (without).
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
     /// Write to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -440,6 +446,19 @@ pub struct ExportArgs {
     /// Where the server is.
     #[command(flatten)]
     pub server: ServerArgs,
+    /// The admin token (`--format records` reads through AdminService).
+    #[command(flatten)]
+    pub token: TokenArgs,
+}
+
+/// Settings of `accessd import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The records file: one JSON record per line.
+    pub file: PathBuf,
+    /// Where the server is, the token, how to print the report.
+    #[command(flatten)]
+    pub options: AdminOptions,
 }
 
 #[cfg(test)]

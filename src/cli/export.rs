@@ -2,12 +2,15 @@
 //! CSV or JSON file a workspace owner downloads. Fetched whole before anything is
 //! written, so a failure leaves no half-written file.
 
+use std::io::{BufWriter, Write};
+
 use super::{
     CliError,
     args::{ExportArgs, ExportFormat},
     client,
     list::team_table,
     output::{self, EntryView, ScopeView},
+    records::RecordLine,
 };
 use crate::api::pb;
 
@@ -50,22 +53,80 @@ fn csv_text(entries: &[EntryView]) -> Result<Vec<u8>, CliError> {
 
 /// Runs `accessd export`.
 pub async fn export(args: ExportArgs) -> Result<(), CliError> {
-    let mut access = client::access(&args.server).await?;
-    let request = pb::ListAccessRequest {
-        workspace_id: args.workspace,
-        page_size: args.page.page_size,
-        ..Default::default()
-    };
-    let entries = team_table(&mut access, request).await?;
-    let bytes = match args.format {
-        ExportFormat::Csv => csv_text(&entries)?,
-        ExportFormat::Json => output::json_text(&entries)?.into_bytes(),
+    let format = args.format.unwrap_or(match args.workspace {
+        Some(_) => ExportFormat::Csv,
+        None => ExportFormat::Records,
+    });
+    let bytes = match (format, args.workspace.clone()) {
+        (ExportFormat::Records, workspace) => return export_records(&args, workspace).await,
+        (_, None) => {
+            return Err(CliError::Input(
+                "`--workspace` is required for the csv and json team tables".to_owned(),
+            ));
+        }
+        (format, Some(workspace)) => {
+            let mut access = client::access(&args.server).await?;
+            let request = pb::ListAccessRequest {
+                workspace_id: workspace,
+                page_size: args.page.page_size,
+                ..Default::default()
+            };
+            let entries = team_table(&mut access, request).await?;
+            match format {
+                ExportFormat::Json => output::json_text(&entries)?.into_bytes(),
+                _ => csv_text(&entries)?,
+            }
+        }
     };
     match &args.out {
         Some(path) => std::fs::write(path, bytes)
             .map_err(|e| CliError::file(path, format_args!("cannot write: {e}"))),
         None => output::print_text(&String::from_utf8_lossy(&bytes)),
     }
+}
+
+/// Streams the records of the whole database (or one workspace), one JSON line each,
+/// read at one revision by the Export RPC. A file is written under a temporary name and
+/// renamed when complete, so a failure leaves no half-written file.
+async fn export_records(args: &ExportArgs, workspace: Option<String>) -> Result<(), CliError> {
+    let mut admin = client::admin(&args.server, &args.token).await?;
+    let mut stream = admin
+        .export(pb::ExportRequest {
+            workspace_id: workspace.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    let partial = args.out.as_ref().map(|out| {
+        let mut name = out.clone().into_os_string();
+        name.push(".partial");
+        std::path::PathBuf::from(name)
+    });
+    let mut sink: Box<dyn Write> = match &partial {
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create(path).map_err(|e| CliError::file(path, e))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let failed = |e: std::io::Error| match &partial {
+        Some(path) => CliError::file(path, e),
+        None => CliError::Input(format!("cannot write to standard output: {e}")),
+    };
+    while let Some(chunk) = stream.message().await? {
+        for line in chunk
+            .records
+            .into_iter()
+            .filter_map(RecordLine::from_record)
+        {
+            serde_json::to_writer(&mut sink, &line).map_err(|e| failed(e.into()))?;
+            sink.write_all(b"\n").map_err(failed)?;
+        }
+    }
+    sink.flush().map_err(failed)?;
+    drop(sink);
+    if let (Some(partial), Some(out)) = (&partial, &args.out) {
+        std::fs::rename(partial, out).map_err(|e| CliError::file(out, e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

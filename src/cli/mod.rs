@@ -8,11 +8,13 @@ mod client;
 mod error;
 mod export;
 mod grants;
+mod import;
 mod list;
 mod lookup;
 mod members;
 mod migrate;
 pub mod output;
+pub mod records;
 mod resources;
 mod workspaces;
 
@@ -40,5 +42,6 @@ pub async fn run(command: ClientCommand) -> Result<ExitCode, CliError> {
         ClientCommand::Lookup(command) => lookup::run(command).await.map(done),
         ClientCommand::MigrateLegacy(args) => migrate::migrate(args).await,
         ClientCommand::Export(args) => export::export(args).await.map(done),
+        ClientCommand::Import(args) => import::import(args).await,
     }
 }

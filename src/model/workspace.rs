@@ -218,12 +218,28 @@ impl Workspace {
     }
 
     fn add_grant(&mut self, user: &UserId, grant: &Grant) {
-        let Some(member) = self.members.get_mut(user) else {
+        // Share the id allocations the workspace already holds instead of keeping the
+        // request's copies: at millions of grants, this is a third of the memory.
+        let Some((user, _)) = self.members.get_key_value(user) else {
             return;
         };
-        if let Err(at) = member.grants.binary_search(grant) {
+        let user = user.clone();
+        let grant = match &grant.scope {
+            Scope::Instance(ty, id) => match self.instances.get_key_value(&(*ty, id.clone())) {
+                Some(((_, stored), _)) => Grant {
+                    role: grant.role,
+                    scope: Scope::Instance(*ty, stored.clone()),
+                },
+                None => grant.clone(),
+            },
+            Scope::All => grant.clone(),
+        };
+        let Some(member) = self.members.get_mut(&user) else {
+            return;
+        };
+        if let Err(at) = member.grants.binary_search(&grant) {
             member.grants.insert(at, grant.clone());
-            self.index_grant(user, grant);
+            self.index_grant(&user, &grant);
         }
     }
 
@@ -266,6 +282,12 @@ impl Workspace {
     }
 
     fn register(&mut self, key: &InstanceKey, parent: Option<&InstanceKey>) {
+        let parent = parent.map(|parent| {
+            self.instances
+                .get_key_value(parent)
+                .map_or_else(|| parent.clone(), |(stored, _)| stored.clone())
+        });
+        let parent = parent.as_ref();
         if let Some(parent) = parent {
             self.children
                 .entry(parent.clone())

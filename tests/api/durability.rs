@@ -23,7 +23,14 @@ struct Process {
 
 async fn spawn(data_dir: &std::path::Path) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_accessd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -119,11 +126,19 @@ async fn acknowledged_writes_survive_kill_9() {
     let max_acknowledged = acknowledged.iter().map(|(_, r)| *r).max().unwrap();
     for (user, _) in &acknowledged {
         let answer = access
-            .check(check_req("acme", user, "source.update", res("source", user)))
+            .check(check_req(
+                "acme",
+                user,
+                "source.update",
+                res("source", user),
+            ))
             .await
             .unwrap()
             .into_inner();
-        assert!(answer.decision.unwrap().allowed, "{user}'s acknowledged grant was lost");
+        assert!(
+            answer.decision.unwrap().allowed,
+            "{user}'s acknowledged grant was lost"
+        );
         assert!(answer.revision >= max_acknowledged);
     }
     server.child.kill().unwrap();

@@ -12,11 +12,11 @@
 mod harness;
 
 mod access;
-mod cli;
 mod admin;
+mod cli;
 mod concurrency;
-mod ops;
 mod durability;
-mod transfer;
 mod lookup;
 mod migrate;
+mod ops;
+mod transfer;

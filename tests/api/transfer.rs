@@ -22,7 +22,9 @@ async fn export_all(server: &TestServer) -> (Vec<pb::Record>, u64) {
 async fn import(server: &TestServer, records: Vec<pb::Record>, chunk: usize) -> pb::ImportResponse {
     let chunks: Vec<pb::ImportRequest> = records
         .chunks(chunk)
-        .map(|c| pb::ImportRequest { records: c.to_vec() })
+        .map(|c| pb::ImportRequest {
+            records: c.to_vec(),
+        })
         .collect();
     server
         .admin()
@@ -55,7 +57,14 @@ async fn export_then_import_into_an_empty_server_reproduces_it() {
     register(&source, "acme", "source", "ios-prod", "").await;
     register(&source, "acme", "destination", "amplitude", "ios-prod").await;
     register(&source, "acme", "warehouse", "bq", "").await;
-    grant(&source, "acme", "sam", "source_admin", one("source", "ios-prod")).await;
+    grant(
+        &source,
+        "acme",
+        "sam",
+        "source_admin",
+        one("source", "ios-prod"),
+    )
+    .await;
     grant(&source, "acme", "ria", "source_read", all()).await;
     grant(&source, "acme", "ria", "protocols_read", all()).await;
     grant(&source, "globex", "sam", "personas_user", all()).await;
@@ -71,7 +80,16 @@ async fn export_then_import_into_an_empty_server_reproduces_it() {
     let (again, revision) = export_all(&target).await;
     assert_eq!(again, records);
     assert_eq!(revision, 1);
-    assert!(allowed(&target, "acme", "sam", "destination.update", res("destination", "amplitude")).await);
+    assert!(
+        allowed(
+            &target,
+            "acme",
+            "sam",
+            "destination.update",
+            res("destination", "amplitude")
+        )
+        .await
+    );
 
     // Importing the same records again changes nothing.
     let report = import(&target, records, 1000).await;
@@ -101,15 +119,39 @@ async fn import_reports_rejected_records_and_applies_the_rest() {
         .collect();
     assert_eq!(reasons.len(), 5, "{reasons:?}");
     assert_eq!(reasons[0], (1, "`grant.role`: unknown role `no_such_role`"));
-    assert!(reasons[1].1.contains("`nobody` is not a member"), "{reasons:?}");
+    assert!(
+        reasons[1].1.contains("`nobody` is not a member"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[1].0, 2);
     assert!(reasons[2].1.contains("product `protocols`"), "{reasons:?}");
     assert!(reasons[3].1.contains("all-instances scope"), "{reasons:?}");
     assert_eq!(reasons[4].0, 5);
-    assert!(reasons[4].1.starts_with("`record`: is empty"), "{reasons:?}");
-    assert!(!allowed(&server, "acme", "sam", "warehouse.read", res("warehouse", "bq")).await);
+    assert!(
+        reasons[4].1.starts_with("`record`: is empty"),
+        "{reasons:?}"
+    );
+    assert!(
+        !allowed(
+            &server,
+            "acme",
+            "sam",
+            "warehouse.read",
+            res("warehouse", "bq")
+        )
+        .await
+    );
     register(&server, "acme", "warehouse", "bq", "").await;
-    assert!(allowed(&server, "acme", "sam", "warehouse.read", res("warehouse", "bq")).await);
+    assert!(
+        allowed(
+            &server,
+            "acme",
+            "sam",
+            "warehouse.read",
+            res("warehouse", "bq")
+        )
+        .await
+    );
     assert!(!allowed(&server, "acme", "sam", "source.read", res("source", "x")).await);
 }
 
@@ -125,6 +167,10 @@ async fn a_new_workspace_record_needs_an_owner() {
     }];
     let report = import(&server, records, 10).await;
     assert_eq!(report.rejected_count, 1);
-    assert!(report.rejected[0].reason.contains("needs at least one owner"));
+    assert!(
+        report.rejected[0]
+            .reason
+            .contains("needs at least one owner")
+    );
     assert!(!allowed(&server, "acme", "anyone", "workspace.read", None).await);
 }

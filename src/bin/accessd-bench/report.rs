@@ -23,6 +23,9 @@ pub struct Figures {
     pub server_cpu: Option<f64>,
 }
 
+/// Above this many cores busy, the load generator (on one core) is the bottleneck.
+const SATURATED: f64 = 0.9;
+
 const QUANTILES: [f64; 4] = [0.50, 0.90, 0.99, 0.999];
 
 impl Figures {
@@ -57,6 +60,18 @@ impl Figures {
         }
     }
 
+    /// Server CPU time per item (check or grant), in microseconds: what the server's
+    /// core can sustain, whoever was the bottleneck of this run.
+    pub fn server_micros_per_item(&self) -> Option<f64> {
+        let cores = self.server_cpu?;
+        (self.items_per_s > 0.0).then(|| cores * 1e6 / self.items_per_s)
+    }
+
+    /// Whether the load generator's core was (nearly) fully busy.
+    pub fn client_saturated(&self) -> bool {
+        self.client_cpu.is_some_and(|c| c >= SATURATED)
+    }
+
     fn p50(&self) -> f64 {
         self.micros.first().copied().unwrap_or(0.0)
     }
@@ -81,7 +96,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// The table's header line.
 pub fn header() -> String {
     format!(
-        "{:<6} {:<8} {:>4} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>11}",
+        "{:<6} {:<8} {:>4} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>11} {:>10}",
         "what",
         "server",
         "conc",
@@ -95,6 +110,7 @@ pub fn header() -> String {
         "errors",
         "wrong",
         "cpu cli/srv",
+        "srv µs/item",
     )
 }
 
@@ -109,7 +125,7 @@ pub fn row(
     let cpu = |c: Option<f64>| c.map_or("-".to_owned(), |c| format!("{c:.2}"));
     let [p50, p90, p99, p999] = f.micros;
     format!(
-        "{:<6} {:<8} {:>4} {:>5} {:>10.0} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>5} {:>11}",
+        "{:<6} {:<8} {:>4} {:>5} {:>10.0} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>5} {:>11} {:>10}",
         scenario.name(),
         server,
         concurrency,
@@ -123,16 +139,31 @@ pub fn row(
         f.errors,
         f.mismatches,
         format!("{}/{}", cpu(f.client_cpu), cpu(f.server_cpu)),
+        f.server_micros_per_item()
+            .map_or("-".to_owned(), |us| format!("{us:.2}")),
     )
 }
 
-/// accessd relative to the floor: throughput ratio and latency differences.
+/// accessd relative to the floor: throughput ratio, latency differences, and the ratio
+/// of server CPU per item (the throughput ratio a saturated server core would show).
 pub fn versus_floor(floor: &Figures, accessd: &Figures) -> String {
     let [d50, d90, d99, d999] = [0, 1, 2, 3].map(|i| {
         accessd.micros.get(i).copied().unwrap_or(0.0) - floor.micros.get(i).copied().unwrap_or(0.0)
     });
+    let capacity = match (
+        floor.server_micros_per_item(),
+        accessd.server_micros_per_item(),
+    ) {
+        (Some(f), Some(a)) => format!("; server CPU/item ratio {:.3}", ratio(f, a)),
+        _ => String::new(),
+    };
+    let saturated = if floor.client_saturated() || accessd.client_saturated() {
+        " (load generator saturated)"
+    } else {
+        ""
+    };
     format!(
-        "{:>24} accessd/floor: throughput {:.3}; latency p50 {d50:+.1} µs, p90 {d90:+.1}, p99 {d99:+.1}, p99.9 {d999:+.1}",
+        "{:>24} accessd/floor: throughput {:.3}{saturated}{capacity}; latency p50 {d50:+.1} µs, p90 {d90:+.1}, p99 {d99:+.1}, p99.9 {d999:+.1}",
         "",
         ratio(accessd.items_per_s, floor.items_per_s),
     )
@@ -178,6 +209,22 @@ pub fn targets(summaries: &[Summary]) -> Vec<String> {
             floor.items_per_s,
             verdict(r >= 0.90)
         ));
+        if let (Some(f), Some(a)) = (
+            floor.server_micros_per_item(),
+            accessd.server_micros_per_item(),
+        ) {
+            let capacity = ratio(f, a);
+            lines.push(format!(
+                "  the same by server CPU per check (floor {f:.2} µs, accessd {a:.2} µs): {:.1}%: {}{}",
+                capacity * 100.0,
+                verdict(capacity >= 0.90),
+                if floor.client_saturated() || accessd.client_saturated() {
+                    " (the load generator's core was saturated: trust this line over the one above)"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
     if let Some(Summary {
         floor: Some(floor),

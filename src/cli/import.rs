@@ -1,0 +1,191 @@
+//! `accessd import FILE`: streams a records file (JSON lines, see `records`) to the
+//! Import RPC while reading it, and prints what the server applied and rejected, with
+//! the file's line numbers.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::ExitCode,
+    time::Instant,
+};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{
+    CliError, EXIT_DENIED,
+    args::{ImportArgs, OutputFormat},
+    client,
+    output::{self, Table},
+    records::RecordLine,
+};
+use crate::api::pb;
+
+/// Records per message of the stream.
+const CHUNK: usize = 2_000;
+
+/// What the file held that never reached the server as a record.
+#[derive(Default)]
+struct Reading {
+    /// Record index and reason of lines that did not parse (sent as empty records so
+    /// that the server's indexes stay the file's).
+    malformed: Vec<(u64, String)>,
+    /// Record indexes at which blank lines were skipped, one entry per blank line.
+    blanks_before: Vec<u64>,
+}
+
+impl Reading {
+    /// The 1-based line number of record `index`.
+    fn line(&self, index: u64) -> u64 {
+        let blanks = self.blanks_before.partition_point(|&at| at <= index) as u64;
+        index + 1 + blanks
+    }
+}
+
+fn read(
+    path: std::path::PathBuf,
+    sender: mpsc::Sender<pb::ImportRequest>,
+) -> Result<Reading, CliError> {
+    let file = std::fs::File::open(&path).map_err(|e| CliError::file(&path, e))?;
+    let mut reading = Reading::default();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut index = 0u64;
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|e| CliError::file(&path, e))?;
+        if line.trim().is_empty() {
+            reading.blanks_before.push(index);
+            continue;
+        }
+        let record = RecordLine::parse(&line).and_then(RecordLine::into_record);
+        chunk.push(record.unwrap_or_else(|reason| {
+            reading.malformed.push((index, reason));
+            pb::Record { kind: None }
+        }));
+        index += 1;
+        if chunk.len() == CHUNK {
+            let records = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if sender.blocking_send(pb::ImportRequest { records }).is_err() {
+                // The call failed; its status says why.
+                return Ok(reading);
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = sender.blocking_send(pb::ImportRequest { records: chunk });
+    }
+    Ok(reading)
+}
+
+#[derive(Serialize)]
+struct Rejection {
+    line: u64,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct Report {
+    records: u64,
+    applied: u64,
+    unchanged: u64,
+    rejected: u64,
+    revision: u64,
+    batches: u64,
+    seconds: f64,
+    records_per_second: f64,
+    rejections: Vec<Rejection>,
+}
+
+/// Runs `accessd import`.
+pub async fn import(args: ImportArgs) -> Result<ExitCode, CliError> {
+    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
+    let started = Instant::now();
+    let (sender, receiver) = mpsc::channel(8);
+    let path = args.file.clone();
+    let reader = tokio::task::spawn_blocking(move || read(path, sender));
+    let answer = admin.import(ReceiverStream::new(receiver)).await;
+    let reading = reader
+        .await
+        .map_err(|e| CliError::Input(format!("reading the file failed: {e}")))??;
+    let response = answer?.into_inner();
+    let seconds = started.elapsed().as_secs_f64();
+
+    let rejections = response
+        .rejected
+        .iter()
+        .map(|r| Rejection {
+            line: reading.line(r.index),
+            reason: reading
+                .malformed
+                .iter()
+                .find(|(index, _)| *index == r.index)
+                .map_or_else(
+                    || r.reason.clone(),
+                    |(_, local)| format!("malformed line: {local}"),
+                ),
+        })
+        .collect();
+    let report = Report {
+        records: response.records,
+        applied: response.applied,
+        unchanged: response.unchanged,
+        rejected: response.rejected_count,
+        revision: response.revision,
+        batches: response.batches,
+        seconds,
+        records_per_second: response.records as f64 / seconds.max(1e-9),
+        rejections,
+    };
+    match args.options.output {
+        OutputFormat::Json => output::print_text(&output::json_text(&report)?)?,
+        OutputFormat::Table => output::print_text(&report_text(&report))?,
+    }
+    Ok(if report.rejected > 0 {
+        ExitCode::from(EXIT_DENIED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn report_text(report: &Report) -> String {
+    let mut text = format!(
+        "{} records: {} applied, {} unchanged, {} rejected; revision {} after {} batches; {:.2} s ({:.0} records/s)\n",
+        report.records,
+        report.applied,
+        report.unchanged,
+        report.rejected,
+        report.revision,
+        report.batches,
+        report.seconds,
+        report.records_per_second,
+    );
+    if !report.rejections.is_empty() {
+        let mut table = Table::new(&["LINE", "REASON"]);
+        for rejection in &report.rejections {
+            table.push(vec![rejection.line.to_string(), rejection.reason.clone()]);
+        }
+        text.push_str(&table.render());
+        if report.rejected > report.rejections.len() as u64 {
+            text.push_str(&format!(
+                "... and {} more rejected records\n",
+                report.rejected - report.rejections.len() as u64
+            ));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_numbers_account_for_skipped_blank_lines() {
+        // Lines: 1 record 0, 2 blank, 3 blank, 4 record 1, 5 record 2, 6 blank, 7 record 3.
+        let reading = Reading {
+            malformed: Vec::new(),
+            blanks_before: vec![1, 1, 3],
+        };
+        let lines: Vec<u64> = (0..4).map(|i| reading.line(i)).collect();
+        assert_eq!(lines, [1, 4, 5, 7]);
+    }
+}
