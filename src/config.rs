@@ -67,6 +67,15 @@ pub struct ServeArgs {
     /// Size of the database's page cache in MiB (checks are served from memory).
     #[arg(long, env = "ACCESSD_CACHE_MB", default_value_t = 64)]
     pub cache_mb: u64,
+    /// After SIGINT or SIGTERM, how many seconds to wait for in-flight calls before
+    /// closing their connections anyway.
+    #[arg(
+        long,
+        env = "ACCESSD_DRAIN_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 15
+    )]
+    pub drain_timeout: u64,
 }
 
 /// Settings of `accessd roles`.

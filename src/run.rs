@@ -1,7 +1,7 @@
 //! Running the subcommands: telemetry, catalog, store, listener and signals for
 //! `serve`; the client subcommands are [`crate::cli`]'s.
 
-use std::{error::Error, process::ExitCode, sync::Arc};
+use std::{error::Error, process::ExitCode, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -67,13 +67,15 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     if let Some(summary) = unknown_roles_summary(store.load_report()) {
         warn!("{summary}");
     }
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let options = ServeOptions {
         admin_token: args.admin_token,
+        drain_timeout: Duration::from_secs(args.drain_timeout),
     };
-    serve(listener, Arc::clone(&store), options, shutdown_signal()).await?;
+    serve(listener, Arc::clone(&store), options, shutdown).await?;
     tokio::task::spawn_blocking(move || store.close()).await?;
     info!("stopped; database flushed");
     Ok(())
@@ -108,27 +110,29 @@ fn unknown_roles_summary(report: &LoadReport) -> Option<String> {
     ))
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// A future that completes on SIGINT or SIGTERM. The handlers are installed before it is
+/// returned, so that a signal sent as soon as the server says it serves stops it
+/// gracefully rather than killing it.
+fn shutdown_signal() -> Result<impl Future<Output = ()>, BoxError> {
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let installed =
+            |kind| signal(kind).map_err(|e| format!("cannot install the signal handlers: {e}"));
+        let mut interrupt = installed(SignalKind::interrupt())?;
+        let mut terminate = installed(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

@@ -1,16 +1,34 @@
 //! The server: the two services with health, reflection, request spans, the optional
-//! admin token, and graceful shutdown. It is a function of a bound listener and a
-//! shutdown future, so tests run the very same code on `127.0.0.1:0`.
+//! admin token, and graceful shutdown with a drain deadline. It is a function of a bound
+//! listener and a shutdown future, so tests run the very same code on `127.0.0.1:0`.
 
-use std::{future::Future, sync::Arc};
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
+};
 
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpListener,
+    sync::oneshot,
+};
+use tokio_stream::StreamExt as _;
 use tonic::{
     Request, Status,
-    transport::{Server, server::TcpIncoming},
+    transport::{
+        Server,
+        server::{Connected, TcpIncoming},
+    },
 };
 use tonic_health::ServingStatus;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     api::{
@@ -23,11 +41,30 @@ use crate::{
     store::Store,
 };
 
+/// How long a stopping server waits for in-flight calls unless told otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long connections get to close once the drain deadline has failed their reads and
+/// writes; only a connection that never touches its socket again would need it.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+
 /// Settings of the server beyond its listener and store.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// If set, AdminService calls must carry `authorization: Bearer <token>`.
     pub admin_token: Option<String>,
+    /// After the shutdown signal, how long to wait for in-flight calls before closing
+    /// their connections anyway.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            admin_token: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
 }
 
 /// Why the server stopped with an error.
@@ -44,7 +81,8 @@ pub enum ServeError {
 const SERVICES: [&str; 2] = ["accessd.v1.AccessService", "accessd.v1.AdminService"];
 
 /// Serves on `listener` until `shutdown` completes, then reports NOT_SERVING, drains
-/// in-flight calls and returns. The caller closes the store afterwards.
+/// in-flight calls for at most `options.drain_timeout`, closes the connections of those
+/// still running, and returns. The caller closes the store afterwards.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
@@ -72,6 +110,7 @@ pub async fn serve(
         },
     );
 
+    let (drain_started, drain_start) = oneshot::channel();
     let mut drain_reporter = reporter.clone();
     let signal = async move {
         shutdown.await;
@@ -83,12 +122,17 @@ pub async fn serve(
             drain_reporter.clear_service_status(service).await;
         }
         set_status(&drain_reporter, ServingStatus::NotServing).await;
+        let _ = drain_started.send(Instant::now());
     };
 
     let address = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let connections = Arc::new(Connections::default());
+    let accepted = Arc::clone(&connections);
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(move |io| io.map(|io| accepted.open(io)));
     let router = Server::builder()
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
         .add_service(health)
@@ -98,10 +142,172 @@ pub async fn serve(
         .add_service(admin);
     set_status(&reporter, ServingStatus::Serving).await;
     info!(%address, "serving");
-    router
-        .serve_with_incoming_shutdown(incoming, signal)
-        .await?;
+    let serving = router.serve_with_incoming_shutdown(incoming, signal);
+    tokio::pin!(serving);
+    let deadline = async {
+        // Before the signal there is no deadline; a dropped sender means the server
+        // stopped on its own.
+        let Ok(started) = drain_start.await else {
+            return std::future::pending().await;
+        };
+        match started.checked_add(options.drain_timeout) {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+        started
+    };
+    tokio::select! {
+        served = &mut serving => return Ok(served?),
+        started = deadline => {
+            let waited = started.elapsed().as_secs_f64();
+            warn!(
+                waited_seconds = waited,
+                "drain deadline passed after {waited:.1} s: closing the connections of calls still in flight"
+            );
+        }
+    }
+    connections.close_all();
+    match tokio::time::timeout(ABORT_GRACE, serving).await {
+        Ok(served) => served?,
+        Err(_) => warn!("some connections did not close; stopping without them"),
+    }
     Ok(())
+}
+
+/// The open connections, so that the drain deadline can close them: once `closed` is
+/// set, every read and write of every connection fails, and hyper drops them.
+#[derive(Default)]
+struct Connections {
+    /// Set when the drain deadline passes.
+    closed: AtomicBool,
+    /// The task of each open connection, woken when `closed` is set so that an idle
+    /// connection notices too. A std mutex: it is held for no `.await`, and only at
+    /// accept and at the deadline.
+    tasks: Mutex<Vec<Weak<Mutex<Option<Waker>>>>>,
+}
+
+impl Connections {
+    /// Wraps an accepted connection.
+    fn open<IO>(self: &Arc<Self>, io: IO) -> Abortable<IO> {
+        let task = Arc::new(Mutex::new(None));
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|task| task.strong_count() > 0);
+            tasks.push(Arc::downgrade(&task));
+        }
+        Abortable {
+            io,
+            connections: Arc::clone(self),
+            task,
+            registered: None,
+        }
+    }
+
+    /// Fails every connection's reads and writes from now on, and wakes them to notice.
+    fn close_all(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|tasks| tasks.clone())
+            .unwrap_or_default();
+        for task in tasks.iter().filter_map(Weak::upgrade) {
+            if let Some(waker) = task.lock().ok().and_then(|mut waker| waker.take()) {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// An accepted connection that fails its reads and writes once [`Connections::close_all`]
+/// has run, so that hyper drops it and the calls on it end.
+struct Abortable<IO> {
+    /// The connection.
+    io: IO,
+    /// Whether to fail, and where to leave the waker.
+    connections: Arc<Connections>,
+    /// The waker of the task driving this connection, for `close_all`.
+    task: Arc<Mutex<Option<Waker>>>,
+    /// The waker last left in `task`: the same task polls every time, so the lock is
+    /// taken only when it changes.
+    registered: Option<Waker>,
+}
+
+impl<IO> Abortable<IO> {
+    /// An error once the connections are closed; until then, leaves the waker for
+    /// `close_all` (before reading the flag, so that one of the two sees the other).
+    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if !self
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            let waker = cx.waker().clone();
+            if let Ok(mut task) = self.task.lock() {
+                *task = Some(waker.clone());
+            }
+            self.registered = Some(waker);
+        }
+        if self.connections.closed.load(Ordering::SeqCst) {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the drain deadline passed",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<IO: Connected> Connected for Abortable<IO> {
+    type ConnectInfo = IO::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Abortable<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.check(cx)?;
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Abortable<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check(cx)?;
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.check(cx)?;
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check(cx)?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 async fn set_status(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {

@@ -84,7 +84,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<tonic::Streaming<pb::ImportRequest>>,
     ) -> Result<Response<pb::ImportResponse>, Status> {
-        let report = super::transfer::import(&self.store, request.into_inner()).await?;
+        let report = super::transfer::import(Arc::clone(&self.store), request.into_inner()).await?;
         tracing::info!(
             records = report.records,
             applied = report.applied,

@@ -81,14 +81,25 @@ impl Tally {
     }
 }
 
-/// Applies an import stream.
+/// The outcome of one batch: the record indexes and what each command did.
+type BatchOutcome = (
+    Vec<u64>,
+    Result<
+        Vec<Result<crate::store::WriteOutcome, crate::engine::WriteError>>,
+        crate::store::StoreError,
+    >,
+);
+
+/// Applies an import stream. While one batch is being made durable, the next one is
+/// received and parsed, so the network, the parsing and the disk overlap.
 pub async fn import(
-    store: &Store,
+    store: Arc<Store>,
     mut stream: Streaming<pb::ImportRequest>,
 ) -> Result<pb::ImportResponse, Status> {
     let catalog = Arc::clone(store.catalog());
     let mut tally = Tally::default();
     let mut pending: Vec<(u64, Command)> = Vec::with_capacity(IMPORT_BATCH);
+    let mut in_flight: Option<tokio::task::JoinHandle<BatchOutcome>> = None;
     while let Some(chunk) = stream.next().await {
         for record in chunk?.records {
             let index = tally.response.records;
@@ -98,12 +109,18 @@ pub async fn import(
                 Err(status) => tally.reject(index, status.message().to_owned()),
             }
             if pending.len() == IMPORT_BATCH {
-                apply(store, std::mem::take(&mut pending), &mut tally).await?;
+                if let Some(previous) = in_flight.take() {
+                    settle(previous, &mut tally).await?;
+                }
+                in_flight = Some(start(&store, std::mem::take(&mut pending)));
             }
         }
     }
+    if let Some(previous) = in_flight.take() {
+        settle(previous, &mut tally).await?;
+    }
     if !pending.is_empty() {
-        apply(store, pending, &mut tally).await?;
+        settle(start(&store, pending), &mut tally).await?;
     }
     if tally.response.revision == 0 {
         tally.response.revision = store.snapshot().revision;
@@ -113,12 +130,22 @@ pub async fn import(
     Ok(tally.response)
 }
 
-async fn apply(store: &Store, batch: Vec<(u64, Command)>, tally: &mut Tally) -> Result<(), Status> {
-    let (indexes, commands): (Vec<u64>, Vec<Command>) = batch.into_iter().unzip();
-    let results = store
-        .write_batch(commands)
+fn start(store: &Arc<Store>, batch: Vec<(u64, Command)>) -> tokio::task::JoinHandle<BatchOutcome> {
+    let store = Arc::clone(store);
+    tokio::spawn(async move {
+        let (indexes, commands): (Vec<u64>, Vec<Command>) = batch.into_iter().unzip();
+        (indexes, store.write_batch(commands).await)
+    })
+}
+
+async fn settle(
+    batch: tokio::task::JoinHandle<BatchOutcome>,
+    tally: &mut Tally,
+) -> Result<(), Status> {
+    let (indexes, results) = batch
         .await
-        .map_err(|e| status::store(&e))?;
+        .map_err(|e| Status::internal(format!("import batch failed: {e}")))?;
+    let results = results.map_err(|e| status::store(&e))?;
     let mut changed = false;
     for (index, result) in indexes.into_iter().zip(results) {
         match result {

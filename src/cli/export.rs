@@ -1,6 +1,7 @@
 //! `accessd export`: every user of a workspace with their membership and grants, as the
-//! CSV or JSON file a workspace owner downloads. Fetched whole before anything is
-//! written, so a failure leaves no half-written file.
+//! CSV or JSON file a workspace owner downloads (fetched whole before anything is
+//! written); or the records of the whole database or one workspace, streamed as the
+//! JSON lines `accessd import` reads.
 
 use std::io::{BufWriter, Write};
 
@@ -85,48 +86,76 @@ pub async fn export(args: ExportArgs) -> Result<(), CliError> {
     }
 }
 
+/// Why writing the records stopped.
+enum Stopped {
+    /// The server failed the call.
+    Call(CliError),
+    /// The file or standard output could not be written.
+    Write(std::io::Error),
+}
+
+/// Writes every record of `stream` to `sink`, one JSON line each.
+async fn write_records(
+    mut stream: tonic::Streaming<pb::ExportResponse>,
+    mut sink: impl Write,
+) -> Result<(), Stopped> {
+    while let Some(chunk) = stream
+        .message()
+        .await
+        .map_err(|status| Stopped::Call(status.into()))?
+    {
+        for record in chunk.records {
+            let line =
+                RecordLine::from_record(record).map_err(|e| Stopped::Call(CliError::Input(e)))?;
+            serde_json::to_writer(&mut sink, &line).map_err(|e| Stopped::Write(e.into()))?;
+            sink.write_all(b"\n").map_err(Stopped::Write)?;
+        }
+    }
+    sink.flush().map_err(Stopped::Write)
+}
+
 /// Streams the records of the whole database (or one workspace), one JSON line each,
 /// read at one revision by the Export RPC. A file is written under a temporary name and
-/// renamed when complete, so a failure leaves no half-written file.
+/// renamed when complete, so a failure leaves no half-written file (nor the temporary).
 async fn export_records(args: &ExportArgs, workspace: Option<String>) -> Result<(), CliError> {
     let mut admin = client::admin(&args.server, &args.token).await?;
-    let mut stream = admin
+    let stream = admin
         .export(pb::ExportRequest {
             workspace_id: workspace.unwrap_or_default(),
         })
         .await?
         .into_inner();
-    let partial = args.out.as_ref().map(|out| {
-        let mut name = out.clone().into_os_string();
-        name.push(".partial");
-        std::path::PathBuf::from(name)
-    });
-    let mut sink: Box<dyn Write> = match &partial {
-        Some(path) => Box::new(BufWriter::new(
-            std::fs::File::create(path).map_err(|e| CliError::file(path, e))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    let Some(out) = &args.out else {
+        let stdout = BufWriter::new(std::io::stdout().lock());
+        return match write_records(stream, stdout).await {
+            Ok(()) => Ok(()),
+            Err(Stopped::Call(e)) => Err(e),
+            // A closed pipe (`accessd export ... | head`) is not an error.
+            Err(Stopped::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(Stopped::Write(e)) => Err(CliError::Input(format!(
+                "cannot write to standard output: {e}"
+            ))),
+        };
     };
-    let failed = |e: std::io::Error| match &partial {
-        Some(path) => CliError::file(path, e),
-        None => CliError::Input(format!("cannot write to standard output: {e}")),
+    let mut name = out.clone().into_os_string();
+    name.push(".partial");
+    let partial = std::path::PathBuf::from(name);
+    let cannot_write = |e: std::io::Error| CliError::file(out, format_args!("cannot write: {e}"));
+    let mut file = BufWriter::new(std::fs::File::create(&partial).map_err(cannot_write)?);
+    let written = match write_records(stream, &mut file).await {
+        // On disk before it takes the final name, so that the name means a whole file.
+        Ok(()) => file
+            .get_ref()
+            .sync_all()
+            .and_then(|()| std::fs::rename(&partial, out))
+            .map_err(cannot_write),
+        Err(Stopped::Call(e)) => Err(e),
+        Err(Stopped::Write(e)) => Err(cannot_write(e)),
     };
-    while let Some(chunk) = stream.message().await? {
-        for line in chunk
-            .records
-            .into_iter()
-            .filter_map(RecordLine::from_record)
-        {
-            serde_json::to_writer(&mut sink, &line).map_err(|e| failed(e.into()))?;
-            sink.write_all(b"\n").map_err(failed)?;
-        }
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
     }
-    sink.flush().map_err(failed)?;
-    drop(sink);
-    if let (Some(partial), Some(out)) = (&partial, &args.out) {
-        std::fs::rename(partial, out).map_err(|e| CliError::file(out, e))?;
-    }
-    Ok(())
+    written
 }
 
 #[cfg(test)]

@@ -3,14 +3,16 @@
 //! the file's line numbers.
 
 use std::{
+    fs::File,
     io::{BufRead, BufReader},
+    path::Path,
     process::ExitCode,
     time::Instant,
 };
 
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{StreamExt as _, wrappers::ReceiverStream};
 
 use super::{
     CliError, EXIT_DENIED,
@@ -21,14 +23,17 @@ use super::{
 };
 use crate::api::pb;
 
-/// Records per message of the stream.
+/// Records per message of the stream, at most.
 const CHUNK: usize = 2_000;
+/// Bytes of lines per message, at most (unless one line is longer): well under the
+/// server's 4 MiB limit on a message.
+const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// What the file held that never reached the server as a record.
 #[derive(Default)]
 struct Reading {
     /// Record index and reason of lines that did not parse (sent as empty records so
-    /// that the server's indexes stay the file's).
+    /// that the server's indexes stay the file's), in index order.
     malformed: Vec<(u64, String)>,
     /// Record indexes at which blank lines were skipped, one entry per blank line.
     blanks_before: Vec<u64>,
@@ -40,39 +45,77 @@ impl Reading {
         let blanks = self.blanks_before.partition_point(|&at| at <= index) as u64;
         index + 1 + blanks
     }
+
+    /// Why record `index` did not parse, if it did not.
+    fn malformed(&self, index: u64) -> Option<&str> {
+        self.malformed
+            .binary_search_by_key(&index, |(at, _)| *at)
+            .ok()
+            .and_then(|at| self.malformed.get(at))
+            .map(|(_, reason)| reason.as_str())
+    }
 }
 
+/// The record on one line of the file, or why there is none.
+fn parse(bytes: &[u8]) -> Result<pb::Record, String> {
+    let line = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    RecordLine::parse(line).and_then(RecordLine::into_record)
+}
+
+/// Reads `file` line by line, sending its records in chunks, then `None` to say the file
+/// was read to its end. Stops early, without error, once the call has failed.
 fn read(
-    path: std::path::PathBuf,
-    sender: mpsc::Sender<pb::ImportRequest>,
+    file: File,
+    path: &Path,
+    sender: &mpsc::Sender<Option<pb::ImportRequest>>,
 ) -> Result<Reading, CliError> {
-    let file = std::fs::File::open(&path).map_err(|e| CliError::file(&path, e))?;
+    let mut reader = BufReader::new(file);
     let mut reading = Reading::default();
     let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk_bytes = 0;
     let mut index = 0u64;
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(|e| CliError::file(&path, e))?;
-        if line.trim().is_empty() {
+    let mut bytes = Vec::new();
+    let mut first = true;
+    loop {
+        bytes.clear();
+        if reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| CliError::file(path, format_args!("cannot read: {e}")))?
+            == 0
+        {
+            break;
+        }
+        let mut line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        line = line.strip_suffix(b"\r").unwrap_or(line);
+        if std::mem::take(&mut first) {
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
+        if line.trim_ascii().is_empty() {
             reading.blanks_before.push(index);
             continue;
         }
-        let record = RecordLine::parse(&line).and_then(RecordLine::into_record);
-        chunk.push(record.unwrap_or_else(|reason| {
+        chunk.push(parse(line).unwrap_or_else(|reason| {
             reading.malformed.push((index, reason));
             pb::Record { kind: None }
         }));
+        chunk_bytes += line.len();
         index += 1;
-        if chunk.len() == CHUNK {
+        if chunk.len() == CHUNK || chunk_bytes >= CHUNK_BYTES {
             let records = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            if sender.blocking_send(pb::ImportRequest { records }).is_err() {
+            chunk_bytes = 0;
+            if sender
+                .blocking_send(Some(pb::ImportRequest { records }))
+                .is_err()
+            {
                 // The call failed; its status says why.
                 return Ok(reading);
             }
         }
     }
     if !chunk.is_empty() {
-        let _ = sender.blocking_send(pb::ImportRequest { records: chunk });
+        let _ = sender.blocking_send(Some(pb::ImportRequest { records: chunk }));
     }
+    let _ = sender.blocking_send(None);
     Ok(reading)
 }
 
@@ -97,16 +140,36 @@ struct Report {
 
 /// Runs `accessd import`.
 pub async fn import(args: ImportArgs) -> Result<ExitCode, CliError> {
+    let path = args.file.clone();
+    let file =
+        File::open(&path).map_err(|e| CliError::file(&path, format_args!("cannot read: {e}")))?;
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let started = Instant::now();
     let (sender, receiver) = mpsc::channel(8);
-    let path = args.file.clone();
-    let reader = tokio::task::spawn_blocking(move || read(path, sender));
-    let answer = admin.import(ReceiverStream::new(receiver)).await;
-    let reading = reader
-        .await
-        .map_err(|e| CliError::Input(format!("reading the file failed: {e}")))??;
-    let response = answer?.into_inner();
+    let mut reader = tokio::task::spawn_blocking(move || read(file, &path, &sender));
+    // The stream ends at the reader's end-of-file marker, never merely because the
+    // reader stopped: a file that could not be read to its end must not be taken for a
+    // whole one. On a read error the call is dropped unfinished, which cancels it.
+    let requests = ReceiverStream::new(receiver)
+        .chain(tokio_stream::pending())
+        .map_while(|chunk| chunk);
+    let call = admin.import(requests);
+    tokio::pin!(call);
+    let joined = |read: Result<Result<Reading, CliError>, tokio::task::JoinError>| {
+        read.map_err(|e| CliError::Input(format!("reading the file failed: {e}")))?
+    };
+    let (response, reading) = tokio::select! {
+        read = &mut reader => {
+            let reading = joined(read)?;
+            (call.await?, reading)
+        }
+        // Before the reader is done, only a refusal or a lost connection ends the call.
+        answer = &mut call => {
+            let response = answer?;
+            (response, joined(reader.await)?)
+        }
+    };
+    let response = response.into_inner();
     let seconds = started.elapsed().as_secs_f64();
 
     let rejections = response
@@ -114,14 +177,10 @@ pub async fn import(args: ImportArgs) -> Result<ExitCode, CliError> {
         .iter()
         .map(|r| Rejection {
             line: reading.line(r.index),
-            reason: reading
-                .malformed
-                .iter()
-                .find(|(index, _)| *index == r.index)
-                .map_or_else(
-                    || r.reason.clone(),
-                    |(_, local)| format!("malformed line: {local}"),
-                ),
+            reason: reading.malformed(r.index).map_or_else(
+                || r.reason.clone(),
+                |local| format!("malformed line: {local}"),
+            ),
         })
         .collect();
     let report = Report {

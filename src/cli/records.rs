@@ -65,7 +65,11 @@ pub enum RecordLine {
 
 /// A grant's scope in a records file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a scope: \"all\" or {\"type\": TYPE, \"id\": ID}"
+)]
 pub enum ScopeLine {
     /// `"all"`: every current and future instance.
     Keyword(String),
@@ -92,7 +96,15 @@ fn membership_value(name: &str) -> Result<i32, String> {
 impl RecordLine {
     /// Parses one line of a records file.
     pub fn parse(line: &str) -> Result<Self, String> {
-        serde_json::from_str(line).map_err(|e| e.to_string())
+        serde_json::from_str(line).map_err(|e| {
+            // serde_json counts lines within this one; the caller knows the file's line.
+            let text = e.to_string();
+            let position = format!(" at line {} column {}", e.line(), e.column());
+            match text.strip_suffix(&position) {
+                Some(message) => format!("{message} (column {})", e.column()),
+                None => text,
+            }
+        })
     }
 
     /// The record the Import RPC takes.
@@ -161,16 +173,30 @@ impl RecordLine {
         Ok(pb::Record { kind: Some(kind) })
     }
 
-    /// The line for a record the Export RPC sent; `None` for an empty record.
-    pub fn from_record(record: pb::Record) -> Option<Self> {
-        Some(match record.kind? {
-            Kind::Workspace(w) => Self::Workspace {
+    /// The line for a record the Export RPC sent. A record this version cannot write
+    /// whole is an error rather than a line that would import as something else (a
+    /// grant without its scope must not come back as a grant on all instances).
+    pub fn from_record(record: pb::Record) -> Result<Self, String> {
+        Ok(match record.kind {
+            None => {
+                return Err(
+                    "the server sent a record of a kind this `accessd` does not know; \
+                            use the server's version of the CLI"
+                        .to_owned(),
+                );
+            }
+            Some(Kind::Workspace(w)) => Self::Workspace {
                 id: w.workspace_id,
                 products: w.products,
                 owners: w.owner_user_ids,
             },
-            Kind::Resource(r) => {
-                let resource = r.resource.unwrap_or_default();
+            Some(Kind::Resource(r)) => {
+                let Some(resource) = r.resource else {
+                    return Err(format!(
+                        "the server sent a resource of workspace `{}` without its type and id",
+                        r.workspace_id
+                    ));
+                };
                 Self::Resource {
                     workspace: r.workspace_id,
                     type_name: resource.r#type,
@@ -178,26 +204,39 @@ impl RecordLine {
                     parent: (!r.parent_id.is_empty()).then_some(r.parent_id),
                 }
             }
-            Kind::Member(m) => Self::Member {
-                workspace: m.workspace_id,
-                user: m.user_id,
+            Some(Kind::Member(m)) => Self::Member {
                 membership: match pb::Membership::try_from(m.membership) {
                     Ok(pb::Membership::Owner) => "owner",
-                    _ => "member",
+                    Ok(pb::Membership::Member) => "member",
+                    _ => {
+                        return Err(format!(
+                            "the server sent user `{}` of workspace `{}` without a membership",
+                            m.user_id, m.workspace_id
+                        ));
+                    }
                 }
                 .to_owned(),
+                workspace: m.workspace_id,
+                user: m.user_id,
             },
-            Kind::Grant(g) => Self::Grant {
-                workspace: g.workspace_id,
-                user: g.user_id,
-                role: g.role,
+            Some(Kind::Grant(g)) => Self::Grant {
                 scope: match g.scope.and_then(|s| s.kind) {
+                    Some(pb::scope::Kind::All(_)) => ScopeLine::Keyword("all".to_owned()),
                     Some(pb::scope::Kind::Instance(instance)) => ScopeLine::Instance {
                         type_name: instance.r#type,
                         id: instance.id,
                     },
-                    _ => ScopeLine::Keyword("all".to_owned()),
+                    None => {
+                        return Err(format!(
+                            "the server sent a grant of `{}` to `{}` in workspace `{}` \
+                             without its scope",
+                            g.role, g.user_id, g.workspace_id
+                        ));
+                    }
                 },
+                workspace: g.workspace_id,
+                user: g.user_id,
+                role: g.role,
             },
         })
     }
@@ -245,5 +284,73 @@ mod tests {
             RecordLine::parse(r#"{"member":{"workspace":"a","user":"u","membership":"boss"}}"#)
                 .unwrap();
         assert!(member.into_record().unwrap_err().contains("`membership`"));
+    }
+
+    #[test]
+    fn a_parse_error_names_its_column_not_a_line_of_its_own() {
+        assert_eq!(
+            RecordLine::parse("not json").unwrap_err(),
+            "expected value (column 1)"
+        );
+        let unknown = RecordLine::parse(r#"{"team":{}}"#).unwrap_err();
+        assert!(
+            unknown.starts_with("unknown variant `team`, expected one of"),
+            "{unknown}"
+        );
+        assert!(!unknown.contains("line"), "{unknown}");
+    }
+
+    #[test]
+    fn a_scope_is_all_or_exactly_a_type_and_an_id() {
+        let grant = |scope: &str| {
+            RecordLine::parse(&format!(
+                r#"{{"grant":{{"workspace":"a","user":"u","role":"r","scope":{scope}}}}}"#
+            ))
+        };
+        assert!(grant(r#""all""#).is_ok());
+        assert!(grant(r#"{"type":"source","id":"ios"}"#).is_ok());
+        for bad in [
+            r#"{"type":"source"}"#,
+            r#"{"type":"source","id":"ios","extra":1}"#,
+            "7",
+        ] {
+            let error = grant(bad).unwrap_err();
+            assert!(
+                error.contains(r#"a scope: "all" or {"type": TYPE, "id": ID}"#),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let error = RecordLine::parse(
+            r#"{"member":{"workspace":"a","user":"u","membership":"member","role":"x"}}"#,
+        )
+        .unwrap_err();
+        assert!(error.starts_with("unknown field `role`"), "{error}");
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_written_whole_is_an_error_not_a_wider_line() {
+        assert!(RecordLine::from_record(pb::Record { kind: None }).is_err());
+        let no_scope = pb::Record {
+            kind: Some(Kind::Grant(pb::GrantRecord {
+                workspace_id: "acme".into(),
+                user_id: "sam".into(),
+                role: "source_admin".into(),
+                scope: None,
+            })),
+        };
+        let error = RecordLine::from_record(no_scope).unwrap_err();
+        assert!(error.contains("without its scope"), "{error}");
+        let no_membership = pb::Record {
+            kind: Some(Kind::Member(pb::MemberRecord {
+                workspace_id: "acme".into(),
+                user_id: "sam".into(),
+                membership: 0,
+            })),
+        };
+        assert!(RecordLine::from_record(no_membership).is_err());
     }
 }

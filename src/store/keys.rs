@@ -3,17 +3,22 @@
 //! rather than catalog indexes, so a reordered catalog reads the same data.
 //!
 //! ```text
-//! r                                    -> u64 BE: the last revision written
-//! w 0 {ws}                             -> product names joined by ','
-//! m 0 {ws} 0 {user}                    -> "owner" | "member"
-//! g 0 {ws} 0 {user} 0 {role} 0 a       -> empty (all instances)
-//! g 0 {ws} 0 {user} 0 {role} 0 i {type} 0 {id}   -> empty (one instance)
-//! i 0 {ws} 0 {type} 0 {id}             -> "" | "{parent type} 0 {parent id}"
-//! l {u64 BE revision}                  -> change log entry (JSON)
+//! r                          -> u64 BE: the last revision written
+//! w 0 {ws}                   -> product names joined by ','
+//! m 0 {ws} 0 {user}          -> member record: "owner" | "member", then one line per grant,
+//!                               "\n{role} 0 a" (all instances) or
+//!                               "\n{role} 0 i{type} 0 {id}" (one instance)
+//! i 0 {ws} 0 {type} 0 {id}   -> "" | "{parent type} 0 {parent id}"
+//! l {u64 BE revision}        -> change log entry (JSON)
 //! ```
-//! `0` is a NUL byte; ids are printable ASCII, so it never occurs inside one.
+//! `0` is a NUL byte; ids are printable ASCII, so neither it nor a newline ever occurs
+//! inside one. A member's grants live in their member record, not under keys of their
+//! own: sled's cost is per key, so one key per member rather than per grant halves the
+//! keys a bulk import writes and a restart reads, and leaving a workspace is one delete.
 
-use crate::model::{Catalog, Grant, InstanceKey, Membership, Scope, UserId, WorkspaceId};
+use crate::model::{
+    Catalog, Grant, InstanceKey, Membership, Scope, UserId, WorkspaceId, workspace::Member,
+};
 
 /// The key of the last revision written.
 pub const REVISION: &[u8] = b"r";
@@ -21,8 +26,6 @@ pub const REVISION: &[u8] = b"r";
 pub const WORKSPACES: &[u8] = b"w\0";
 /// Prefix of memberships.
 pub const MEMBERS: &[u8] = b"m\0";
-/// Prefix of grants.
-pub const GRANTS: &[u8] = b"g\0";
 /// Prefix of resource instances.
 pub const INSTANCES: &[u8] = b"i\0";
 /// Prefix of change log entries.
@@ -58,29 +61,31 @@ pub fn member(ws: &WorkspaceId, user: &UserId) -> Vec<u8> {
     key(MEMBERS, &[ws.as_str().as_bytes(), user.as_str().as_bytes()])
 }
 
-/// The prefix of a user's grants in a workspace.
-pub fn grants_of(ws: &WorkspaceId, user: &UserId) -> Vec<u8> {
-    key(
-        GRANTS,
-        &[ws.as_str().as_bytes(), user.as_str().as_bytes(), b""],
-    )
-}
-
-/// The key of a grant.
-pub fn grant(catalog: &Catalog, ws: &WorkspaceId, user: &UserId, grant: &Grant) -> Vec<u8> {
+/// One grant as a line of a member record (without its leading newline).
+pub fn grant_entry(catalog: &Catalog, grant: &Grant) -> Vec<u8> {
     let role = catalog.role_name(grant.role).as_bytes();
-    let ws = ws.as_str().as_bytes();
-    let user = user.as_str().as_bytes();
     match &grant.scope {
-        Scope::All => key(GRANTS, &[ws, user, role, b"a"]),
+        Scope::All => key(b"", &[role, b"a"]),
         Scope::Instance(ty, id) => {
             let tagged_type = [b"i", catalog.type_name(*ty).as_bytes()].concat();
-            key(
-                GRANTS,
-                &[ws, user, role, &tagged_type, id.as_str().as_bytes()],
-            )
+            key(b"", &[role, &tagged_type, id.as_str().as_bytes()])
         }
     }
+}
+
+/// A member record: the membership, then each grant on a line of its own, then the
+/// `retained` lines (grants of roles the catalog in force does not have, kept verbatim).
+pub fn member_value(catalog: &Catalog, member: &Member, retained: &[Vec<u8>]) -> Vec<u8> {
+    let mut value = membership_value(member.membership).to_vec();
+    for grant in &member.grants {
+        value.push(b'\n');
+        value.extend_from_slice(&grant_entry(catalog, grant));
+    }
+    for line in retained {
+        value.push(b'\n');
+        value.extend_from_slice(line);
+    }
+    value
 }
 
 /// The key of a resource instance.

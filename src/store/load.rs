@@ -15,6 +15,7 @@ use crate::model::{
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LoadReport {
     /// Grants whose role is not in the catalog, by role name, with how many there are.
+    /// They are denied, and kept on disk for a catalog that has the role again.
     pub unknown_roles: HashMap<String, usize>,
     /// Records of other kinds skipped, with why.
     pub skipped: Vec<String>,
@@ -32,10 +33,7 @@ fn id<T>(
 }
 
 /// Reads every workspace from `db`, with the last revision written.
-pub fn load(
-    db: &sled::Db,
-    catalog: &Catalog,
-) -> Result<(u64, HashMap<WorkspaceId, Workspace>, LoadReport), StoreError> {
+pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
     let revision = match db.get(keys::REVISION)? {
         Some(bytes) => u64::from_be_bytes(
             bytes
@@ -46,6 +44,7 @@ pub fn load(
         None => 0,
     };
     let mut report = LoadReport::default();
+    let mut retained = Retained::new();
     let mut states: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
 
     for item in db.scan_prefix(keys::WORKSPACES) {
@@ -71,27 +70,6 @@ pub fn load(
             Workspace::apply(state, &change);
         }
     };
-
-    for item in db.scan_prefix(keys::MEMBERS) {
-        let (key, value) = item?;
-        let [ws, user] = keys::parts(&key, keys::MEMBERS)[..] else {
-            return Err(StoreError::Corrupt("bad member key".into()));
-        };
-        let (workspace, user) = (id(ws, WorkspaceId::parse)?, id(user, UserId::parse)?);
-        let membership = match value.as_ref() {
-            b"owner" => Membership::Owner,
-            b"member" => Membership::Member,
-            _ => return Err(StoreError::Corrupt("bad membership value".into())),
-        };
-        apply(
-            workspace.clone(),
-            Change::SetMembership {
-                workspace,
-                user,
-                membership,
-            },
-        );
-    }
 
     for item in db.scan_prefix(keys::INSTANCES) {
         let (key, value) = item?;
@@ -125,45 +103,43 @@ pub fn load(
         );
     }
 
-    for item in db.scan_prefix(keys::GRANTS) {
-        let (key, _) = item?;
-        let parts = keys::parts(&key, keys::GRANTS);
-        let (ws, user, role, scope) = match parts[..] {
-            [ws, user, role, b"a"] => (ws, user, role, None),
-            [ws, user, role, tagged_type, rid] => (ws, user, role, Some((tagged_type, rid))),
-            _ => return Err(StoreError::Corrupt("bad grant key".into())),
+    // Members after instances, so that grants share the instances' id allocations.
+    for item in db.scan_prefix(keys::MEMBERS) {
+        let (key, value) = item?;
+        let [ws, user] = keys::parts(&key, keys::MEMBERS)[..] else {
+            return Err(StoreError::Corrupt("bad member key".into()));
         };
-        let workspace = id(ws, WorkspaceId::parse)?;
-        let user = id(user, UserId::parse)?;
-        let role_name = text(role)?;
-        let Some(role) = catalog.role_id(role_name) else {
-            *report
-                .unknown_roles
-                .entry(role_name.to_owned())
-                .or_default() += 1;
-            continue;
-        };
-        let scope = match scope {
-            None => Scope::All,
-            Some((tagged_type, rid)) => {
-                let type_name = text(tagged_type.get(1..).unwrap_or_default())?;
-                let Some(ty) = catalog.type_id(type_name) else {
-                    report.skipped.push(format!(
-                        "grant of `{role_name}` to `{user}`: resource type `{type_name}` is not in the catalog"
-                    ));
-                    continue;
-                };
-                Scope::Instance(ty, id(rid, ResourceId::parse)?)
-            }
+        let (workspace, user) = (id(ws, WorkspaceId::parse)?, id(user, UserId::parse)?);
+        let mut lines = value.split(|b| *b == b'\n');
+        let membership = match lines.next() {
+            Some(b"owner") => Membership::Owner,
+            Some(b"member") => Membership::Member,
+            _ => return Err(StoreError::Corrupt("bad membership value".into())),
         };
         apply(
             workspace.clone(),
-            Change::AddGrant {
-                workspace,
-                user,
-                grant: Grant { role, scope },
+            Change::SetMembership {
+                workspace: workspace.clone(),
+                user: user.clone(),
+                membership,
             },
         );
+        for line in lines {
+            match grant(catalog, line, &mut report)? {
+                Some(grant) => apply(
+                    workspace.clone(),
+                    Change::AddGrant {
+                        workspace: workspace.clone(),
+                        user: user.clone(),
+                        grant,
+                    },
+                ),
+                None => retained
+                    .entry((workspace.clone(), user.clone()))
+                    .or_default()
+                    .push(line.to_vec()),
+            }
+        }
     }
 
     for (role, count) in &report.unknown_roles {
@@ -179,7 +155,63 @@ pub fn load(
         .into_iter()
         .filter_map(|(id, state)| state.map(|ws| (id, ws)))
         .collect();
-    Ok((revision, workspaces, report))
+    Ok(Loaded {
+        revision,
+        workspaces,
+        report,
+        retained,
+    })
+}
+
+/// One line of a member record as a grant; `None` (and a note in the report) if the
+/// catalog in force does not know its role or type.
+fn grant(
+    catalog: &Catalog,
+    line: &[u8],
+    report: &mut LoadReport,
+) -> Result<Option<Grant>, StoreError> {
+    let (role_name, scope) = match keys::parts(line, b"")[..] {
+        [role, b"a"] => (text(role)?, None),
+        [role, tagged_type, rid] => (text(role)?, Some((tagged_type, rid))),
+        _ => return Err(StoreError::Corrupt("bad grant in a member record".into())),
+    };
+    let Some(role) = catalog.role_id(role_name) else {
+        *report
+            .unknown_roles
+            .entry(role_name.to_owned())
+            .or_default() += 1;
+        return Ok(None);
+    };
+    let scope = match scope {
+        None => Scope::All,
+        Some((tagged_type, rid)) => {
+            let type_name = text(tagged_type.get(1..).unwrap_or_default())?;
+            let Some(ty) = catalog.type_id(type_name) else {
+                report.skipped.push(format!(
+                    "grant of `{role_name}`: resource type `{type_name}` is not in the catalog"
+                ));
+                return Ok(None);
+            };
+            Scope::Instance(ty, id(rid, ResourceId::parse)?)
+        }
+    };
+    Ok(Some(Grant { role, scope }))
+}
+
+/// Lines of member records the catalog in force cannot represent, by member, kept so
+/// that rewriting a member record does not lose them.
+pub type Retained = HashMap<(WorkspaceId, UserId), Vec<Vec<u8>>>;
+
+/// What start-up read from the database.
+pub struct Loaded {
+    /// The last revision written.
+    pub revision: u64,
+    /// Every workspace.
+    pub workspaces: HashMap<WorkspaceId, Workspace>,
+    /// What the catalog in force cannot represent.
+    pub report: LoadReport,
+    /// The member record lines behind `report.unknown_roles`.
+    pub retained: Retained,
 }
 
 /// The product names stored for a set of products.

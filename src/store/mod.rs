@@ -95,7 +95,12 @@ impl Store {
             .path(dir)
             .cache_capacity(config.cache_bytes)
             .open()?;
-        let (revision, workspaces, report) = load::load(&db, &catalog)?;
+        let load::Loaded {
+            revision,
+            workspaces,
+            report,
+            retained,
+        } = load::load(&db, &catalog)?;
         info!(revision, workspaces = workspaces.len(), "store loaded");
         let published = Arc::new(ArcSwap::from_pointee(Snapshot {
             revision,
@@ -109,6 +114,7 @@ impl Store {
             db,
             catalog: Arc::clone(&catalog),
             published: Arc::clone(&published),
+            retained,
         };
         let handle = std::thread::Builder::new()
             .name("accessd-writer".into())

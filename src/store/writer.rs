@@ -5,7 +5,7 @@
 //! that is not yet durable.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -14,10 +14,13 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
 
-use super::{Snapshot, StoreError, WriteOutcome, change_log, keys, load::products_value};
+use super::{
+    Snapshot, StoreError, WriteOutcome, change_log, keys,
+    load::{Retained, products_value},
+};
 use crate::{
     engine::{Command, WriteError, plan},
-    model::{Catalog, Change, Workspace, WorkspaceId},
+    model::{Catalog, Change, UserId, Workspace, WorkspaceId},
 };
 
 /// The most commands persisted under one flush.
@@ -50,11 +53,13 @@ pub struct Writer {
     pub catalog: Arc<Catalog>,
     /// Where new states are published for readers.
     pub published: Arc<ArcSwap<Snapshot>>,
+    /// Member record lines of roles the catalog does not have, rewritten with the record.
+    pub retained: Retained,
 }
 
 impl Writer {
     /// Serves requests until every sender is dropped, then flushes a last time.
-    pub fn run(self, mut requests: mpsc::Receiver<Request>) {
+    pub fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         while let Some(first) = requests.blocking_recv() {
             let mut group = vec![first];
             let mut queued = group.iter().map(|r| r.commands.len()).sum::<usize>();
@@ -82,7 +87,7 @@ impl Writer {
         }
     }
 
-    fn commit(&self, group: Vec<Request>) -> Result<(), StoreError> {
+    fn commit(&mut self, group: Vec<Request>) -> Result<(), StoreError> {
         let base = self.published.load_full();
         let mut revision = base.revision;
         // Each touched workspace is taken out of the overlay while a command works on
@@ -93,6 +98,9 @@ impl Writer {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let mut outcomes = Vec::with_capacity(group.len());
+        // Members whose record must be rewritten from their final state in this group:
+        // once, however many of their grants changed.
+        let mut dirty: BTreeSet<(WorkspaceId, UserId)> = BTreeSet::new();
 
         for request in &group {
             let mut results = Vec::with_capacity(request.commands.len());
@@ -116,7 +124,7 @@ impl Writer {
                     }),
                     Ok(changes) => {
                         for change in &changes {
-                            self.persist(&mut batch, state.as_ref(), change)?;
+                            self.persist(&mut batch, &mut dirty, state.as_ref(), change)?;
                             Workspace::apply(&mut state, change);
                         }
                         match request.revisions {
@@ -162,6 +170,23 @@ impl Writer {
         }
 
         if revision > base.revision {
+            for (workspace, user) in dirty {
+                let key = keys::member(&workspace, &user);
+                let member = overlay
+                    .get(&workspace)
+                    .and_then(Option::as_ref)
+                    .and_then(|ws| ws.member(&user));
+                match member {
+                    Some(member) => {
+                        let retained = self
+                            .retained
+                            .get(&(workspace.clone(), user.clone()))
+                            .map_or(&[][..], Vec::as_slice);
+                        batch.insert(key, keys::member_value(&self.catalog, member, retained));
+                    }
+                    None => batch.remove(key),
+                }
+            }
             batch.insert(keys::REVISION, &revision.to_be_bytes());
             // One batch is atomic in sled; the flush makes it durable before anyone hears of it.
             let durable = self
@@ -193,11 +218,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Adds the key operations of one change to the batch. `state` is the workspace
-    /// before the change.
+    /// Adds the key operations of one change to the batch, or marks the member whose
+    /// record it changes. `state` is the workspace before the change.
     fn persist(
-        &self,
+        &mut self,
         batch: &mut sled::Batch,
+        dirty: &mut BTreeSet<(WorkspaceId, UserId)>,
         state: Option<&Workspace>,
         change: &Change,
     ) -> Result<(), StoreError> {
@@ -217,16 +243,18 @@ impl Writer {
             Change::DeleteWorkspace { workspace } => {
                 batch.remove(keys::workspace(workspace));
                 // Keys from the in-memory state cover writes earlier in this batch; the
-                // scan covers records the catalog in force could not load.
+                // scan covers what is on disk.
                 if let Some(ws) = state {
-                    for (user, member) in ws.members() {
-                        batch.remove(keys::member(workspace, user));
-                        for grant in &member.grants {
-                            batch.remove(keys::grant(catalog, workspace, user, grant));
+                    for (user, _) in ws.members() {
+                        dirty.insert((workspace.clone(), user.clone()));
+                    }
+                    for (ty, _) in catalog.resource_types() {
+                        for (id, _) in ws.instances_of(ty, None) {
+                            batch.remove(keys::instance(catalog, workspace, &(ty, id.clone())));
                         }
                     }
                 }
-                for kind in [keys::MEMBERS, keys::GRANTS, keys::INSTANCES] {
+                for kind in [keys::MEMBERS, keys::INSTANCES] {
                     for key in self
                         .db
                         .scan_prefix(keys::in_workspace(kind, workspace))
@@ -235,38 +263,23 @@ impl Writer {
                         batch.remove(key?);
                     }
                 }
-                if let Some(ws) = state {
-                    for (ty, _) in catalog.resource_types() {
-                        for (id, _) in ws.instances_of(ty, None) {
-                            batch.remove(keys::instance(catalog, workspace, &(ty, id.clone())));
-                        }
-                    }
-                }
+                self.retained.retain(|(ws, _), _| ws != workspace);
+            }
+            Change::RemoveMember { workspace, user } => {
+                self.retained.remove(&(workspace.clone(), user.clone()));
+                dirty.insert((workspace.clone(), user.clone()));
             }
             Change::SetMembership {
-                workspace,
-                user,
-                membership,
-            } => batch.insert(
-                keys::member(workspace, user),
-                keys::membership_value(*membership),
-            ),
-            Change::RemoveMember { workspace, user } => {
-                batch.remove(keys::member(workspace, user));
-                for key in self.db.scan_prefix(keys::grants_of(workspace, user)).keys() {
-                    batch.remove(key?);
-                }
+                workspace, user, ..
             }
-            Change::AddGrant {
-                workspace,
-                user,
-                grant,
-            } => batch.insert(keys::grant(catalog, workspace, user, grant), &[] as &[u8]),
-            Change::RemoveGrant {
-                workspace,
-                user,
-                grant,
-            } => batch.remove(keys::grant(catalog, workspace, user, grant)),
+            | Change::AddGrant {
+                workspace, user, ..
+            }
+            | Change::RemoveGrant {
+                workspace, user, ..
+            } => {
+                dirty.insert((workspace.clone(), user.clone()));
+            }
             Change::RegisterResource {
                 workspace,
                 resource,

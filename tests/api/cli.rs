@@ -967,6 +967,7 @@ async fn a_malformed_legacy_csv_is_refused_with_its_line_before_anything_is_sent
 async fn admin_calls_send_the_token_from_the_flag_or_the_environment() {
     let options = ServeOptions {
         admin_token: Some("s3cret".into()),
+        ..ServeOptions::default()
     };
     let server = TestServer::start_with(
         Arc::new(tempfile::tempdir().unwrap()),
@@ -1086,14 +1087,18 @@ async fn serve_with_a_bad_roles_file_fails_fast_with_a_precise_message() {
 /// A `serve` child process, with its log lines as they come.
 struct ServeProcess {
     child: std::process::Child,
+    /// Its log lines not yet read.
+    logs: mpsc::Receiver<Value>,
 }
 
 impl ServeProcess {
     /// Starts `accessd serve ARGS` on an ephemeral port with JSON logs, and waits for the
     /// line saying it serves; returns it with the address and the lines logged before.
     fn start(args: &[&str]) -> (Self, String, Vec<Value>) {
+        let (sender, logs) = mpsc::channel();
         // Owned by `Self` at once, so that a failure below still stops it (see `Drop`).
         let mut process = Self {
+            logs,
             child: Command::new(env!("CARGO_BIN_EXE_accessd"))
                 .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
                 .args(args)
@@ -1106,7 +1111,6 @@ impl ServeProcess {
                 .unwrap(),
         };
         let stderr = process.child.stderr.take().unwrap();
-        let (sender, logs) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -1118,7 +1122,7 @@ impl ServeProcess {
         });
         let mut before = Vec::new();
         loop {
-            let line = logs.recv_timeout(Duration::from_secs(60)).unwrap();
+            let line = process.logs.recv_timeout(Duration::from_secs(60)).unwrap();
             if line["fields"]["message"] == "serving" {
                 let addr = line["fields"]["address"].as_str().unwrap().to_owned();
                 return (process, format!("http://{addr}"), before);
@@ -1133,6 +1137,25 @@ impl ServeProcess {
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
         assert!(self.child.wait().unwrap().success());
+    }
+
+    /// Stops it as `stop` does, and returns the lines it logged since it started serving.
+    fn stop_with_logs(mut self) -> Vec<Value> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let mut lines = Vec::new();
+        // The lines end when the process exits and closes its standard error.
+        loop {
+            match self.logs.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("the server did not stop"),
+            }
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}: {lines:?}");
+        lines
     }
 }
 
@@ -1226,4 +1249,380 @@ async fn grants_of_a_role_the_catalog_no_longer_has_are_reported_at_start_up_and
         .map(|g| g.role.as_str())
         .collect();
     assert_eq!(roles, ["source_read", "warehouse_read"]);
+}
+
+/// Two workspaces with every kind of record: owners (one holding a grant), members with
+/// and without grants, a destination under its source, grants on one instance and on
+/// all, and a user id that JSON must escape.
+async fn populated(server: &TestServer) {
+    acme(server).await;
+    set_membership(server, "acme", "zoe", pb::Membership::Owner).await;
+    add_member(server, "acme", "rita").await;
+    add_member(server, "acme", r#"jo"jr\o'neil"#).await;
+    register(server, "acme", "source", "android", "").await;
+    register(server, "acme", "destination", "amplitude", "ios-prod").await;
+    register(server, "acme", "warehouse", "bq", "").await;
+    register(server, "acme", "tracking_plan", "checkout", "").await;
+    grant(server, "acme", "sam", "protocols_read", all()).await;
+    grant(
+        server,
+        "acme",
+        "zoe",
+        "source_read",
+        one("source", "android"),
+    )
+    .await;
+    grant(server, "acme", r#"jo"jr\o'neil"#, "warehouse_read", all()).await;
+    create_workspace(server, "globex", "gina", &["personas"]).await;
+    add_member(server, "globex", "sam").await;
+    grant(server, "globex", "sam", "personas_user", all()).await;
+}
+
+/// The lines of acme in an export: the workspace, its resources (parents first), then
+/// each user's membership (owners are in the workspace line) and grants.
+const ACME_RECORDS: &str = r#"{"workspace":{"id":"acme","products":["connections","protocols"],"owners":["olivia","zoe"]}}
+{"resource":{"workspace":"acme","type":"source","id":"android"}}
+{"resource":{"workspace":"acme","type":"source","id":"ios-prod"}}
+{"resource":{"workspace":"acme","type":"warehouse","id":"bq"}}
+{"resource":{"workspace":"acme","type":"tracking_plan","id":"checkout"}}
+{"resource":{"workspace":"acme","type":"destination","id":"amplitude","parent":"ios-prod"}}
+{"member":{"workspace":"acme","user":"jo\"jr\\o'neil","membership":"member"}}
+{"grant":{"workspace":"acme","user":"jo\"jr\\o'neil","role":"warehouse_read","scope":"all"}}
+{"member":{"workspace":"acme","user":"rita","membership":"member"}}
+{"member":{"workspace":"acme","user":"sam","membership":"member"}}
+{"grant":{"workspace":"acme","user":"sam","role":"source_admin","scope":{"type":"source","id":"ios-prod"}}}
+{"grant":{"workspace":"acme","user":"sam","role":"protocols_read","scope":"all"}}
+{"grant":{"workspace":"acme","user":"zoe","role":"source_read","scope":{"type":"source","id":"android"}}}
+"#;
+
+/// The lines of globex in an export.
+const GLOBEX_RECORDS: &str = r#"{"workspace":{"id":"globex","products":["connections","personas"],"owners":["gina"]}}
+{"member":{"workspace":"globex","user":"sam","membership":"member"}}
+{"grant":{"workspace":"globex","user":"sam","role":"personas_user","scope":"all"}}
+"#;
+
+#[tokio::test]
+async fn export_records_writes_the_whole_database_or_one_workspace_to_stdout_or_a_file() {
+    let server = TestServer::start().await;
+    populated(&server).await;
+    let whole = accessd(&server, &["export", "--format", "records"]).await;
+    let whole = whole.ok();
+    assert_eq!(whole, format!("{ACME_RECORDS}{GLOBEX_RECORDS}"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("all.jsonl");
+    let to_file = accessd(
+        &server,
+        &[
+            "export",
+            "--format",
+            "records",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(to_file.ok(), "");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), whole);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["all.jsonl"], "a temporary file was left behind");
+
+    let one = ["export", "--workspace", "globex", "--format", "records"];
+    assert_eq!(accessd(&server, &one).await.ok(), GLOBEX_RECORDS);
+    let file = dir.path().join("globex.jsonl");
+    accessd(
+        &server,
+        &[&one[..], &["--out", file.to_str().unwrap()]].concat(),
+    )
+    .await
+    .ok();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), GLOBEX_RECORDS);
+
+    let missing = dir.path().join("nope.jsonl");
+    let run = accessd(
+        &server,
+        &[
+            "export",
+            "--workspace",
+            "nope",
+            "--format",
+            "records",
+            "--out",
+            missing.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(
+        run.failed(1).starts_with("accessd: NOT_FOUND: "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "a file was left"
+    );
+}
+
+#[tokio::test]
+async fn import_of_an_export_into_a_fresh_server_reproduces_it_byte_for_byte() {
+    let source = TestServer::start().await;
+    populated(&source).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("all.jsonl");
+    let file = file.to_str().unwrap();
+    accessd(&source, &["export", "--format", "records", "--out", file])
+        .await
+        .ok();
+    let exported = std::fs::read_to_string(file).unwrap();
+    let records = exported.lines().count() as u64;
+
+    let target = TestServer::start().await;
+    let report = accessd(&target, &["import", file, "--output", "json"])
+        .await
+        .json();
+    assert_eq!(report["rejections"], serde_json::json!([]));
+    for (field, expected) in [
+        ("records", records),
+        ("applied", records),
+        ("unchanged", 0),
+        ("rejected", 0),
+        ("revision", 1),
+        ("batches", 1),
+    ] {
+        assert_eq!(report[field], expected, "{field}: {report}");
+    }
+    assert!(report["seconds"].as_f64().unwrap() >= 0.0);
+    assert!(report["records_per_second"].as_f64().unwrap() > 0.0);
+    let again = accessd(&target, &["export", "--format", "records"]).await;
+    assert_eq!(again.ok(), exported);
+    assert!(
+        allowed(
+            &target,
+            "acme",
+            "sam",
+            "destination.update",
+            res("destination", "amplitude")
+        )
+        .await
+    );
+
+    // Importing it again changes nothing, and says so.
+    let rerun = accessd(&target, &["import", file]).await;
+    let expected = format!(
+        "{records} records: 0 applied, {records} unchanged, 0 rejected; revision 1 after 0 batches; "
+    );
+    assert!(rerun.ok().starts_with(&expected), "{}", rerun.stdout);
+    assert!(rerun.stdout.ends_with(" records/s)\n"), "{}", rerun.stdout);
+    assert_eq!(rerun.stdout.lines().count(), 1);
+
+    // One workspace's export, imported alone, is that workspace alone.
+    let globex = dir.path().join("globex.jsonl");
+    let globex = globex.to_str().unwrap();
+    accessd(
+        &source,
+        &[
+            "export",
+            "--workspace",
+            "globex",
+            "--format",
+            "records",
+            "--out",
+            globex,
+        ],
+    )
+    .await
+    .ok();
+    let fresh = TestServer::start().await;
+    let report = accessd(&fresh, &["import", globex]).await;
+    assert!(report.ok().starts_with(
+        "3 records: 3 applied, 0 unchanged, 0 rejected; revision 1 after 1 batches; "
+    ));
+    let whole = accessd(&fresh, &["export", "--format", "records"]).await;
+    assert_eq!(whole.ok(), GLOBEX_RECORDS);
+}
+
+/// A records file with blank lines, lines that do not parse, and records the server
+/// refuses, each on a known line.
+const FLAWED_RECORDS: &str = "{\"workspace\":{\"id\":\"acme\",\"products\":[],\"owners\":[\"olivia\"]}}
+
+{\"member\":{\"workspace\":\"acme\",\"user\":\"sam\",\"membership\":\"member\"}}
+not json
+{\"team\":{\"workspace\":\"acme\"}}
+   \t
+{\"grant\":{\"workspace\":\"acme\",\"user\":\"sam\",\"role\":\"warehouse_read\",\"scope\":\"everything\"}}
+{\"grant\":{\"workspace\":\"acme\",\"user\":\"sam\",\"role\":\"no_such_role\",\"scope\":\"all\"}}\r
+{\"grant\":{\"workspace\":\"acme\",\"user\":\"bob\",\"role\":\"warehouse_read\",\"scope\":\"all\"}}
+{\"grant\":{\"workspace\":\"acme\",\"user\":\"sam\",\"role\":\"warehouse_read\",\"scope\":\"all\"}}
+
+
+{\"resource\":{\"workspace\":\"acme\",\"type\":\"source\",\"id\":\"ios\"}}
+{\"grant\":{\"workspace\":\"acme\",\"user\":\"sam\",\"role\":\"source_admin\",\"scope\":{\"type\":\"source\"}}}
+{\"grant\":{\"workspace\":\"acme\",\"user\":\"sam\",\"role\":\"source_admin\",\"scope\":{\"type\":\"source\",\"id\":\"ios\"}}}";
+
+#[tokio::test]
+async fn import_reports_malformed_and_refused_lines_by_line_number_and_applies_the_rest() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "flawed.jsonl", FLAWED_RECORDS);
+    let file = file.to_str().unwrap();
+
+    let run = accessd(&server, &["import", file, "--output", "json"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let counts: Vec<u64> = ["records", "applied", "unchanged", "rejected", "batches"]
+        .iter()
+        .map(|field| report[field].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [11, 5, 0, 6, 1], "{report}");
+    let rejections: Vec<(u64, &str)> = report["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    let lines: Vec<u64> = rejections.iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, [4, 5, 7, 8, 9, 14], "{rejections:?}");
+    assert_eq!(rejections[0].1, "malformed line: expected value (column 1)");
+    assert!(
+        rejections[1]
+            .1
+            .starts_with("malformed line: unknown variant `team`, expected one of `workspace`"),
+        "{rejections:?}"
+    );
+    assert_eq!(
+        rejections[2].1,
+        "malformed line: `scope`: must be \"all\" or {\"type\", \"id\"}, not `everything`"
+    );
+    assert_eq!(rejections[3].1, "`grant.role`: unknown role `no_such_role`");
+    assert!(
+        rejections[4].1.contains("`bob`") && rejections[4].1.contains("not a member"),
+        "{rejections:?}"
+    );
+    assert!(
+        rejections[5]
+            .1
+            .starts_with("malformed line: a scope: \"all\" or {\"type\": TYPE, \"id\": ID}"),
+        "{rejections:?}"
+    );
+    let team = accessd(&server, &["list", "--workspace", "acme"]).await;
+    assert_eq!(
+        team.ok(),
+        "USER    MEMBERSHIP  ROLE            SCOPE\n\
+         olivia  owner       -               -\n\
+         sam     member      source_admin    source:ios\n\
+         sam     member      warehouse_read  all\n"
+    );
+
+    // Again, as a table: nothing is applied twice, the same lines are rejected.
+    let rerun = accessd(&server, &["import", file]).await;
+    assert_eq!(rerun.code, 3, "{}", rerun.stderr);
+    let (summary, table) = rerun.stdout.split_once('\n').unwrap();
+    assert!(
+        summary.starts_with(
+            "11 records: 0 applied, 5 unchanged, 6 rejected; revision 1 after 0 batches; "
+        ),
+        "{summary}"
+    );
+    let table: Vec<&str> = table.lines().collect();
+    assert_eq!(table.len(), 7, "{table:?}");
+    assert_eq!(table[0], "LINE  REASON");
+    assert_eq!(table[1], "4     malformed line: expected value (column 1)");
+    assert_eq!(table[4], "8     `grant.role`: unknown role `no_such_role`");
+}
+
+#[tokio::test]
+async fn import_of_a_file_that_cannot_be_read_exits_one_naming_it() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.jsonl");
+    let run = accessd(&server, &["import", missing.to_str().unwrap()]).await;
+    let stderr = run.failed(1);
+    assert!(
+        stderr.starts_with(&format!("accessd: `{}`: cannot read: ", missing.display())),
+        "{stderr}"
+    );
+    assert!(run.stdout.is_empty());
+    // A directory opens, but cannot be read.
+    let run = accessd(&server, &["import", dir.path().to_str().unwrap()]).await;
+    assert!(
+        run.failed(1).starts_with(&format!(
+            "accessd: `{}`: cannot read: ",
+            dir.path().display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.revision().await, 0);
+}
+
+#[tokio::test]
+async fn export_as_csv_or_json_needs_a_workspace() {
+    let server = TestServer::start().await;
+    populated(&server).await;
+    for format in ["csv", "json"] {
+        let run = accessd(&server, &["export", "--format", format]).await;
+        assert_eq!(
+            run.failed(1),
+            "accessd: `--workspace` is required for the csv and json team tables\n"
+        );
+        assert!(run.stdout.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn serve_stops_at_its_drain_deadline_with_a_call_still_open_and_says_so() {
+    use tokio_stream::wrappers::ReceiverStream;
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, addr, _) = ServeProcess::start(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--drain-timeout",
+        "1",
+    ]);
+    // A reflection stream whose client never ends its requests stays open.
+    let (requests, receiver) = tokio::sync::mpsc::channel(1);
+    requests
+        .send(ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        })
+        .await
+        .unwrap();
+    let channel = tonic::transport::Channel::from_shared(addr)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answers.message().await.unwrap().is_some());
+
+    let logs = tokio::task::spawn_blocking(move || serve.stop_with_logs())
+        .await
+        .unwrap();
+    let warnings: Vec<&Value> = logs.iter().filter(|line| line["level"] == "WARN").collect();
+    assert_eq!(warnings.len(), 1, "{logs:?}");
+    let waited = warnings[0]["fields"]["waited_seconds"].as_f64().unwrap();
+    assert!((1.0..15.0).contains(&waited), "{waited}");
+    assert!(
+        warnings[0]["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("drain deadline passed after 1.0 s: "),
+        "{logs:?}"
+    );
+    assert!(answers.message().await.is_err());
+    drop(requests);
 }

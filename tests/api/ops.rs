@@ -268,6 +268,7 @@ impl Interceptor for Authorization {
 async fn with_an_admin_token_only_admin_calls_need_it() {
     let server = TestServer::start_with_options(ServeOptions {
         admin_token: Some("s3cret".into()),
+        ..ServeOptions::default()
     })
     .await;
     let create = pb::CreateWorkspaceRequest {
@@ -463,4 +464,49 @@ fn the_descriptor_set_served_by_reflection_keeps_source_comments() {
     let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
     let access = file(&set.file, "accessd/v1/access.proto");
     assert!(!comments(access).is_empty());
+}
+
+#[tokio::test]
+async fn a_call_still_open_at_the_drain_deadline_does_not_keep_the_server_from_stopping() {
+    use tokio_stream::wrappers::ReceiverStream;
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest,
+    };
+
+    let drain_timeout = Duration::from_millis(200);
+    let mut server = TestServer::start_with_options(ServeOptions {
+        drain_timeout,
+        ..ServeOptions::default()
+    })
+    .await;
+    let list = || ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    // A reflection stream stays open until its client ends its requests: this one never
+    // does, so only the deadline can end the drain.
+    let (requests, receiver) = tokio::sync::mpsc::channel(1);
+    requests.send(list()).await.unwrap();
+    let mut answers = ServerReflectionClient::new(server.connect().await)
+        .server_reflection_info(ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answers.message().await.unwrap().is_some());
+
+    server.request_stop();
+    // The call is still served while the server drains.
+    requests.send(list()).await.unwrap();
+    assert!(answers.message().await.unwrap().is_some());
+    // Well under the default deadline of 15 s: this one's 200 ms ended the drain.
+    tokio::time::timeout(Duration::from_secs(5), server.stop())
+        .await
+        .expect("an open call kept the server from stopping past its drain deadline");
+    // Its connection was closed under it.
+    let ended = tokio::time::timeout(STOP_DEADLINE, answers.message())
+        .await
+        .expect("the open call was left running");
+    assert!(ended.is_err(), "{ended:?}");
+    drop(requests);
 }

@@ -77,7 +77,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 50_000)]
     pub requests: usize,
     /// Number of distinct new grants the Grant scenario may write, over all its runs.
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 600_000)]
     pub grant_pool: usize,
     /// Scenarios to drive, in order.
     #[arg(long, value_delimiter = ',', default_value = "check,batch,grant")]

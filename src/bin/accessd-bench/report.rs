@@ -42,8 +42,15 @@ impl Figures {
         }
     }
 
-    /// Medians of every figure over runs; errors and mismatches are summed.
-    pub fn median(runs: &[Self]) -> Self {
+    /// Medians of every figure over the runs that answered anything (a Grant run may
+    /// find its pool empty); errors and mismatches are summed over all.
+    pub fn median(all: &[Self]) -> Self {
+        let answered: Vec<Self> = all
+            .iter()
+            .filter(|r| r.items_per_s > 0.0)
+            .copied()
+            .collect();
+        let runs = if answered.is_empty() { all } else { &answered };
         let of = |f: &dyn Fn(&Self) -> f64| median(runs.iter().map(f).collect());
         let optional = |f: &dyn Fn(&Self) -> Option<f64>| {
             let values: Vec<f64> = runs.iter().filter_map(f).collect();
@@ -53,8 +60,8 @@ impl Figures {
             calls_per_s: of(&|r| r.calls_per_s),
             items_per_s: of(&|r| r.items_per_s),
             micros: [0, 1, 2, 3].map(|i| of(&|r| r.micros.get(i).copied().unwrap_or(0.0))),
-            errors: runs.iter().map(|r| r.errors).sum(),
-            mismatches: runs.iter().map(|r| r.mismatches).sum(),
+            errors: all.iter().map(|r| r.errors).sum(),
+            mismatches: all.iter().map(|r| r.mismatches).sum(),
             client_cpu: optional(&|r| r.client_cpu),
             server_cpu: optional(&|r| r.server_cpu),
         }
@@ -286,6 +293,17 @@ mod tests {
         assert_eq!(m.calls_per_s, 20.0);
         assert_eq!(m.micros, [2.0, 2.0, 8.0, 8.0]);
         assert_eq!(median(vec![1.0, 2.0, 3.0, 4.0]), 2.5);
+    }
+
+    #[test]
+    fn medians_leave_out_runs_that_answered_nothing() {
+        let empty = Figures {
+            errors: 1,
+            ..Figures::default()
+        };
+        let m = Figures::median(&[figures(10.0, 1.0, 9.0), empty, figures(30.0, 3.0, 7.0)]);
+        assert_eq!(m.calls_per_s, 20.0);
+        assert_eq!(m.errors, 1);
     }
 
     #[test]

@@ -160,9 +160,11 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
     println!("{}", report::header());
     let mut runs: BTreeMap<(Scenario, usize), (Vec<Figures>, Vec<Figures>)> = BTreeMap::new();
     let mut problems = (0, 0);
-    for _round in 0..args.rounds.max(1) {
-        for &scenario in &args.scenarios {
-            for &concurrency in &args.concurrency {
+    // Rounds innermost: the Grant scenario, which grows the data, runs after every round
+    // of the others, and each round's floor and accessd runs are seconds apart.
+    for &scenario in &args.scenarios {
+        for &concurrency in &args.concurrency {
+            for _round in 0..args.rounds.max(1) {
                 let concurrency = concurrency.max(1);
                 let conns = connections.min(concurrency);
                 let workload = match scenario {
@@ -261,7 +263,8 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
         if args.no_restart {
             server.stop(STOP_TIMEOUT).await?;
         } else {
-            restart(server, &scratch, &args, server_core).await?;
+            let grants = counts.grants + pool.taken();
+            restart(server, &scratch, &args, server_core, grants).await?;
         }
     }
     if let Some(floor) = floor {
@@ -282,6 +285,7 @@ async fn restart(
     scratch: &ScratchDir,
     args: &RunArgs,
     core: Option<usize>,
+    grants: usize,
 ) -> Result<(), String> {
     let before = server.rss_bytes();
     server.stop(STOP_TIMEOUT).await?;
@@ -297,8 +301,8 @@ async fn restart(
     let took = started.elapsed();
     println!();
     println!(
-        "restart: SERVING {:.0} ms after start (process start, store load, bind); \
-         resident {} after restart, {} before it",
+        "restart with {grants} grants: SERVING {:.0} ms after start (process start, store \
+         load, bind); resident {} after restart, {} before it",
         took.as_secs_f64() * 1000.0,
         again.rss_bytes().map_or("?".into(), report::mib),
         before.map_or("?".into(), report::mib),
