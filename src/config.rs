@@ -17,7 +17,8 @@ use crate::cli::ClientCommand;
     after_help = "Every subcommand but `serve` and `roles` is a client of a running server \
                   (`--addr`, default `http://127.0.0.1:50051`).\n\
                   Exit status: 0 done; 1 error (the server's message is printed); 2 bad usage; \
-                  3 a denied check with `--exit-code`, or rows `migrate-legacy` rejected."
+                  3 a denied check with `--exit-code`, or rows `migrate-legacy` or records `import` \
+                  rejected."
 )]
 pub struct Cli {
     /// What to do.

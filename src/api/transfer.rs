@@ -52,14 +52,13 @@ pub fn command(catalog: &Catalog, record: &pb::Record) -> Result<Command, Status
                 parent => Some(convert::resource_id("resource.parent_id", parent)?),
             },
         }),
-        Some(Kind::Grant(g)) => Ok(Command::Grant {
+        Some(Kind::Grant(g)) => Ok(Command::RestoreGrant {
             workspace: convert::workspace_id("grant.workspace_id", &g.workspace_id)?,
             user: convert::user_id("grant.user_id", &g.user_id)?,
             grant: Grant {
                 role: convert::role(catalog, "grant.role", &g.role)?,
                 scope: convert::scope(catalog, "grant.scope", g.scope.as_ref())?,
             },
-            actor: None,
         }),
     }
 }

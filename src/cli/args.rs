@@ -432,7 +432,7 @@ pub enum ExportFormat {
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
     /// The workspace; required except with `--format records`.
-    #[arg(long, required_unless_present = "format")]
+    #[arg(long)]
     pub workspace: Option<String>,
     /// The file format: `csv` (the default with `--workspace`) or `records` (without).
     #[arg(long, value_enum)]

@@ -247,4 +247,30 @@ mod tests {
         let lines: Vec<u64> = (0..4).map(|i| reading.line(i)).collect();
         assert_eq!(lines, [1, 4, 5, 7]);
     }
+
+    #[test]
+    fn a_byte_order_mark_crlf_endings_and_a_line_that_is_not_utf8_are_read_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        let member = br#"{"member":{"workspace":"a","user":"u","membership":"member"}}"#;
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend_from_slice(member);
+        bytes.extend_from_slice(b"\r\n\r\n\xFF\xFE\n");
+        bytes.extend_from_slice(member);
+        std::fs::write(&path, bytes).unwrap();
+        let (sender, mut receiver) = mpsc::channel(8);
+        let reading = read(File::open(&path).unwrap(), &path, &sender).unwrap();
+        assert_eq!(reading.blanks_before, [1]);
+        assert_eq!(reading.malformed.len(), 1);
+        assert_eq!(reading.malformed[0].0, 1);
+        assert!(reading.malformed[0].1.starts_with("not UTF-8"));
+        assert_eq!(reading.line(1), 3);
+        let chunk = receiver.try_recv().unwrap().unwrap();
+        let kinds: Vec<bool> = chunk.records.iter().map(|r| r.kind.is_some()).collect();
+        assert_eq!(kinds, [true, false, true]);
+        assert!(
+            receiver.try_recv().unwrap().is_none(),
+            "no end-of-file marker"
+        );
+    }
 }

@@ -89,6 +89,16 @@ pub enum Command {
         /// The user making the change, who must be allowed to manage access.
         actor: Option<UserId>,
     },
+    /// Restore a grant as it was stored (bulk import): validated as `Grant`, except that
+    /// its role's product may be disabled, since disabling a product keeps its grants.
+    RestoreGrant {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The member.
+        user: UserId,
+        /// The role and scope.
+        grant: Grant,
+    },
     /// Revoke a grant.
     Revoke {
         /// The workspace.
@@ -115,6 +125,7 @@ impl Command {
             | Self::RegisterResource { workspace, .. }
             | Self::DeleteResource { workspace, .. }
             | Self::Grant { workspace, .. }
+            | Self::RestoreGrant { workspace, .. }
             | Self::Revoke { workspace, .. } => workspace,
         }
     }
@@ -131,6 +142,7 @@ impl Command {
             Self::RegisterResource { .. } => "register_resource",
             Self::DeleteResource { .. } => "delete_resource",
             Self::Grant { .. } => "grant",
+            Self::RestoreGrant { .. } => "restore_grant",
             Self::Revoke { .. } => "revoke",
         }
     }
@@ -316,18 +328,10 @@ pub fn plan(
             user, grant, actor, ..
         } => {
             authorize(catalog, ws, actor.as_ref())?;
-            validate_grant(catalog, ws, grant)?;
-            let member = ws
-                .member(user)
-                .ok_or_else(|| WriteError::NotAMember(user.clone()))?;
-            if member.grants.binary_search(grant).is_ok() {
-                return Ok(Vec::new());
-            }
-            Ok(vec![Change::AddGrant {
-                workspace,
-                user: user.clone(),
-                grant: grant.clone(),
-            }])
+            plan_grant(catalog, ws, workspace, user, grant, true)
+        }
+        Command::RestoreGrant { user, grant, .. } => {
+            plan_grant(catalog, ws, workspace, user, grant, false)
         }
         Command::Revoke {
             user, grant, actor, ..
@@ -378,16 +382,22 @@ fn authorize(catalog: &Catalog, ws: &Workspace, actor: Option<&UserId>) -> Resul
 /// The permission that writes naming an actor require.
 pub const MANAGE_ACCESS: &str = "workspace.manage_access";
 
-/// Checks that a grant may exist in this workspace: its role's product is enabled, the
-/// role accepts the scope, and a scoped instance is registered.
-pub fn validate_grant(catalog: &Catalog, ws: &Workspace, grant: &Grant) -> Result<(), WriteError> {
+/// Checks that a grant may exist in this workspace: its role's product is enabled (when
+/// `new`: a stored grant of a disabled product stays), the role accepts the scope, and a
+/// scoped instance is registered.
+pub fn validate_grant(
+    catalog: &Catalog,
+    ws: &Workspace,
+    grant: &Grant,
+    new: bool,
+) -> Result<(), WriteError> {
     let role = catalog
         .role(grant.role)
         .ok_or_else(|| WriteError::ScopeNotAccepted {
             role: "?".into(),
             problem: "is not in the catalog".into(),
         })?;
-    if !ws.products().contains(role.product) {
+    if new && !ws.products().contains(role.product) {
         return Err(WriteError::ProductNotEnabled {
             role: role.name.clone(),
             product: catalog.product_name(role.product).to_owned(),
@@ -424,6 +434,28 @@ pub fn validate_grant(catalog: &Catalog, ws: &Workspace, grant: &Grant) -> Resul
             }),
         },
     }
+}
+
+fn plan_grant(
+    catalog: &Catalog,
+    ws: &Workspace,
+    workspace: WorkspaceId,
+    user: &UserId,
+    grant: &Grant,
+    new: bool,
+) -> Result<Vec<Change>, WriteError> {
+    validate_grant(catalog, ws, grant, new)?;
+    let member = ws
+        .member(user)
+        .ok_or_else(|| WriteError::NotAMember(user.clone()))?;
+    if member.grants.binary_search(grant).is_ok() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Change::AddGrant {
+        workspace,
+        user: user.clone(),
+        grant: grant.clone(),
+    }])
 }
 
 fn plan_upsert(

@@ -12,7 +12,7 @@ pub enum DenialReason {
     NoCoveringGrant,
     /// The permission's product is not enabled in the workspace.
     ProductNotEnabled,
-    /// The instance, or its parent, is not registered in the workspace.
+    /// The named instance is not registered in the workspace.
     ResourceNotRegistered,
 }
 

@@ -105,8 +105,8 @@ async fn import_reports_rejected_records_and_applies_the_rest() {
         grant_record("acme", "sam", "warehouse_read", all()),
         grant_record("acme", "sam", "no_such_role", all()),
         grant_record("acme", "nobody", "warehouse_read", all()),
-        grant_record("acme", "sam", "protocols_read", all()),
         grant_record("acme", "sam", "warehouse_admin", one("warehouse", "bq")),
+        grant_record("acme", "sam", "warehouse_read", one("source", "x")),
         pb::Record { kind: None },
         grant_record("acme", "sam", "source_read", all()),
     ];
@@ -124,7 +124,7 @@ async fn import_reports_rejected_records_and_applies_the_rest() {
         "{reasons:?}"
     );
     assert_eq!(reasons[1].0, 2);
-    assert!(reasons[2].1.contains("product `protocols`"), "{reasons:?}");
+    assert!(reasons[2].1.contains("all-instances scope"), "{reasons:?}");
     assert!(reasons[3].1.contains("all-instances scope"), "{reasons:?}");
     assert_eq!(reasons[4].0, 5);
     assert!(
@@ -153,6 +153,57 @@ async fn import_reports_rejected_records_and_applies_the_rest() {
         .await
     );
     assert!(!allowed(&server, "acme", "sam", "source.read", res("source", "x")).await);
+}
+
+#[tokio::test]
+async fn grants_of_a_disabled_product_survive_export_and_import() {
+    let source = TestServer::start().await;
+    create_workspace(&source, "acme", "olivia", &["protocols"]).await;
+    add_member(&source, "acme", "sam").await;
+    grant(&source, "acme", "sam", "protocols_read", all()).await;
+    source
+        .admin()
+        .set_products(pb::SetProductsRequest {
+            workspace_id: "acme".into(),
+            products: vec![],
+        })
+        .await
+        .unwrap();
+    let (records, _) = export_all(&source).await;
+
+    let target = TestServer::start().await;
+    let report = import(&target, records.clone(), 100).await;
+    assert_eq!(report.rejected_count, 0, "{report:?}");
+    assert_eq!(export_all(&target).await.0, records);
+    assert!(
+        !allowed(
+            &target,
+            "acme",
+            "sam",
+            "tracking_plan.read",
+            res("tracking_plan", "tp")
+        )
+        .await
+    );
+    target
+        .admin()
+        .set_products(pb::SetProductsRequest {
+            workspace_id: "acme".into(),
+            products: vec!["protocols".into()],
+        })
+        .await
+        .unwrap();
+    register(&target, "acme", "tracking_plan", "tp", "").await;
+    assert!(
+        allowed(
+            &target,
+            "acme",
+            "sam",
+            "tracking_plan.read",
+            res("tracking_plan", "tp")
+        )
+        .await
+    );
 }
 
 #[tokio::test]
