@@ -25,6 +25,10 @@ use criterion::{BatchSize, Criterion};
 use prost::Message as _;
 use tonic::Request;
 
+// accessd's allocator, so that allocations cost here what they cost in the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Whether this is `cargo bench` (full sizes) rather than `cargo test`'s single pass.
 fn measuring() -> bool {
     std::env::args().any(|arg| arg == "--bench")

@@ -19,6 +19,10 @@ use accessd::{
 };
 use criterion::Criterion;
 
+// accessd's allocator, so that allocations cost here what they cost in the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Whether this is `cargo bench` (full sizes) rather than `cargo test`'s single pass.
 fn measuring() -> bool {
     std::env::args().any(|arg| arg == "--bench")

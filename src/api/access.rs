@@ -35,7 +35,7 @@ impl AccessService for AccessApi {
         request: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
         let catalog = self.store.catalog();
-        let (workspace, check) = convert::check(catalog, "", request.get_ref())?;
+        let (workspace, check) = convert::check(catalog, None, request.get_ref())?;
         let snapshot = self.store.current();
         let decision = engine::check(catalog, snapshot.workspace(&workspace), &check);
         Ok(Response::new(pb::CheckResponse {
@@ -64,7 +64,7 @@ impl AccessService for AccessApi {
         let parsed = checks
             .iter()
             .enumerate()
-            .map(|(i, raw)| convert::check(catalog, &format!("checks[{i}]"), raw))
+            .map(|(i, raw)| convert::check(catalog, Some(i), raw))
             .collect::<Result<Vec<_>, _>>()?;
         let snapshot = self.store.current();
         let decisions = parsed

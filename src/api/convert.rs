@@ -123,16 +123,35 @@ pub fn target(
     }
 }
 
-/// Parses a check request; `prefix` is its path in the enclosing request (`checks[3]`).
+/// Parses a check request; `item` is its index in a BatchCheck's `checks`, if it is one.
+///
+/// This is the hot path of every check, so the well-formed case builds no field path
+/// and resolves no name twice; only a malformed request pays for its precise message.
 pub fn check(
     catalog: &Catalog,
-    prefix: &str,
+    item: Option<usize>,
     raw: &pb::CheckRequest,
 ) -> Result<(WorkspaceId, Check), Status> {
-    let workspace = workspace_id(&path(prefix, "workspace_id"), &raw.workspace_id)?;
-    let user = user_id(&path(prefix, "user_id"), &raw.user_id)?;
-    let permission = permission(catalog, &path(prefix, "permission"), &raw.permission)?;
-    let resource = target(catalog, prefix, permission, raw.resource.as_ref())?;
+    let prefix = || item.map_or_else(String::new, |i| format!("checks[{i}]"));
+    let at = |field: &str| path(&prefix(), field);
+    let workspace =
+        WorkspaceId::parse(&raw.workspace_id).map_err(|e| invalid(&at("workspace_id"), e))?;
+    let user = UserId::parse(&raw.user_id).map_err(|e| invalid(&at("user_id"), e))?;
+    let permission = match catalog.permission_id(&raw.permission) {
+        Some(permission) => permission,
+        None => permission(catalog, &at("permission"), &raw.permission)?,
+    };
+    let target_type = catalog.permission(permission).map(|p| p.target);
+    let resource = match (target_type, raw.resource.as_ref()) {
+        (Some(Target::Workspace), None) => None,
+        (Some(Target::Instance(ty)), Some(given)) if catalog.type_id(&given.r#type) == Some(ty) => {
+            match ResourceId::parse(&given.id) {
+                Ok(id) => Some(id),
+                Err(e) => return Err(invalid(&at("resource.id"), e)),
+            }
+        }
+        _ => target(catalog, &prefix(), permission, raw.resource.as_ref())?,
+    };
     Ok((
         workspace,
         Check {

@@ -3,7 +3,11 @@
 //! the engine knows about names comes from here; it resolves names to small indexes so
 //! that decisions compare integers, not strings.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+/// Name lookups happen on every check; names come from the catalog file and requests
+/// are validated against them, so a fast seeded hash is enough.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use serde::Deserialize;
 
@@ -245,7 +249,7 @@ fn index_names<'a, I, T>(
 where
     I: TryFrom<usize>,
 {
-    let mut map = HashMap::new();
+    let mut map = HashMap::default();
     for (i, name) in names.enumerate() {
         let index = I::try_from(i)
             .map_err(|_| CatalogError::Invalid(format!("too many {kind}s in the catalog")))?;
@@ -286,10 +290,10 @@ impl Catalog {
             types: Vec::new(),
             permissions: Vec::new(),
             roles: Vec::new(),
-            product_by_name: HashMap::new(),
-            type_by_name: HashMap::new(),
-            permission_by_name: HashMap::new(),
-            role_by_name: HashMap::new(),
+            product_by_name: HashMap::default(),
+            type_by_name: HashMap::default(),
+            permission_by_name: HashMap::default(),
+            role_by_name: HashMap::default(),
             legacy: BTreeMap::new(),
         }
     }

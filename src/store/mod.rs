@@ -21,13 +21,22 @@ use crate::{
     model::{Catalog, Workspace, WorkspaceId},
 };
 
+/// Every workspace by id. A persistent map, so publishing a write copies only the path
+/// to the workspaces it changed; foldhash, because every check looks a workspace up.
+pub type Workspaces = imbl::GenericHashMap<
+    WorkspaceId,
+    Arc<Workspace>,
+    foldhash::fast::RandomState,
+    imbl::shared_ptr::DefaultSharedPtr,
+>;
+
 /// A consistent view of every workspace at one revision.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// The revision of the last write included.
     pub revision: u64,
     /// Every workspace, by id.
-    pub workspaces: imbl::HashMap<WorkspaceId, Arc<Workspace>>,
+    pub workspaces: Workspaces,
 }
 
 impl Snapshot {

@@ -1,5 +1,7 @@
 //! The command line of `accessd-bench`: `run` (load a data set, drive the scenarios,
-//! report) and `floor` (the no-op server that `run` starts as its own process).
+//! report), `scale` (a small and a large data set side by side, with a restart),
+//! `records` (write a data set as a records file) and `floor` (the no-op server that
+//! `run` starts as its own process).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -19,6 +21,11 @@ pub struct Cli {
 pub enum Command {
     /// Build the data set, drive every scenario against the floor and accessd, report.
     Run(Box<RunArgs>),
+    /// Load a small and a large data set into two accessd processes, compare their
+    /// Check figures, and time a restart of each: the scale target of issue 4.
+    Scale(Box<ScaleArgs>),
+    /// Write a data set as a records file (JSON lines) for `accessd import`.
+    Records(RecordsArgs),
     /// Serve the no-op AccessService (constant answers) until stdin closes or a signal.
     Floor(FloorArgs),
 }
@@ -42,6 +49,23 @@ impl Scenario {
             Self::Batch => "batch",
             Self::Grant => "grant",
         }
+    }
+}
+
+/// How the data set is loaded into accessd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadWith {
+    /// One Import stream of records over one connection.
+    Import,
+    /// One AdminService call per write (CreateWorkspace, SetMembership,
+    /// RegisterResource, Grant), `--load-concurrency` in flight.
+    Grant,
+}
+
+impl LoadWith {
+    /// Whether this is `import`, for [`crate::load::LoadMethod::choose`].
+    pub fn is_import(self) -> bool {
+        self == Self::Import
     }
 }
 
@@ -77,7 +101,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 50_000)]
     pub requests: usize,
     /// Number of distinct new grants the Grant scenario may write, over all its runs.
-    #[arg(long, default_value_t = 600_000)]
+    #[arg(long, default_value_t = 1_000_000)]
     pub grant_pool: usize,
     /// Scenarios to drive, in order.
     #[arg(long, value_delimiter = ',', default_value = "check,batch,grant")]
@@ -103,7 +127,11 @@ pub struct RunArgs {
     /// At most this many calls per scenario run, whatever the duration.
     #[arg(long, default_value_t = 10_000_000)]
     pub max_requests: u64,
-    /// Writes in flight while loading the data set.
+    /// How to load the data set; by default `import` from 100,000 grants on, `grant`
+    /// below.
+    #[arg(long, value_enum)]
+    pub load_with: Option<LoadWith>,
+    /// Writes in flight while loading the data set with `--load-with grant`.
     #[arg(long, default_value_t = 256)]
     pub load_concurrency: usize,
     /// Do not pin processes to cores even when the machine has two or more.
@@ -124,6 +152,100 @@ pub struct RunArgs {
     /// How long a started server may take to report SERVING.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub start_timeout: Duration,
+}
+
+/// Settings of `accessd-bench scale`. The two data sets differ only in their number of
+/// workspaces: the same shape of workspace, ten thousand grants in all against ten
+/// million with the defaults.
+#[derive(Debug, Clone, Args)]
+pub struct ScaleArgs {
+    /// The accessd binary to start; by default `accessd` in this binary's directory.
+    #[arg(long)]
+    pub accessd: Option<PathBuf>,
+    /// An argument passed on to every `accessd serve`, e.g. `--accessd-arg=--cache-mb=8`
+    /// (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    pub accessd_arg: Vec<String>,
+    /// Seed of the data sets and of the request mixes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Workspaces of the small data set (about 10,200 grants with the defaults).
+    #[arg(long, default_value_t = 100)]
+    pub small_workspaces: usize,
+    /// Workspaces of the large data set (about 10.2 million grants with the defaults).
+    #[arg(long, default_value_t = 100_000)]
+    pub large_workspaces: usize,
+    /// Average members (with grants) per workspace; they hold 1.7 grants each on average,
+    /// so 60 gives about 102 grants per workspace.
+    #[arg(long, default_value_t = 60)]
+    pub members: usize,
+    /// Average sources per workspace.
+    #[arg(long, default_value_t = 20)]
+    pub sources: usize,
+    /// Distinct check requests precomputed for each data set, spread over all its
+    /// workspaces; each is also verified once after loading and after the restart.
+    #[arg(long, default_value_t = 50_000)]
+    pub requests: usize,
+    /// How to load the data sets; by default `import` from 100,000 grants on.
+    #[arg(long, value_enum)]
+    pub load_with: Option<LoadWith>,
+    /// Writes in flight with `--load-with grant`.
+    #[arg(long, default_value_t = 256)]
+    pub load_concurrency: usize,
+    /// Concurrencies the Check scenario is driven at (the targets read 1 and 64).
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    pub concurrency: Vec<usize>,
+    /// HTTP/2 connections the requests are spread over.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Measured time of each run.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured time before each run.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Times to repeat every run (small then large, back to back); medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// At most this many calls per run, whatever the duration.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub max_requests: u64,
+    /// Do not pin processes to cores even when the machine has two or more.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Core the load generator is pinned to.
+    #[arg(long, default_value_t = 0)]
+    pub client_core: usize,
+    /// Core both accessd processes are pinned to while Checks are driven (they load
+    /// and restart on every core).
+    #[arg(long, default_value_t = 1)]
+    pub server_core: usize,
+    /// How long a started accessd may take to report SERVING.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub start_timeout: Duration,
+    /// The data directories' parent (they are removed at the end); by default the
+    /// system's temporary directory. The large one needs about 4 GB.
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+}
+
+/// Settings of `accessd-bench records`.
+#[derive(Debug, Clone, Args)]
+pub struct RecordsArgs {
+    /// The file to write (replaced if it exists); `-` for stdout.
+    pub file: PathBuf,
+    /// Seed of the data set: the same as `run` or `scale` uses for the same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of workspaces.
+    #[arg(long, default_value_t = 100_000)]
+    pub workspaces: usize,
+    /// Average members (with grants) per workspace.
+    #[arg(long, default_value_t = 60)]
+    pub members: usize,
+    /// Average sources per workspace.
+    #[arg(long, default_value_t = 20)]
+    pub sources: usize,
 }
 
 /// Settings of `accessd-bench floor`.

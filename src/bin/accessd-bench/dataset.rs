@@ -1,8 +1,10 @@
 //! The data set: a deterministic population of workspaces derived from a seed, and the
-//! writes that build it through the AdminService. It knows everything it holds, so that
-//! `mix` can say what each check must answer; it sends nothing itself (see `load`).
+//! AdminService writes or Import records that build it. It knows everything it holds, so
+//! that `mix` can say what each check must answer; it sends nothing itself (see `load`).
 
-use accessd::api::pb;
+use accessd::api::pb::{self, record::Kind};
+
+use crate::rng::{Ids, Rng, mix};
 
 /// How big the data set is.
 #[derive(Debug, Clone, Copy)]
@@ -15,77 +17,6 @@ pub struct Sizes {
     pub sources: usize,
     /// Number of new grants the Grant scenario may write.
     pub grant_pool: usize,
-}
-
-/// A small deterministic generator (splitmix64): the same seed gives the same data set
-/// on every machine, with no dependency for it.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-/// splitmix64's finalizer: a bijection on `u64`, so distinct inputs give distinct outputs.
-pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(mix(seed))
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
-    }
-
-    /// A number in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        match u64::try_from(n) {
-            Ok(0) | Err(_) => 0,
-            Ok(n) => usize::try_from(self.next_u64() % n).unwrap_or(0),
-        }
-    }
-
-    /// A number in `low..=high`.
-    pub fn between(&mut self, low: usize, high: usize) -> usize {
-        low + self.below(high.saturating_sub(low) + 1)
-    }
-
-    /// True `percent` times out of a hundred.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next_u64() % 100 < percent
-    }
-}
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// Unique, realistic-looking ids (a prefix and 22 base62 characters, like the KSUIDs
-/// of production ids), so that the server parses and hashes ids of real lengths.
-#[derive(Debug)]
-struct Ids {
-    salt: u64,
-    next: u64,
-}
-
-impl Ids {
-    fn id(&mut self, prefix: &str) -> String {
-        self.next += 1;
-        // `mix` is a bijection and `salt + next` differs for every id: ids never collide.
-        let first = mix(self.salt.wrapping_add(self.next));
-        let mut out = String::with_capacity(prefix.len() + 22);
-        out.push_str(prefix);
-        for mut word in [first, mix(first)] {
-            for _ in 0..11 {
-                let digit = usize::try_from(word % 62).unwrap_or(0);
-                out.push(char::from(*BASE62.get(digit).unwrap_or(&b'0')));
-                word /= 62;
-            }
-        }
-        out
-    }
 }
 
 /// What a grant covers: all instances, or one source (by index in its workspace).
@@ -247,10 +178,7 @@ impl Dataset {
     /// Derives the data set of `sizes` from `seed`.
     pub fn generate(seed: u64, sizes: Sizes) -> Self {
         let mut rng = Rng::new(seed);
-        let mut ids = Ids {
-            salt: mix(seed ^ 0x5EED),
-            next: 0,
-        };
+        let mut ids = Ids::new(mix(seed ^ 0x5EED));
         let mut workspaces: Vec<WorkspaceSpec> = (0..sizes.workspaces)
             .map(|_| workspace(&mut rng, &mut ids, sizes))
             .collect();
@@ -305,11 +233,7 @@ impl Dataset {
             create.push(Write::CreateWorkspace(pb::CreateWorkspaceRequest {
                 workspace_id: ws.id.clone(),
                 owner_user_id: ws.owners.first().cloned().unwrap_or_default(),
-                products: [(ws.protocols, "protocols"), (ws.personas, "personas")]
-                    .into_iter()
-                    .filter(|(on, _)| *on)
-                    .map(|(_, name)| name.to_owned())
-                    .collect(),
+                products: ws.products(),
             }));
             let users = ws.owners.iter().skip(1).map(|u| (u, pb::Membership::Owner));
             let members = ws.members.iter().map(|m| (&m.id, pb::Membership::Member));
@@ -334,19 +258,23 @@ impl Dataset {
             }
             for member in &ws.members {
                 for grant in &member.grants {
-                    let scope = match grant.scope {
-                        GrantScope::All => scope_all(),
-                        GrantScope::Source(index) => {
-                            scope_source(sources.get(index).map_or("", String::as_str))
-                        }
-                    };
                     children_and_grants.push(Write::Grant(grant_request(
-                        &ws.id, &member.id, grant.role, scope,
+                        &ws.id,
+                        &member.id,
+                        grant.role,
+                        ws.scope(grant.scope),
                     )));
                 }
             }
         }
         vec![create, people_and_roots, children_and_grants]
+    }
+
+    /// The data set as Import records, workspace after workspace, each in the order
+    /// Import applies them: the workspace (with its products and every owner), its
+    /// resources with parents before children, its members, then their grants.
+    pub fn records(&self) -> impl Iterator<Item = pb::Record> + '_ {
+        self.workspaces.iter().flat_map(WorkspaceSpec::records)
     }
 
     /// The new grants the Grant scenario writes, interleaved across workspaces: each
@@ -373,6 +301,84 @@ impl Dataset {
             }
         }
         pool
+    }
+}
+
+impl WorkspaceSpec {
+    /// This workspace's Import records, in the order [`Dataset::records`] describes.
+    pub fn records(&self) -> Vec<pb::Record> {
+        let record = |kind| pb::Record { kind: Some(kind) };
+        let mut records = Vec::with_capacity(
+            1 + self.destinations.len()
+                + self
+                    .instances
+                    .iter()
+                    .map(|(_, ids)| ids.len())
+                    .sum::<usize>()
+                + self.members.len() * 3
+                + self.writers.len(),
+        );
+        records.push(record(Kind::Workspace(pb::WorkspaceRecord {
+            workspace_id: self.id.clone(),
+            products: self.products(),
+            owner_user_ids: self.owners.clone(),
+        })));
+        let resource = |type_name: &str, id: &str, parent: &str| {
+            record(Kind::Resource(pb::ResourceRecord {
+                workspace_id: self.id.clone(),
+                resource: Some(pb::ResourceRef {
+                    r#type: type_name.to_owned(),
+                    id: id.to_owned(),
+                }),
+                parent_id: parent.to_owned(),
+            }))
+        };
+        for (type_name, ids) in &self.instances {
+            records.extend(ids.iter().map(|id| resource(type_name, id, "")));
+        }
+        let sources = self.sources();
+        for (id, source) in &self.destinations {
+            let parent = sources.get(*source).map_or("", String::as_str);
+            records.push(resource("destination", id, parent));
+        }
+        let members = self.members.iter().map(|m| &m.id).chain(&self.writers);
+        records.extend(members.map(|user| {
+            record(Kind::Member(pb::MemberRecord {
+                workspace_id: self.id.clone(),
+                user_id: user.clone(),
+                membership: pb::Membership::Member.into(),
+            }))
+        }));
+        for member in &self.members {
+            for grant in &member.grants {
+                records.push(record(Kind::Grant(pb::GrantRecord {
+                    workspace_id: self.id.clone(),
+                    user_id: member.id.clone(),
+                    role: grant.role.to_owned(),
+                    scope: Some(self.scope(grant.scope)),
+                })));
+            }
+        }
+        records
+    }
+
+    /// The add-on products it has enabled (`connections` is always on, so not listed).
+    fn products(&self) -> Vec<String> {
+        [(self.protocols, "protocols"), (self.personas, "personas")]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| name.to_owned())
+            .collect()
+    }
+
+    /// A grant's scope as the API takes it.
+    fn scope(&self, scope: GrantScope) -> pb::Scope {
+        match scope {
+            GrantScope::All => scope_all(),
+            GrantScope::Source(index) => {
+                scope_source(self.sources().get(index).map_or("", String::as_str))
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The floor: accessd's AccessService on the same stack (tonic server, the same generated
-//! trait and messages, the same runtime and socket options), answering a constant. What
-//! it costs is what any gRPC call costs here; accessd is reported as a ratio to it.
-//! It decides nothing and holds no data.
+//! trait and messages, the same runtime, allocator and socket options), answering a
+//! constant. What it costs is what any gRPC call costs here; accessd is reported as a
+//! ratio to it. It decides nothing and holds no data.
 
 use std::{future::Future, io::Write as _, sync::Arc, time::Duration};
 

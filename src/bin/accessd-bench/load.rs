@@ -1,7 +1,7 @@
-//! Loading the data set into a server. Today one way: every write its own AdminService
-//! call, many in flight at once so that the server group-commits them. A bulk import
-//! is the other way to come: add a `LoadMethod` variant that streams `Dataset::phases`
-//! (or the same records) to it; `run` and the report stay as they are.
+//! Loading the data set into a server, one of two ways: every write its own AdminService
+//! call, many in flight at once so that the server group-commits them; or one Import
+//! stream of the data set's records over one connection, which the server applies in
+//! large batches. Either way every write must take effect, or the load fails.
 
 use std::{
     sync::{
@@ -11,7 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use accessd::api::pb::admin_service_client::AdminServiceClient;
+use accessd::api::pb::{self, admin_service_client::AdminServiceClient};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use crate::dataset::{Dataset, Write};
@@ -25,19 +27,64 @@ pub enum LoadMethod {
         /// Writes in flight.
         concurrency: usize,
     },
+    /// One `Import` stream of [`Dataset::records`] over the first connection, in
+    /// messages of `chunk` records.
+    Import {
+        /// Records per message of the stream.
+        chunk: usize,
+    },
+}
+
+/// Records per Import message: about 250 KiB, well under the server's 4 MiB per message.
+pub const IMPORT_CHUNK: usize = 2_000;
+
+/// From this many grants on, a data set is loaded with Import unless told otherwise:
+/// one call per write would take minutes.
+pub const IMPORT_FROM_GRANTS: usize = 100_000;
+
+impl LoadMethod {
+    /// The way to load a data set of `grants` grants: `import` if given, else Import for
+    /// a large data set and one call per write for a small one.
+    pub fn choose(import: Option<bool>, grants: usize, concurrency: usize) -> Self {
+        if import.unwrap_or(grants >= IMPORT_FROM_GRANTS) {
+            Self::Import {
+                chunk: IMPORT_CHUNK,
+            }
+        } else {
+            Self::Rpc { concurrency }
+        }
+    }
+
+    /// How it loads, for reports.
+    pub fn describe(self) -> String {
+        match self {
+            Self::Rpc { concurrency } => {
+                format!("one AdminService call per write, {concurrency} in flight")
+            }
+            Self::Import { chunk } => {
+                format!("one Import stream over one connection, {chunk} records per message")
+            }
+        }
+    }
 }
 
 /// What loading did.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOutcome {
-    /// Writes acknowledged.
+    /// Writes (calls or records) acknowledged.
     pub writes: usize,
+    /// Atomic batches the server applied them in (Import only; one per write otherwise).
+    pub batches: u64,
     /// Wall time of the whole load.
     pub elapsed: Duration,
 }
 
 /// The most time one write may take before the load is abandoned.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most time a whole Import may take (10 million grants take about two minutes).
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Rejections quoted when an Import refused records.
+const QUOTED_REJECTIONS: usize = 3;
 
 /// Writes the data set to the server behind `channels`. Any refused write fails the
 /// load: the expected answers of the checks assume every write took effect.
@@ -47,16 +94,96 @@ pub async fn load(
     data: &Dataset,
 ) -> Result<LoadOutcome, String> {
     let started = Instant::now();
-    let LoadMethod::Rpc { concurrency } = method;
-    let mut writes = 0;
-    for phase in data.phases() {
-        writes += phase.len();
-        load_phase(channels, Arc::new(phase), concurrency.max(1)).await?;
+    match method {
+        LoadMethod::Rpc { concurrency } => {
+            let mut writes = 0;
+            for phase in data.phases() {
+                writes += phase.len();
+                load_phase(channels, Arc::new(phase), concurrency.max(1)).await?;
+            }
+            Ok(LoadOutcome {
+                writes,
+                batches: writes as u64,
+                elapsed: started.elapsed(),
+            })
+        }
+        LoadMethod::Import { chunk } => {
+            let channel = channels.first().ok_or("no connection to load through")?;
+            let call = import(channel.clone(), data, chunk.max(1));
+            let response = tokio::time::timeout(IMPORT_TIMEOUT, call)
+                .await
+                .map_err(|_| format!("the import did not finish in {IMPORT_TIMEOUT:?}"))??;
+            Ok(LoadOutcome {
+                writes: usize::try_from(response.records).unwrap_or(usize::MAX),
+                batches: response.batches,
+                elapsed: started.elapsed(),
+            })
+        }
     }
-    Ok(LoadOutcome {
-        writes,
-        elapsed: started.elapsed(),
-    })
+}
+
+/// Streams the data set's records to Import, generating each message as the stream
+/// asks for it (10 million grants are 22 million records: too many to hold at once).
+async fn import(
+    channel: Channel,
+    data: &Dataset,
+    chunk: usize,
+) -> Result<pb::ImportResponse, String> {
+    let (sender, receiver) = mpsc::channel::<pb::ImportRequest>(4);
+    // The producer borrows the data set, so it runs in this task beside the call rather
+    // than in a task of its own; the stream ends when it drops the sender.
+    let produce = async move {
+        let mut sent = 0u64;
+        let mut records = Vec::with_capacity(chunk);
+        for workspace in &data.workspaces {
+            records.extend(workspace.records());
+            while records.len() >= chunk {
+                let rest = records.split_off(chunk);
+                let full = std::mem::replace(&mut records, rest);
+                sent += full.len() as u64;
+                if sender
+                    .send(pb::ImportRequest { records: full })
+                    .await
+                    .is_err()
+                {
+                    // The call has ended early; its status says why.
+                    return sent;
+                }
+            }
+        }
+        sent += records.len() as u64;
+        if !records.is_empty() {
+            let _ = sender.send(pb::ImportRequest { records }).await;
+        }
+        sent
+    };
+    let mut client = AdminServiceClient::new(channel);
+    let call = client.import(ReceiverStream::new(receiver));
+    let (sent, answer) = tokio::join!(produce, call);
+    let response = answer
+        .map_err(|status| format!("Import failed: {status}"))?
+        .into_inner();
+    if response.rejected_count > 0 {
+        let quoted: Vec<String> = response
+            .rejected
+            .iter()
+            .take(QUOTED_REJECTIONS)
+            .map(|r| format!("record {}: {}", r.index, r.reason))
+            .collect();
+        return Err(format!(
+            "Import rejected {} of {} records, e.g. {}",
+            response.rejected_count,
+            response.records,
+            quoted.join("; ")
+        ));
+    }
+    if response.records != sent {
+        return Err(format!(
+            "Import received {} records of the {sent} sent",
+            response.records
+        ));
+    }
+    Ok(response)
 }
 
 async fn load_phase(

@@ -8,7 +8,10 @@ use accessd::{
     model::{Catalog, PermissionId, TypeId, catalog::Target},
 };
 
-use crate::dataset::{Dataset, GrantScope, Rng, WorkspaceSpec};
+use crate::{
+    dataset::{Dataset, GrantScope, WorkspaceSpec},
+    rng::Rng,
+};
 
 /// One check request and the answer it must get.
 #[derive(Debug, Clone)]

@@ -38,9 +38,14 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Runs the whole bench; fails if any call failed or any answer was wrong.
 pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Result<(), String> {
     println!("machine: {machine}");
+    let servers = match args.addr {
+        Some(_) => "the floor (accessd at --addr is not started, so not pinned, by this run)",
+        None => "accessd and the floor",
+    };
     match pinning {
         Some(p) => println!(
-            "pinned: load generator to core {} (taskset -a -p -c {}), servers to core {} (taskset -c {})",
+            "pinned: load generator to core {} (taskset -a -p -c {}), {servers} to core {} \
+             (taskset -c {})",
             p.client_core, p.client_core, p.server_core, p.server_core
         ),
         None => println!("pinned: nothing (fewer than two cores, no taskset, or --no-pin)"),
@@ -140,7 +145,14 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
         let method = LoadMethod::Rpc {
             concurrency: args.load_concurrency,
         };
-        let loaded = load(method, &accessd_channels, &data).await?;
+        let loaded = load(method, &accessd_channels, &data)
+            .await
+            .map_err(|e| match args.addr {
+                Some(addr) => format!(
+                    "loading into {addr}: {e} (if it already holds this data set, pass --skip-load)"
+                ),
+                None => format!("loading: {e}"),
+            })?;
         println!(
             "load: {} durable writes in {:.2} s ({:.0}/s), one AdminService call each, {} in flight",
             loaded.writes,
@@ -322,25 +334,19 @@ fn problem_note(outcome: &crate::driver::Outcome, problems: &mut (u64, u64)) {
     }
 }
 
-/// The accessd binary to start: `--accessd`, or `accessd` beside this binary.
+/// The accessd binary to start: `--accessd`, or `accessd` beside this binary (which
+/// `cargo build --release --bins` keeps as fresh as this one).
 fn accessd_binary(args: &RunArgs) -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let binary = match &args.accessd {
         Some(path) => path.clone(),
         None => me.with_file_name("accessd"),
     };
-    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).map_err(|_| {
-        format!(
+    if !binary.is_file() {
+        return Err(format!(
             "no accessd binary at `{}`: build both with `cargo build --release --bins`, or pass --accessd",
             binary.display()
-        )
-    })?;
-    let mine = std::fs::metadata(&me).and_then(|m| m.modified()).ok();
-    if mine.is_some_and(|mine| built + Duration::from_secs(60) < mine) {
-        println!(
-            "warning: `{}` is older than this binary; `cargo build --release --bins` rebuilds both",
-            binary.display()
-        );
+        ));
     }
     Ok(binary)
 }
