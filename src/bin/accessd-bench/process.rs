@@ -34,14 +34,13 @@ pub fn taskset_available() -> bool {
 
 /// Pins every thread of this process (and so every thread it starts later) to `core`.
 pub fn pin_self(core: usize) -> Result<(), String> {
+    pin(std::process::id(), core)
+}
+
+/// Pins every thread of process `pid` (and so every thread it starts later) to `core`.
+pub fn pin(pid: u32, core: usize) -> Result<(), String> {
     let status = Command::new("taskset")
-        .args([
-            "-a",
-            "-p",
-            "-c",
-            &core.to_string(),
-            &std::process::id().to_string(),
-        ])
+        .args(["-a", "-p", "-c", &core.to_string(), &pid.to_string()])
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run taskset: {e}"))?;
@@ -49,7 +48,7 @@ pub fn pin_self(core: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "taskset could not pin this process to core {core}: {status}"
+            "taskset could not pin process {pid} to core {core}: {status}"
         ))
     }
 }
@@ -84,12 +83,14 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `accessd serve` on a free loopback port with its data in `data_dir`, its
-    /// logs in `log`. Returns once the process runs; see [`Self::wait_serving`].
+    /// logs in `log`, and `extra` arguments. Returns once the process runs; see
+    /// [`Self::wait_serving`].
     pub fn start_accessd(
         binary: &Path,
         data_dir: &Path,
         core: Option<usize>,
         log: &Path,
+        extra: &[String],
     ) -> Result<Self, String> {
         // Bind and release a port: accessd cannot tell us the one it picked. The window
         // for another process to take it is a few microseconds on a quiet machine.
@@ -104,6 +105,7 @@ impl ServerProcess {
             .arg(addr.to_string())
             .arg("--data-dir")
             .arg(data_dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -183,6 +185,11 @@ impl ServerProcess {
     /// The server's resident memory, in bytes.
     pub fn rss_bytes(&self) -> Option<u64> {
         status_kib(self.pid, "VmRSS:").map(|kib| kib * 1024)
+    }
+
+    /// The most memory the server has held resident so far (`VmHWM`), in bytes.
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
+        status_kib(self.pid, "VmHWM:").map(|kib| kib * 1024)
     }
 
     /// Asks the server to stop (SIGTERM; the floor also sees its stdin close) and waits
@@ -275,11 +282,15 @@ pub struct ScratchDir(PathBuf);
 impl ScratchDir {
     /// A new empty directory under the system's temporary directory.
     pub fn new() -> Result<Self, String> {
+        Self::new_in(&std::env::temp_dir())
+    }
+
+    /// A new empty directory under `parent`.
+    pub fn new_in(parent: &Path) -> Result<Self, String> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let path =
-            std::env::temp_dir().join(format!("accessd-bench-{}-{nanos:09}", std::process::id()));
+        let path = parent.join(format!("accessd-bench-{}-{nanos:09}", std::process::id()));
         std::fs::create_dir_all(&path)
             .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
         Ok(Self(path))

@@ -4,7 +4,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -13,7 +13,7 @@ use accessd::{api::MAX_BATCH_CHECKS, model::Catalog};
 use tonic::transport::Channel;
 
 use crate::{
-    args::{RunArgs, Scenario},
+    args::{LoadWith, RunArgs, Scenario},
     dataset::{Dataset, Sizes},
     driver::{DriveConfig, GrantPool, Workload, drive},
     floor,
@@ -108,12 +108,13 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
     let mut accessd = match args.addr {
         Some(_) => None,
         None => {
-            let binary = accessd_binary(&args)?;
+            let binary = accessd_binary(args.accessd.as_deref())?;
             let mut server = ServerProcess::start_accessd(
                 &binary,
                 &scratch.path().join("data"),
                 server_core,
                 &scratch.path().join("accessd.log"),
+                &[],
             )?;
             let took = server.wait_serving(args.start_timeout).await?;
             println!(
@@ -142,9 +143,11 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
     if args.skip_load {
         println!("load: skipped (--skip-load)");
     } else {
-        let method = LoadMethod::Rpc {
-            concurrency: args.load_concurrency,
-        };
+        let method = LoadMethod::choose(
+            args.load_with.map(LoadWith::is_import),
+            counts.grants,
+            args.load_concurrency,
+        );
         let loaded = load(method, &accessd_channels, &data)
             .await
             .map_err(|e| match args.addr {
@@ -153,13 +156,7 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
                 ),
                 None => format!("loading: {e}"),
             })?;
-        println!(
-            "load: {} durable writes in {:.2} s ({:.0}/s), one AdminService call each, {} in flight",
-            loaded.writes,
-            loaded.elapsed.as_secs_f64(),
-            loaded.writes as f64 / loaded.elapsed.as_secs_f64().max(1e-9),
-            args.load_concurrency,
-        );
+        println!("load: {}", report::loaded(method, &loaded, counts.grants));
     }
     if let Some(rss) = accessd.as_ref().and_then(ServerProcess::rss_bytes) {
         println!(
@@ -301,13 +298,14 @@ async fn restart(
 ) -> Result<(), String> {
     let before = server.rss_bytes();
     server.stop(STOP_TIMEOUT).await?;
-    let binary = accessd_binary(args)?;
+    let binary = accessd_binary(args.accessd.as_deref())?;
     let started = Instant::now();
     let mut again = ServerProcess::start_accessd(
         &binary,
         &scratch.path().join("data"),
         core,
         &scratch.path().join("accessd-restart.log"),
+        &[],
     )?;
     again.wait_serving(args.start_timeout).await?;
     let took = started.elapsed();
@@ -336,10 +334,10 @@ fn problem_note(outcome: &crate::driver::Outcome, problems: &mut (u64, u64)) {
 
 /// The accessd binary to start: `--accessd`, or `accessd` beside this binary (which
 /// `cargo build --release --bins` keeps as fresh as this one).
-fn accessd_binary(args: &RunArgs) -> Result<PathBuf, String> {
+pub fn accessd_binary(accessd: Option<&Path>) -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let binary = match &args.accessd {
-        Some(path) => path.clone(),
+    let binary = match accessd {
+        Some(path) => path.to_owned(),
         None => me.with_file_name("accessd"),
     };
     if !binary.is_file() {
