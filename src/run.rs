@@ -45,8 +45,10 @@ pub fn load_catalog(path: Option<&std::path::Path>) -> Result<Catalog, BoxError>
 
 fn init_telemetry(format: LogFormat) {
     let filter = EnvFilter::try_from_env("ACCESSD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in files or log collectors.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

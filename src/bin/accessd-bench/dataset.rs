@@ -159,6 +159,14 @@ pub struct Counts {
     pub with_personas: usize,
 }
 
+impl Counts {
+    /// How many Import records load the data set: one per workspace (with its owners),
+    /// instance, member and grant.
+    pub fn records(&self) -> usize {
+        self.workspaces + self.instances + self.members + self.writers + self.grants
+    }
+}
+
 const ALL_SCOPE_ROLES: [(&str, &str); 9] = [
     ("source_admin", "connections"),
     ("source_read", "connections"),

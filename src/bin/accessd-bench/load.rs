@@ -75,6 +75,8 @@ pub struct LoadOutcome {
     pub writes: usize,
     /// Atomic batches the server applied them in (Import only; one per write otherwise).
     pub batches: u64,
+    /// Records that changed something (Import only: the rest were already in effect).
+    pub applied: Option<u64>,
     /// Wall time of the whole load.
     pub elapsed: Duration,
 }
@@ -104,6 +106,7 @@ pub async fn load(
             Ok(LoadOutcome {
                 writes,
                 batches: writes as u64,
+                applied: None,
                 elapsed: started.elapsed(),
             })
         }
@@ -116,6 +119,7 @@ pub async fn load(
             Ok(LoadOutcome {
                 writes: usize::try_from(response.records).unwrap_or(usize::MAX),
                 batches: response.batches,
+                applied: Some(response.applied),
                 elapsed: started.elapsed(),
             })
         }

@@ -1,7 +1,9 @@
 //! `accessd-bench`: the load generator of issue 4. `run` builds a seeded data set through
 //! accessd's AdminService, drives Check, BatchCheck and Grant over gRPC against accessd
 //! and against a no-op floor server (`floor`, this binary again), and reports throughput
-//! and latency with accessd as ratios to the floor. See `BENCHMARKS.md`.
+//! and latency with accessd as ratios to the floor. `scale` compares accessd with itself
+//! at ten thousand and ten million grants; `records` writes a data set for `accessd
+//! import`. See `BENCHMARKS.md`.
 
 mod args;
 mod dataset;
@@ -10,9 +12,11 @@ mod floor;
 mod load;
 mod mix;
 mod process;
+mod records;
 mod report;
 mod rng;
 mod run;
+mod scale;
 #[cfg(test)]
 mod tests;
 
@@ -34,21 +38,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Floor(args) => server_runtime().and_then(|rt| rt.block_on(floor::run(args))),
+        Command::Records(args) => records::write(&args),
         Command::Run(args) => {
             // Read before pinning: once pinned, this process sees one core.
             let machine = process::machine();
-            let pinning = (!args.no_pin && process::cores() >= 2 && process::taskset_available())
-                .then_some(Pinning {
-                    client_core: args.client_core,
-                    server_core: args.server_core,
-                });
-            // Pin before the runtime exists, so that every worker thread inherits it.
-            let pinned = match pinning {
-                Some(p) => process::pin_self(p.client_core).map(|()| pinning),
-                None => Ok(None),
-            };
-            pinned.and_then(|pinning| {
+            pin(args.no_pin, args.client_core, args.server_core).and_then(|pinning| {
                 client_runtime().and_then(|rt| rt.block_on(run::run(*args, &machine, pinning)))
+            })
+        }
+        Command::Scale(args) => {
+            let machine = process::machine();
+            pin(args.no_pin, args.client_core, args.server_core).and_then(|pinning| {
+                client_runtime()
+                    .and_then(|rt| rt.block_on(scale::scale(*args, &machine, pinning)))
             })
         }
     };
@@ -59,6 +61,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Pins this process to `client_core` when the machine has two cores or more and
+/// `taskset` runs, and says which cores the load generator and the servers get. Called
+/// before the runtime exists, so that every worker thread inherits it.
+fn pin(no_pin: bool, client_core: usize, server_core: usize) -> Result<Option<Pinning>, String> {
+    if no_pin || process::cores() < 2 || !process::taskset_available() {
+        return Ok(None);
+    }
+    process::pin_self(client_core)?;
+    Ok(Some(Pinning {
+        client_core,
+        server_core,
+    }))
 }
 
 /// The runtime accessd itself uses (`#[tokio::main]`): multi-threaded, one worker per

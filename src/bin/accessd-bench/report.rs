@@ -2,7 +2,13 @@
 //! and latency differences, medians over rounds, and the issue's targets met or missed.
 //! It formats; it measures nothing.
 
-use crate::{args::Scenario, driver::Outcome};
+use std::time::Duration;
+
+use crate::{
+    args::Scenario,
+    driver::Outcome,
+    load::{LoadMethod, LoadOutcome},
+};
 
 /// The figures of one run, or the medians of several.
 #[derive(Debug, Clone, Copy, Default)]
@@ -269,6 +275,122 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// `n` with a comma between each group of three digits.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// What a load did, in one line.
+pub fn loaded(method: LoadMethod, outcome: &LoadOutcome, grants: usize) -> String {
+    let seconds = outcome.elapsed.as_secs_f64().max(1e-9);
+    match method {
+        LoadMethod::Rpc { .. } => format!(
+            "{} durable writes in {seconds:.2} s ({:.0}/s), {}",
+            thousands(outcome.writes),
+            outcome.writes as f64 / seconds,
+            method.describe(),
+        ),
+        LoadMethod::Import { .. } => format!(
+            "{} records ({} grants) in {seconds:.2} s: {:.0} records/s, {:.0} grants/s, in {} \
+             atomic batches; {}",
+            thousands(outcome.writes),
+            thousands(grants),
+            outcome.writes as f64 / seconds,
+            grants as f64 / seconds,
+            outcome.batches,
+            method.describe(),
+        ),
+    }
+}
+
+/// The most resident memory the scale target allows.
+pub const SCALE_MAX_RESIDENT: u64 = 2 * 1024 * 1024 * 1024;
+/// The longest a restart may take to SERVING under the scale target.
+pub const SCALE_MAX_SERVING: Duration = Duration::from_secs(30);
+/// How far the large data set's Check figures may fall from the small one's.
+const SCALE_TOLERANCE: f64 = 0.10;
+
+/// The large data set of a scale run: its size, memory and restart.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaleLarge {
+    /// Grants in the small data set.
+    pub small_grants: usize,
+    /// Grants in the large data set.
+    pub grants: usize,
+    /// The most memory accessd held resident after loading it or after restarting on it.
+    pub resident: Option<u64>,
+    /// How long the restart took from process start to SERVING.
+    pub serving: Option<Duration>,
+}
+
+/// The scale target of issue 4, each part met or missed with its numbers: the large data
+/// set's Check figures (`large`) against the small one's (`small`), its memory and its
+/// restart.
+pub fn scale_targets(small: &[Summary], large: &[Summary], sizes: &ScaleLarge) -> Vec<String> {
+    let find = |summaries: &[Summary], concurrency: usize| {
+        summaries
+            .iter()
+            .find(|s| s.scenario == Scenario::Check && s.concurrency == concurrency)
+            .map(|s| s.accessd)
+    };
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    let (with, against) = (thousands(sizes.grants), thousands(sizes.small_grants));
+    let mut lines = Vec::new();
+    if let (Some(s), Some(l)) = (find(small, 64), find(large, 64)) {
+        let r = ratio(l.items_per_s, s.items_per_s);
+        lines.push(format!(
+            "Check throughput at concurrency 64, {with} grants within 10% of {against}: \
+             {:.1}% ({:.0} vs {:.0}/s): {}",
+            r * 100.0,
+            l.items_per_s,
+            s.items_per_s,
+            verdict(r >= 1.0 - SCALE_TOLERANCE)
+        ));
+        if let (Some(a), Some(b)) = (l.server_micros_per_item(), s.server_micros_per_item()) {
+            lines.push(format!(
+                "  the same by server CPU per check ({a:.2} vs {b:.2} µs): {:.1}%: {}",
+                ratio(b, a) * 100.0,
+                verdict(ratio(b, a) >= 1.0 - SCALE_TOLERANCE)
+            ));
+        }
+    }
+    if let (Some(s), Some(l)) = (find(small, 1), find(large, 1)) {
+        for (name, small, large) in [("p50", s.p50(), l.p50()), ("p99", s.p99(), l.p99())] {
+            let change = ratio(large, small) - 1.0;
+            lines.push(format!(
+                "Check {name} at concurrency 1, {with} grants within 10% of {against}: \
+                 {:+.1}% ({large:.1} vs {small:.1} µs): {}",
+                change * 100.0,
+                verdict(change <= SCALE_TOLERANCE)
+            ));
+        }
+    }
+    if let Some(resident) = sizes.resident {
+        lines.push(format!(
+            "resident memory with {with} grants under 2 GiB: {} (the most after loading and \
+             after the restart): {}",
+            mib(resident),
+            verdict(resident < SCALE_MAX_RESIDENT)
+        ));
+    }
+    if let Some(serving) = sizes.serving {
+        lines.push(format!(
+            "SERVING after a restart with {with} grants under 30 s: {:.1} s: {}",
+            serving.as_secs_f64(),
+            verdict(serving < SCALE_MAX_SERVING)
+        ));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +426,48 @@ mod tests {
         let m = Figures::median(&[figures(10.0, 1.0, 9.0), empty, figures(30.0, 3.0, 7.0)]);
         assert_eq!(m.calls_per_s, 20.0);
         assert_eq!(m.errors, 1);
+    }
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(10_203_456), "10,203,456");
+    }
+
+    #[test]
+    fn scale_targets_compare_the_large_data_set_with_the_small_one() {
+        let check = |concurrency, accessd| Summary {
+            scenario: Scenario::Check,
+            concurrency,
+            floor: None,
+            accessd,
+        };
+        let small = [
+            check(64, figures(1000.0, 50.0, 90.0)),
+            check(1, figures(100.0, 50.0, 90.0)),
+        ];
+        let large = [
+            check(64, figures(920.0, 60.0, 100.0)),
+            check(1, figures(95.0, 54.0, 100.0)),
+        ];
+        let sizes = ScaleLarge {
+            small_grants: 10_200,
+            grants: 10_200_000,
+            resident: Some(SCALE_MAX_RESIDENT + 1),
+            serving: Some(Duration::from_secs(12)),
+        };
+        let lines = scale_targets(&small, &large, &sizes);
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert!(lines[0].contains("10,200,000 grants within 10% of 10,200"));
+        assert!(lines[0].contains("92.0%") && lines[0].ends_with("met"));
+        assert!(lines[1].contains("p50") && lines[1].contains("+8.0%"));
+        assert!(lines[1].ends_with("met"));
+        assert!(lines[2].contains("p99") && lines[2].contains("+11.1%"));
+        assert!(lines[2].ends_with("MISSED"));
+        assert!(lines[3].contains("2048.0 MiB") && lines[3].ends_with("MISSED"));
+        assert!(lines[4].contains("12.0 s") && lines[4].ends_with("met"));
     }
 
     #[test]

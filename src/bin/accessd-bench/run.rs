@@ -320,11 +320,13 @@ async fn restart(
     again.stop(STOP_TIMEOUT).await
 }
 
-fn first(channels: &[Channel], count: usize) -> &[Channel] {
+/// The first `count` connections (all of them if there are fewer).
+pub fn first(channels: &[Channel], count: usize) -> &[Channel] {
     channels.get(..count).unwrap_or(channels)
 }
 
-fn problem_note(outcome: &crate::driver::Outcome, problems: &mut (u64, u64)) {
+/// Adds a run's failed calls and wrong answers to `problems`, printing the first.
+pub fn problem_note(outcome: &crate::driver::Outcome, problems: &mut (u64, u64)) {
     problems.0 += outcome.errors;
     problems.1 += outcome.mismatches;
     if let Some(problem) = &outcome.first_problem {
