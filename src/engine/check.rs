@@ -2,7 +2,7 @@
 
 use crate::model::{
     Catalog, Decision, DenialReason, InstanceKey, Membership, PermissionId, ResourceId, Scope,
-    UserId, Workspace, catalog::Target,
+    TypeId, UserId, Workspace, catalog::Target,
 };
 
 /// One check, already validated: the resource is present exactly when the permission
@@ -36,17 +36,28 @@ pub fn check(catalog: &Catalog, workspace: Option<&Workspace>, check: &Check) ->
     if !workspace.products().contains(permission.product) {
         return Decision::Denied(DenialReason::ProductNotEnabled);
     }
-    let target = match (permission.target, &check.resource) {
-        (Target::Workspace, None) => None,
+    // The target and its ancestors (a destination's source), looked up once: every
+    // instance-scoped grant is then compared against this short chain.
+    let mut chain: [Option<(TypeId, &ResourceId)>; MAX_DEPTH] = [None; MAX_DEPTH];
+    match (permission.target, &check.resource) {
+        (Target::Workspace, None) => {}
         (Target::Instance(ty), Some(id)) => {
-            let key = (ty, id.clone());
-            if workspace.instance(&key).is_none() {
+            let Some(instance) = workspace.instance(&(ty, id.clone())) else {
                 return Decision::Denied(DenialReason::ResourceNotRegistered);
+            };
+            let mut links = chain.iter_mut();
+            if let Some(link) = links.next() {
+                *link = Some((ty, id));
             }
-            Some(key)
+            let mut parent = instance.parent.as_ref();
+            for link in links {
+                let Some(key) = parent else { break };
+                *link = Some((key.0, &key.1));
+                parent = workspace.instance(key).and_then(|i| i.parent.as_ref());
+            }
         }
         _ => return Decision::Denied(DenialReason::ResourceNotRegistered),
-    };
+    }
     if member.membership == Membership::Owner {
         return Decision::AllowedByMembership(Membership::Owner);
     }
@@ -54,6 +65,13 @@ pub fn check(catalog: &Catalog, workspace: Option<&Workspace>, check: &Check) ->
         return Decision::AllowedByMembership(Membership::Member);
     }
     let products = workspace.products();
+    let covered = |scope: &Scope| match scope {
+        Scope::All => true,
+        Scope::Instance(ty, id) => chain
+            .iter()
+            .map_while(|link| *link)
+            .any(|(link_type, link_id)| link_type == *ty && link_id == id),
+    };
     member
         .grants
         .iter()
@@ -61,7 +79,7 @@ pub fn check(catalog: &Catalog, workspace: Option<&Workspace>, check: &Check) ->
             catalog.role(grant.role).is_some_and(|role| {
                 products.contains(role.product)
                     && role.allows(check.permission)
-                    && covers(workspace, &grant.scope, target.as_ref())
+                    && covered(&grant.scope)
             })
         })
         .map_or(Decision::Denied(DenialReason::NoCoveringGrant), |grant| {

@@ -31,8 +31,16 @@ fn validate(raw: &str) -> Result<(), IdError> {
     }
     // Printable ASCII keeps ids safe as storage key parts (no NUL separator inside),
     // in logs, in CSV and in page tokens.
-    match raw.char_indices().find(|(_, c)| !c.is_ascii_graphic()) {
-        Some((at, c)) => Err(IdError::BadCharacter(c, at)),
+    // Bytes, not chars: every check parses three ids. A non-ASCII byte fails the test
+    // too, and only then is the character decoded for the message.
+    match raw.bytes().position(|b| !b.is_ascii_graphic()) {
+        Some(at) => {
+            let c = raw
+                .get(at..)
+                .and_then(|rest| rest.chars().next())
+                .unwrap_or('?');
+            Err(IdError::BadCharacter(c, at))
+        }
         None => Ok(()),
     }
 }

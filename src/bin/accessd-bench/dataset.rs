@@ -591,6 +591,102 @@ mod tests {
     }
 
     #[test]
+    fn records_put_a_workspace_first_then_its_resources_parents_first_then_members_then_grants() {
+        let data = Dataset::generate(2, SMALL);
+        let counts = data.counts();
+        let mut workspaces = HashSet::new();
+        let mut current = String::new();
+        let mut resources = HashSet::new();
+        let mut members = HashSet::new();
+        let mut last_stage = 0;
+        let mut grants = 0;
+        let records: Vec<pb::Record> = data.records().collect();
+        assert!(matches!(
+            records.first().and_then(|r| r.kind.as_ref()),
+            Some(Kind::Workspace(_))
+        ));
+        for record in &records {
+            // Stages within a workspace: 0 workspace, 1 resources, 2 members, 3 grants.
+            let (workspace, stage) = match record.kind.as_ref().unwrap() {
+                Kind::Workspace(w) => {
+                    assert!(workspaces.insert(w.workspace_id.clone()), "one record each");
+                    assert!((1..=2).contains(&w.owner_user_ids.len()));
+                    current = w.workspace_id.clone();
+                    last_stage = 0;
+                    (&w.workspace_id, 0)
+                }
+                Kind::Resource(r) => {
+                    let id = r.resource.as_ref().unwrap().id.clone();
+                    if !r.parent_id.is_empty() {
+                        assert!(
+                            resources.contains(&(r.workspace_id.clone(), r.parent_id.clone())),
+                            "{id}'s parent comes first"
+                        );
+                    }
+                    resources.insert((r.workspace_id.clone(), id));
+                    (&r.workspace_id, 1)
+                }
+                Kind::Member(m) => {
+                    members.insert((m.workspace_id.clone(), m.user_id.clone()));
+                    (&m.workspace_id, 2)
+                }
+                Kind::Grant(g) => {
+                    grants += 1;
+                    assert!(members.contains(&(g.workspace_id.clone(), g.user_id.clone())));
+                    if let Some(pb::scope::Kind::Instance(source)) =
+                        g.scope.as_ref().and_then(|s| s.kind.as_ref())
+                    {
+                        assert!(resources.contains(&(g.workspace_id.clone(), source.id.clone())));
+                    }
+                    (&g.workspace_id, 3)
+                }
+            };
+            assert_eq!(workspace, &current, "a workspace's records are contiguous");
+            assert!(stage >= last_stage, "stage {stage} after {last_stage}");
+            last_stage = stage;
+        }
+        assert_eq!(records.len(), counts.records());
+        assert_eq!(grants, counts.grants);
+        assert_eq!(workspaces.len(), SMALL.workspaces);
+        assert_eq!(resources.len(), counts.instances);
+        assert_eq!(members.len(), counts.members + counts.writers);
+    }
+
+    #[test]
+    fn records_and_one_call_per_write_hold_the_same_grants_and_resources() {
+        let data = Dataset::generate(4, SMALL);
+        let mut from_records = HashSet::new();
+        for record in data.records() {
+            match record.kind.unwrap() {
+                Kind::Grant(g) => from_records.insert(format!(
+                    "grant {} {} {} {:?}",
+                    g.workspace_id, g.user_id, g.role, g.scope
+                )),
+                Kind::Resource(r) => from_records.insert(format!(
+                    "resource {} {:?} {}",
+                    r.workspace_id, r.resource, r.parent_id
+                )),
+                _ => false,
+            };
+        }
+        let mut from_writes = HashSet::new();
+        for write in data.phases().into_iter().flatten() {
+            match write {
+                Write::Grant(g) => from_writes.insert(format!(
+                    "grant {} {} {} {:?}",
+                    g.workspace_id, g.user_id, g.role, g.scope
+                )),
+                Write::RegisterResource(r) => from_writes.insert(format!(
+                    "resource {} {:?} {}",
+                    r.workspace_id, r.resource, r.parent_id
+                )),
+                _ => false,
+            };
+        }
+        assert_eq!(from_records, from_writes);
+    }
+
+    #[test]
     fn every_write_of_a_phase_depends_only_on_earlier_phases() {
         let data = Dataset::generate(1, SMALL);
         let phases = data.phases();

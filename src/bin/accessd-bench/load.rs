@@ -231,3 +231,20 @@ async fn send(client: &mut AdminServiceClient<Channel>, write: Write) -> Result<
         Write::Grant(request) => client.grant(request).await.map(drop),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_data_sets_are_imported_unless_told_otherwise() {
+        let rpc = LoadMethod::Rpc { concurrency: 8 };
+        let import = LoadMethod::Import {
+            chunk: IMPORT_CHUNK,
+        };
+        assert_eq!(LoadMethod::choose(None, 17_000, 8), rpc);
+        assert_eq!(LoadMethod::choose(None, IMPORT_FROM_GRANTS, 8), import);
+        assert_eq!(LoadMethod::choose(Some(true), 10, 8), import);
+        assert_eq!(LoadMethod::choose(Some(false), 10_000_000, 8), rpc);
+    }
+}

@@ -49,8 +49,7 @@ fn main() -> ExitCode {
         Command::Scale(args) => {
             let machine = process::machine();
             pin(args.no_pin, args.client_core, args.server_core).and_then(|pinning| {
-                client_runtime()
-                    .and_then(|rt| rt.block_on(scale::scale(*args, &machine, pinning)))
+                client_runtime().and_then(|rt| rt.block_on(scale::scale(*args, &machine, pinning)))
             })
         }
     };

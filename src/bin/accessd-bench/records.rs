@@ -67,3 +67,36 @@ pub fn write_lines(data: &Dataset, out: &mut impl Write) -> Result<usize, String
     }
     Ok(lines)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_of_the_data_set_is_one_line_that_accessd_import_reads_back() {
+        let data = Dataset::generate(
+            3,
+            Sizes {
+                workspaces: 6,
+                members: 8,
+                sources: 4,
+                grant_pool: 0,
+            },
+        );
+        let mut out = Vec::new();
+        let written = write_lines(&data, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(written, data.counts().records());
+        assert_eq!(lines.len(), written);
+        for (line, record) in lines.iter().zip(data.records()) {
+            let parsed = RecordLine::parse(line).unwrap().into_record().unwrap();
+            assert_eq!(parsed, record, "{line}");
+        }
+        assert!(
+            lines[0].starts_with(r#"{"workspace":{"id":"ws_"#),
+            "{}",
+            lines[0]
+        );
+    }
+}

@@ -298,16 +298,25 @@ pub fn loaded(method: LoadMethod, outcome: &LoadOutcome, grants: usize) -> Strin
             outcome.writes as f64 / seconds,
             method.describe(),
         ),
-        LoadMethod::Import { .. } => format!(
-            "{} records ({} grants) in {seconds:.2} s: {:.0} records/s, {:.0} grants/s, in {} \
-             atomic batches; {}",
-            thousands(outcome.writes),
-            thousands(grants),
-            outcome.writes as f64 / seconds,
-            grants as f64 / seconds,
-            outcome.batches,
-            method.describe(),
-        ),
+        LoadMethod::Import { .. } => {
+            let unchanged = outcome
+                .applied
+                .map_or(0, |applied| (outcome.writes as u64).saturating_sub(applied));
+            format!(
+                "{} records ({} grants) in {seconds:.2} s: {:.0} records/s, {:.0} grants/s, in \
+                 {} atomic batches{}; {}",
+                thousands(outcome.writes),
+                thousands(grants),
+                outcome.writes as f64 / seconds,
+                grants as f64 / seconds,
+                outcome.batches,
+                match unchanged {
+                    0 => String::new(),
+                    n => format!(" ({n} records were already in effect)"),
+                },
+                method.describe(),
+            )
+        }
     }
 }
 

@@ -63,7 +63,11 @@ pub async fn scale(args: ScaleArgs, machine: &str, pinning: Option<Pinning>) -> 
         None => ScratchDir::new()?,
     };
     let binary = accessd_binary(args.accessd.as_deref())?;
-    println!("accessd: {} {}", binary.display(), args.accessd_arg.join(" "));
+    println!(
+        "accessd: {} {}",
+        binary.display(),
+        args.accessd_arg.join(" ")
+    );
 
     let catalog = Catalog::built_in();
     let mut sides = Vec::with_capacity(2);

@@ -164,6 +164,62 @@ async fn accessd_answers_every_check_of_the_mix_as_the_data_set_expects() {
 }
 
 #[tokio::test]
+async fn an_import_load_gives_every_check_of_the_mix_its_expected_answer() {
+    let server = start_accessd().await;
+    let channels = connect(server.addr, 2).await.unwrap();
+    let data = data();
+    // Messages of 7 records: workspaces straddle messages, and batches of them.
+    let loaded = load(LoadMethod::Import { chunk: 7 }, &channels, &data)
+        .await
+        .unwrap();
+    assert_eq!(loaded.writes, data.counts().records());
+    assert_eq!(loaded.applied, Some(loaded.writes as u64));
+
+    let cases: Arc<[mix::CheckCase]> = mix::checks(&Catalog::built_in(), &data, 620).into();
+    let outcome = drive(
+        &channels,
+        &Workload::Check(Arc::clone(&cases)),
+        &by_count(cases.len(), true),
+    )
+    .await
+    .unwrap();
+    assert_clean(&outcome, cases.len());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn importing_what_one_call_per_write_loaded_changes_nothing() {
+    let server = start_accessd().await;
+    let channels = connect(server.addr, 2).await.unwrap();
+    let data = data();
+    load(LoadMethod::Rpc { concurrency: 16 }, &channels, &data)
+        .await
+        .unwrap();
+    let again = load(LoadMethod::Import { chunk: 500 }, &channels, &data)
+        .await
+        .unwrap();
+    assert_eq!(again.writes, data.counts().records());
+    assert_eq!(again.applied, Some(0), "both ways build the same state");
+    assert_eq!(again.batches, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_import_that_rejects_a_record_fails_the_load_and_says_why() {
+    let server = start_accessd().await;
+    let channels = connect(server.addr, 1).await.unwrap();
+    let mut data = data();
+    let grant = data.workspaces[3].members[0].grants.first_mut().unwrap();
+    grant.role = "no_such_role";
+    let error = load(LoadMethod::Import { chunk: 100 }, &channels, &data)
+        .await
+        .unwrap_err();
+    assert!(error.contains("rejected 1 of"), "{error}");
+    assert!(error.contains("no_such_role"), "{error}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_grant_scenario_stops_when_its_pool_runs_out() {
     let server = start_accessd().await;
     let channels = connect(server.addr, 1).await.unwrap();
