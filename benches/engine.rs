@@ -337,7 +337,7 @@ fn handlers(c: &mut Criterion) {
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = fixture.store(dir.path(), &runtime);
-    let api = AccessApi::new(Arc::clone(&store));
+    let api = AccessApi::new(Arc::new(std::sync::OnceLock::from(Arc::clone(&store))));
     let mut group = c.benchmark_group("handler/large");
     for (name, check) in &fixture.cases {
         let request = fixture.message(check);

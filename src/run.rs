@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 use crate::{
     config::{Cli, Command, LogFormat, ServeArgs},
     model::Catalog,
-    server::{ServeOptions, serve},
+    server::{ServeOptions, serve_loading},
     store::{LoadReport, Store, StoreConfig},
 };
 
@@ -62,14 +62,9 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     let config = StoreConfig {
         cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
     };
-    let data_dir = args.data_dir.clone();
-    let store =
-        tokio::task::spawn_blocking(move || Store::open(&data_dir, catalog, &config)).await??;
-    let store = Arc::new(store);
-    if let Some(summary) = unknown_roles_summary(store.load_report()) {
-        warn!("{summary}");
-    }
     let shutdown = shutdown_signal()?;
+    // Listen first, then load: while a large database loads, probes get NOT_SERVING and
+    // calls UNAVAILABLE instead of a refused connection.
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -77,7 +72,20 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         admin_token: args.admin_token,
         drain_timeout: Duration::from_secs(args.drain_timeout),
     };
-    serve(listener, Arc::clone(&store), options, shutdown).await?;
+    let data_dir = args.data_dir.clone();
+    let load = async move {
+        let opened =
+            tokio::task::spawn_blocking(move || Store::open(&data_dir, catalog, &config)).await;
+        let store = Arc::new(opened.map_err(|e| e.to_string())??);
+        if let Some(summary) = unknown_roles_summary(store.load_report()) {
+            warn!("{summary}");
+        }
+        Ok::<_, BoxError>(store)
+    };
+    let Some(store) = serve_loading(listener, load, options, shutdown).await? else {
+        info!("stopped before the database was loaded");
+        return Ok(());
+    };
     tokio::task::spawn_blocking(move || store.close()).await?;
     info!("stopped; database flushed");
     Ok(())

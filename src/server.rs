@@ -32,7 +32,7 @@ use tracing::{info, warn};
 
 use crate::{
     api::{
-        AccessApi, AdminApi,
+        AccessApi, AdminApi, StoreSlot,
         pb::FILE_DESCRIPTOR_SET,
         pb::{
             access_service_server::AccessServiceServer, admin_service_server::AdminServiceServer,
@@ -76,19 +76,38 @@ pub enum ServeError {
     /// Reflection could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The store could not be opened.
+    #[error("{0}")]
+    Load(Box<dyn std::error::Error + Send + Sync>),
 }
 
 const SERVICES: [&str; 2] = ["accessd.v1.AccessService", "accessd.v1.AdminService"];
 
-/// Serves on `listener` until `shutdown` completes, then reports NOT_SERVING, drains
-/// in-flight calls for at most `options.drain_timeout`, closes the connections of those
-/// still running, and returns. The caller closes the store afterwards.
+/// Serves `store` on `listener` until `shutdown` completes, then reports NOT_SERVING,
+/// drains in-flight calls for at most `options.drain_timeout`, closes the connections of
+/// those still running, and returns. The caller closes the store afterwards.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_loading(listener, async { Ok(store) }, options, shutdown)
+        .await
+        .map(drop)
+}
+
+/// As [`serve`], but the store is still being loaded by `load`: meanwhile the server
+/// already answers on `listener`, health says NOT_SERVING and calls fail with
+/// UNAVAILABLE, so that probes and clients see a starting server rather than a closed
+/// port. Returns the store, unless `shutdown` came before it was loaded.
+pub async fn serve_loading(
+    listener: TcpListener,
+    load: impl Future<Output = Result<Arc<Store>, Box<dyn std::error::Error + Send + Sync>>>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Option<Arc<Store>>, ServeError> {
+    let slot: StoreSlot = Arc::default();
     let (reporter, health) = tonic_health::server::health_reporter();
     set_status(&reporter, ServingStatus::NotServing).await;
 
@@ -103,7 +122,7 @@ pub async fn serve(
 
     let token = options.admin_token.map(|t| format!("Bearer {t}"));
     let admin = AdminServiceServer::with_interceptor(
-        AdminApi::new(Arc::clone(&store)),
+        AdminApi::new(Arc::clone(&slot)),
         move |request: Request<()>| {
             authenticate(token.as_deref(), &request)?;
             Ok(request)
@@ -138,12 +157,21 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AccessServiceServer::new(AccessApi::new(store)))
+        .add_service(AccessServiceServer::new(AccessApi::new(Arc::clone(&slot))))
         .add_service(admin);
-    set_status(&reporter, ServingStatus::Serving).await;
-    info!(%address, "serving");
+    info!(%address, "listening; loading the database");
     let serving = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(serving);
+    let store = tokio::select! {
+        loaded = load => loaded.map_err(ServeError::Load)?,
+        served = &mut serving => {
+            served?;
+            return Ok(None);
+        }
+    };
+    let _ = slot.set(Arc::clone(&store));
+    set_status(&reporter, ServingStatus::Serving).await;
+    info!(%address, "serving");
     let deadline = async {
         // Before the signal there is no deadline; a dropped sender means the server
         // stopped on its own.
@@ -157,7 +185,10 @@ pub async fn serve(
         started
     };
     tokio::select! {
-        served = &mut serving => return Ok(served?),
+        served = &mut serving => {
+            served?;
+            return Ok(Some(store));
+        }
         started = deadline => {
             let waited = started.elapsed().as_secs_f64();
             warn!(
@@ -171,7 +202,7 @@ pub async fn serve(
         Ok(served) => served?,
         Err(_) => warn!("some connections did not close; stopping without them"),
     }
-    Ok(())
+    Ok(Some(store))
 }
 
 /// The open connections, so that the drain deadline can close them: once `closed` is

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    MAX_BATCH_CHECKS, convert, page_token, pb, pb::access_service_server::AccessService,
-    status::invalid,
+    MAX_BATCH_CHECKS, StoreSlot, convert, loaded, page_token, pb,
+    pb::access_service_server::AccessService, status::invalid,
 };
 use crate::{
     engine::{self, list::AccessFilter},
@@ -18,13 +18,17 @@ use crate::{
 /// The AccessService implementation.
 #[derive(Clone)]
 pub struct AccessApi {
-    store: Arc<Store>,
+    store: StoreSlot,
 }
 
 impl AccessApi {
-    /// A service answering from `store`.
-    pub fn new(store: Arc<Store>) -> Self {
+    /// A service answering from the store in `store`, once it is there.
+    pub fn new(store: StoreSlot) -> Self {
         Self { store }
+    }
+
+    fn store(&self) -> Result<&Arc<Store>, Status> {
+        loaded(&self.store)
     }
 }
 
@@ -34,9 +38,9 @@ impl AccessService for AccessApi {
         &self,
         request: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         let (workspace, check) = convert::check(catalog, None, request.get_ref())?;
-        let snapshot = self.store.current();
+        let snapshot = self.store()?.current();
         let decision = engine::check(catalog, snapshot.workspace(&workspace), &check);
         Ok(Response::new(pb::CheckResponse {
             decision: Some(convert::decision_message(
@@ -50,7 +54,7 @@ impl AccessService for AccessApi {
         &self,
         request: Request<pb::BatchCheckRequest>,
     ) -> Result<Response<pb::BatchCheckResponse>, Status> {
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         let checks = &request.get_ref().checks;
         if checks.len() > MAX_BATCH_CHECKS {
             return Err(invalid(
@@ -66,7 +70,7 @@ impl AccessService for AccessApi {
             .enumerate()
             .map(|(i, raw)| convert::check(catalog, Some(i), raw))
             .collect::<Result<Vec<_>, _>>()?;
-        let snapshot = self.store.current();
+        let snapshot = self.store()?.current();
         let decisions = parsed
             .iter()
             .map(|(workspace, check)| {
@@ -84,7 +88,7 @@ impl AccessService for AccessApi {
         &self,
         request: Request<pb::ListAccessRequest>,
     ) -> Result<Response<pb::ListAccessResponse>, Status> {
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
         let filter = AccessFilter {
@@ -102,7 +106,7 @@ impl AccessService for AccessApi {
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::user_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store.current();
+        let snapshot = self.store()?.current();
         let workspace = snapshot.workspace(&workspace_id).ok_or_else(|| {
             Status::not_found(format!(
                 "`workspace_id`: workspace `{workspace_id}` not found"
@@ -146,7 +150,7 @@ impl AccessService for AccessApi {
         &self,
         request: Request<pb::LookupResourcesRequest>,
     ) -> Result<Response<pb::LookupResourcesResponse>, Status> {
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
         let user = convert::user_id("user_id", &raw.user_id)?;
@@ -156,7 +160,7 @@ impl AccessService for AccessApi {
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::resource_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store.current();
+        let snapshot = self.store()?.current();
         let (ids, more) = engine::lookup::lookup_resources(
             catalog,
             snapshot.workspace(&workspace_id),
@@ -184,7 +188,7 @@ impl AccessService for AccessApi {
         &self,
         request: Request<pb::LookupSubjectsRequest>,
     ) -> Result<Response<pb::LookupSubjectsResponse>, Status> {
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
         let permission = convert::permission(catalog, "permission", &raw.permission)?;
@@ -193,7 +197,7 @@ impl AccessService for AccessApi {
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::user_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store.current();
+        let snapshot = self.store()?.current();
         let (users, more) = engine::lookup::lookup_subjects(
             catalog,
             snapshot.workspace(&workspace_id),

@@ -8,7 +8,7 @@ use std::{
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, pb, pb::admin_service_server::AdminService, status};
+use super::{StoreSlot, convert, loaded, pb, pb::admin_service_server::AdminService, status};
 use crate::{
     engine::{
         Command,
@@ -21,13 +21,17 @@ use crate::{
 /// The AdminService implementation.
 #[derive(Clone)]
 pub struct AdminApi {
-    store: Arc<Store>,
+    store: StoreSlot,
 }
 
 impl AdminApi {
-    /// A service writing to `store`.
-    pub fn new(store: Arc<Store>) -> Self {
+    /// A service writing to the store in `store`, once it is there.
+    pub fn new(store: StoreSlot) -> Self {
         Self { store }
+    }
+
+    fn store(&self) -> Result<&Arc<Store>, Status> {
+        loaded(&self.store)
     }
 
     async fn write(&self, command: Command) -> Result<Response<pb::WriteResponse>, Status> {
@@ -36,7 +40,7 @@ impl AdminApi {
             Command::RegisterResource { .. } => "parent_id",
             _ => "scope.instance",
         };
-        match self.store.write(command).await {
+        match self.store()?.write(command).await {
             Ok(Ok(outcome)) => {
                 tracing::debug!(
                     command = name,
@@ -64,7 +68,7 @@ impl AdminApi {
         role: &str,
         scope: Option<&pb::Scope>,
     ) -> Result<(crate::model::WorkspaceId, crate::model::UserId, Grant), Status> {
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         Ok((
             convert::workspace_id("workspace_id", workspace)?,
             convert::user_id("user_id", user)?,
@@ -84,7 +88,8 @@ impl AdminService for AdminApi {
         &self,
         request: Request<tonic::Streaming<pb::ImportRequest>>,
     ) -> Result<Response<pb::ImportResponse>, Status> {
-        let report = super::transfer::import(Arc::clone(&self.store), request.into_inner()).await?;
+        let report =
+            super::transfer::import(Arc::clone(self.store()?), request.into_inner()).await?;
         tracing::info!(
             records = report.records,
             applied = report.applied,
@@ -103,7 +108,7 @@ impl AdminService for AdminApi {
             "" => None,
             id => Some(convert::workspace_id("workspace_id", id)?),
         };
-        Ok(Response::new(super::transfer::export(&self.store, only)?))
+        Ok(Response::new(super::transfer::export(self.store()?, only)?))
     }
 
     async fn create_workspace(
@@ -114,7 +119,7 @@ impl AdminService for AdminApi {
         self.write(Command::CreateWorkspace {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
             owner: convert::user_id("owner_user_id", &raw.owner_user_id)?,
-            products: convert::products(self.store.catalog(), "products", &raw.products)?,
+            products: convert::products(self.store()?.catalog(), "products", &raw.products)?,
         })
         .await
     }
@@ -126,7 +131,7 @@ impl AdminService for AdminApi {
         let raw = request.into_inner();
         self.write(Command::SetProducts {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-            products: convert::products(self.store.catalog(), "products", &raw.products)?,
+            products: convert::products(self.store()?.catalog(), "products", &raw.products)?,
         })
         .await
     }
@@ -174,7 +179,7 @@ impl AdminService for AdminApi {
         request: Request<pb::RegisterResourceRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let raw = request.into_inner();
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         self.write(Command::RegisterResource {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
             resource: convert::resource(catalog, "resource", raw.resource.as_ref())?,
@@ -193,7 +198,11 @@ impl AdminService for AdminApi {
         let raw = request.into_inner();
         self.write(Command::DeleteResource {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-            resource: convert::resource(self.store.catalog(), "resource", raw.resource.as_ref())?,
+            resource: convert::resource(
+                self.store()?.catalog(),
+                "resource",
+                raw.resource.as_ref(),
+            )?,
         })
         .await
     }
@@ -243,10 +252,10 @@ impl AdminService for AdminApi {
         request: Request<pb::MigrateLegacyRolesRequest>,
     ) -> Result<Response<pb::MigrateLegacyRolesResponse>, Status> {
         let raw = request.into_inner();
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         let (assignments, mut rejected) = legacy_assignments(&raw.assignments);
         let (changes, refused, revision) = if raw.dry_run {
-            let snapshot = self.store.snapshot();
+            let snapshot = self.store()?.snapshot();
             let plan = migrate::plan(catalog, |id| snapshot.workspace(id), &assignments);
             let commands = plan.workspaces.iter().flat_map(|w| &w.commands);
             (
@@ -301,13 +310,13 @@ impl AdminApi {
     /// between the snapshot and the write is set back to member, as the store has no
     /// conditional write.
     async fn migrate(&self, assignments: Vec<LegacyAssignment>) -> Result<Migrated, Status> {
-        let catalog = self.store.catalog();
+        let catalog = self.store()?.catalog();
         let mut pending = assignments;
         let mut written = Vec::new();
         let mut rejected = Vec::new();
         let mut revision = 0;
         for attempt in 1..=MIGRATION_ATTEMPTS {
-            let snapshot = self.store.snapshot();
+            let snapshot = self.store()?.snapshot();
             revision = revision.max(snapshot.revision);
             let plan = migrate::plan(catalog, |id| snapshot.workspace(id), &pending);
             let done: BTreeSet<usize> = plan.rejected.iter().map(|r| r.index).collect();
@@ -321,7 +330,7 @@ impl AdminApi {
                 break;
             }
             let results = self
-                .store
+                .store()?
                 .write_all(commands.clone())
                 .await
                 .map_err(|err| {

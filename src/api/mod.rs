@@ -21,6 +21,16 @@ pub mod pb {
         tonic::include_file_descriptor_set!("accessd_descriptor");
 }
 
+/// Where the services find the store: empty while the server is still loading it at
+/// start-up (calls then fail with UNAVAILABLE and health says NOT_SERVING).
+pub type StoreSlot = std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::store::Store>>>;
+
+/// The store of `slot`, or UNAVAILABLE while it is still loading.
+fn loaded(slot: &StoreSlot) -> Result<&std::sync::Arc<crate::store::Store>, tonic::Status> {
+    slot.get()
+        .ok_or_else(|| tonic::Status::unavailable("starting: the database is still loading"))
+}
+
 /// The most checks one BatchCheck may carry.
 pub const MAX_BATCH_CHECKS: usize = 1000;
 /// The page size used when a request asks for 0.

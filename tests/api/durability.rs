@@ -43,12 +43,15 @@ async fn spawn(data_dir: &std::path::Path) -> Process {
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
+            if event["fields"]["message"] != "serving" {
+                continue;
+            }
             if let Some(address) = event["fields"]["address"].as_str() {
                 let _ = sender.send(address.to_owned());
             }
         }
     });
-    // The server logs its address once it is listening; the bound is only a safety net.
+    // The server logs `serving` with its address once loaded; the bound is only a safety net.
     let address = addresses.recv_timeout(Duration::from_secs(60)).unwrap();
     let channel = Channel::from_shared(format!("http://{address}"))
         .unwrap()

@@ -510,3 +510,89 @@ async fn a_call_still_open_at_the_drain_deadline_does_not_keep_the_server_from_s
     assert!(ended.is_err(), "{ended:?}");
     drop(requests);
 }
+
+#[tokio::test]
+async fn while_the_store_loads_health_says_not_serving_and_calls_are_unavailable() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (release, loaded) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let path = dir.path().to_owned();
+    let load = async move {
+        let _ = loaded.await;
+        let store = accessd::store::Store::open(
+            &path,
+            std::sync::Arc::new(accessd::model::Catalog::built_in()),
+            &accessd::store::StoreConfig::default(),
+        )?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(std::sync::Arc::new(store))
+    };
+    let server = tokio::spawn(accessd::server::serve_loading(
+        listener,
+        load,
+        ServeOptions::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = |service: &str| tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
+    };
+    for service in ["", "accessd.v1.AccessService", "accessd.v1.AdminService"] {
+        let answer = health.check(status(service)).await.unwrap().into_inner();
+        assert_eq!(
+            answer.status(),
+            tonic_health::pb::health_check_response::ServingStatus::NotServing,
+            "{service}"
+        );
+    }
+    let mut access = accessd::api::pb::access_service_client::AccessServiceClient::new(channel);
+    let refused = access
+        .check(crate::harness::check_req(
+            "acme",
+            "sam",
+            "workspace.read",
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(
+        refused.message().contains("still loading"),
+        "{}",
+        refused.message()
+    );
+
+    release.send(()).unwrap();
+    // Health flips once the store is in place; watch for it rather than sleeping.
+    let mut watch = health.watch(status("")).await.unwrap().into_inner();
+    while let Some(update) = watch.message().await.unwrap() {
+        if update.status() == tonic_health::pb::health_check_response::ServingStatus::Serving {
+            break;
+        }
+    }
+    let answer = access
+        .check(crate::harness::check_req(
+            "acme",
+            "sam",
+            "workspace.read",
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!answer.decision.unwrap().allowed);
+    drop(watch);
+    stop.send(()).unwrap();
+    let store = server.await.unwrap().unwrap().unwrap();
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
+}
