@@ -21,6 +21,14 @@ struct Process {
     channel: Channel,
 }
 
+impl Drop for Process {
+    /// A failing test must not leave its server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 async fn spawn(data_dir: &std::path::Path) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_accessd"))
         .args([
@@ -124,7 +132,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let _ = server.child.wait();
     assert!(acknowledged.len() >= users.len() / 2);
 
-    let mut server = spawn(dir.path()).await;
+    let server = spawn(dir.path()).await;
     let mut access = AccessServiceClient::new(server.channel.clone());
     let max_acknowledged = acknowledged.iter().map(|(_, r)| *r).max().unwrap();
     for (user, _) in &acknowledged {
@@ -144,6 +152,4 @@ async fn acknowledged_writes_survive_kill_9() {
         );
         assert!(answer.revision >= max_acknowledged);
     }
-    server.child.kill().unwrap();
-    let _ = server.child.wait();
 }
