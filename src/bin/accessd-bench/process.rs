@@ -308,6 +308,21 @@ impl Drop for ScratchDir {
     }
 }
 
+/// The bytes of the files under `dir`, counted as far as they can be read.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dir_bytes(&entry.path()),
+            Ok(_) => entry.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// CPU time (user + system) used so far by process `pid`, or by this process, in seconds.
 pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let path = match pid {
@@ -373,4 +388,19 @@ pub fn machine() -> String {
         run("uname", &["-r"]),
         run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_size_counts_the_files_of_its_subdirectories() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), [0u8; 100]).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub").join("b"), [0u8; 23]).unwrap();
+        assert_eq!(dir_bytes(dir.path()), 123);
+        assert_eq!(dir_bytes(&dir.path().join("missing")), 0);
+    }
 }

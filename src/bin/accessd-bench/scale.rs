@@ -272,11 +272,13 @@ async fn restart(
     let stopping = Instant::now();
     server.stop(STOP_TIMEOUT).await?;
     println!(
-        "{} accessd: stopped {:.0} ms after SIGTERM; it held {} resident, {} at most",
+        "{} accessd: stopped {:.0} ms after SIGTERM; it held {} resident, {} at most; its \
+         data directory holds {}",
         side.name,
         stopping.elapsed().as_secs_f64() * 1000.0,
         before.0.map_or("?".into(), report::mib),
         before.1.map_or("?".into(), report::mib),
+        report::mib(process::dir_bytes(&side.data_dir)),
     );
     let started = Instant::now();
     let again = start(binary, side, scratch, args, "restart").await?;
