@@ -32,8 +32,14 @@ fn id<T>(
     parse(text(bytes)?).map_err(|e| StoreError::Corrupt(format!("bad id in key: {e}")))
 }
 
-/// Reads every workspace from `db`, with the last revision written.
+/// Reads every workspace from `db`, with the last revision written, on every core.
 pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    load_on(db, catalog, threads)
+}
+
+/// Reads every workspace from `db` on `threads` threads.
+fn load_on(db: &sled::Db, catalog: &Catalog, threads: usize) -> Result<Loaded, StoreError> {
     let revision = match db.get(keys::REVISION)? {
         Some(bytes) => u64::from_be_bytes(
             bytes
@@ -44,9 +50,7 @@ pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
         None => 0,
     };
     let mut report = LoadReport::default();
-    let mut retained = Retained::new();
-    let mut states: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
-
+    let mut workspaces: Vec<(WorkspaceId, Workspace)> = Vec::new();
     for item in db.scan_prefix(keys::WORKSPACES) {
         let (key, value) = item?;
         let [ws] = keys::parts(&key, keys::WORKSPACES)[..] else {
@@ -62,16 +66,118 @@ pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
                 )),
             }
         }
-        states.insert(ws, Some(Workspace::new(products)));
+        workspaces.push((ws, Workspace::new(products)));
     }
 
+    // Decoding and building the trees is most of a restart: split the workspaces (in
+    // key order) into one contiguous range per core, and load the ranges in parallel.
+    let per_thread = workspaces.len().div_ceil(threads.max(1)).max(1);
+    let mut chunks: Vec<Vec<(WorkspaceId, Workspace)>> = Vec::new();
+    let mut rest = workspaces.into_iter().peekable();
+    while rest.peek().is_some() {
+        chunks.push(rest.by_ref().take(per_thread).collect());
+    }
+    let firsts: Vec<Option<WorkspaceId>> = chunks
+        .iter()
+        .map(|chunk| chunk.first().map(|(id, _)| id.clone()))
+        .collect();
+    let results: Vec<Result<Range, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let end = firsts.get(i + 1).cloned().flatten();
+                scope.spawn(move || load_range(db, catalog, chunk, end.as_ref()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Corrupt("a loading thread failed".into())))
+            })
+            .collect()
+    });
+    let mut retained = Retained::new();
+    let mut all = HashMap::new();
+    for range in results {
+        let range = range?;
+        all.extend(range.workspaces);
+        retained.extend(range.retained);
+        report.skipped.extend(range.report.skipped);
+        for (role, count) in range.report.unknown_roles {
+            *report.unknown_roles.entry(role).or_default() += count;
+        }
+    }
+
+    for (role, count) in &report.unknown_roles {
+        warn!(
+            role,
+            count, "grants of a role the catalog no longer has are denied"
+        );
+    }
+    for skipped in &report.skipped {
+        warn!(%skipped, "record skipped at start-up");
+    }
+    Ok(Loaded {
+        revision,
+        workspaces: all,
+        report,
+        retained,
+    })
+}
+
+/// What one range of workspaces loaded.
+struct Range {
+    workspaces: HashMap<WorkspaceId, Workspace>,
+    report: LoadReport,
+    retained: Retained,
+}
+
+/// The keys of `kind` from the first workspace of `chunk` up to (not including)
+/// workspace `end`: a workspace's keys are `kind {ws} 0 ...`, and NUL sorts first.
+fn key_range(
+    kind: &[u8],
+    first: Option<&WorkspaceId>,
+    end: Option<&WorkspaceId>,
+) -> (Vec<u8>, Vec<u8>) {
+    let bound = |ws: &WorkspaceId| keys::in_workspace(kind, ws);
+    let start = first.map_or_else(|| kind.to_vec(), bound);
+    let stop = end.map_or_else(
+        || {
+            // Just past every key of the prefix: its last byte (the NUL separator) plus one.
+            let mut past = kind.to_vec();
+            if let Some(last) = past.last_mut() {
+                *last += 1;
+            }
+            past
+        },
+        bound,
+    );
+    (start, stop)
+}
+
+/// Loads the instances and members of one contiguous range of workspaces.
+fn load_range(
+    db: &sled::Db,
+    catalog: &Catalog,
+    chunk: Vec<(WorkspaceId, Workspace)>,
+    end: Option<&WorkspaceId>,
+) -> Result<Range, StoreError> {
+    let first = chunk.first().map(|(id, _)| id.clone());
+    let mut report = LoadReport::default();
+    let mut retained = Retained::new();
+    let mut states: HashMap<WorkspaceId, Option<Workspace>> =
+        chunk.into_iter().map(|(id, ws)| (id, Some(ws))).collect();
     let mut apply = |ws: WorkspaceId, change: Change| {
         if let Some(state) = states.get_mut(&ws) {
             Workspace::apply(state, &change);
         }
     };
 
-    for item in db.scan_prefix(keys::INSTANCES) {
+    let (start, stop) = key_range(keys::INSTANCES, first.as_ref(), end);
+    for item in db.range(start..stop) {
         let (key, value) = item?;
         let [ws, ty, rid] = keys::parts(&key, keys::INSTANCES)[..] else {
             return Err(StoreError::Corrupt("bad instance key".into()));
@@ -104,7 +210,8 @@ pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
     }
 
     // Members after instances, so that grants share the instances' id allocations.
-    for item in db.scan_prefix(keys::MEMBERS) {
+    let (start, stop) = key_range(keys::MEMBERS, first.as_ref(), end);
+    for item in db.range(start..stop) {
         let (key, value) = item?;
         let [ws, user] = keys::parts(&key, keys::MEMBERS)[..] else {
             return Err(StoreError::Corrupt("bad member key".into()));
@@ -142,22 +249,11 @@ pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
         }
     }
 
-    for (role, count) in &report.unknown_roles {
-        warn!(
-            role,
-            count, "grants of a role the catalog no longer has are denied"
-        );
-    }
-    for skipped in &report.skipped {
-        warn!(%skipped, "record skipped at start-up");
-    }
-    let workspaces = states
-        .into_iter()
-        .filter_map(|(id, state)| state.map(|ws| (id, ws)))
-        .collect();
-    Ok(Loaded {
-        revision,
-        workspaces,
+    Ok(Range {
+        workspaces: states
+            .into_iter()
+            .filter_map(|(id, state)| state.map(|ws| (id, ws)))
+            .collect(),
         report,
         retained,
     })
@@ -222,4 +318,109 @@ pub fn products_value(catalog: &Catalog, products: ProductSet) -> Vec<u8> {
         .collect::<Vec<_>>()
         .join(",")
         .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        engine::Command,
+        model::{Grant, Membership, ProductSet, ResourceId, Scope, UserId},
+        store::{Store, StoreConfig},
+    };
+
+    /// Ids that are prefixes of one another, so that range bounds between workspaces
+    /// are tested where they are easiest to get wrong.
+    fn workspace_ids() -> Vec<String> {
+        let mut ids = Vec::new();
+        for base in ["a", "ab", "ab!", "abc", "b", "b~", "z"] {
+            for n in 0..6 {
+                ids.push(format!("{base}{}", "x".repeat(n)));
+            }
+        }
+        ids
+    }
+
+    fn summary(ws: &Workspace, catalog: &Catalog) -> Vec<String> {
+        let mut lines: Vec<String> = ws
+            .members()
+            .map(|(user, member)| format!("{user} {:?} {:?}", member.membership, member.grants))
+            .collect();
+        for (ty, _) in catalog.resource_types() {
+            for (id, instance) in ws.instances_of(ty, None) {
+                lines.push(format!("{ty:?} {id} {:?}", instance.parent));
+            }
+        }
+        lines
+    }
+
+    #[tokio::test]
+    async fn a_parallel_load_finds_every_workspace_with_its_members_grants_and_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::built_in());
+        let source = catalog.type_id("source").unwrap();
+        let destination = catalog.type_id("destination").unwrap();
+        let admin = catalog.role_id("source_admin").unwrap();
+        let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        let mut commands = Vec::new();
+        for ws in workspace_ids() {
+            let workspace = WorkspaceId::parse(&ws).unwrap();
+            let src = ResourceId::parse(&format!("src-{ws}")).unwrap();
+            commands.push(Command::CreateWorkspace {
+                workspace: workspace.clone(),
+                owner: UserId::parse("owner").unwrap(),
+                products: ProductSet::default(),
+            });
+            commands.push(Command::RegisterResource {
+                workspace: workspace.clone(),
+                resource: (source, src.clone()),
+                parent: None,
+            });
+            commands.push(Command::RegisterResource {
+                workspace: workspace.clone(),
+                resource: (destination, ResourceId::parse("dest").unwrap()),
+                parent: Some(src.clone()),
+            });
+            let user = UserId::parse(&format!("user-of-{ws}")).unwrap();
+            commands.push(Command::SetMembership {
+                workspace: workspace.clone(),
+                user: user.clone(),
+                membership: Membership::Member,
+                actor: None,
+            });
+            commands.push(Command::Grant {
+                workspace,
+                user,
+                grant: Grant {
+                    role: admin,
+                    scope: Scope::Instance(source, src),
+                },
+                actor: None,
+            });
+        }
+        for result in store.write_all(commands).await.unwrap() {
+            result.unwrap();
+        }
+        let before = store.snapshot();
+        store.close();
+        drop(store);
+
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        for threads in [1, 2, 3, 7, 100] {
+            let loaded = load_on(&db, &catalog, threads).unwrap();
+            assert_eq!(
+                loaded.workspaces.len(),
+                workspace_ids().len(),
+                "{threads} threads"
+            );
+            assert_eq!(loaded.revision, before.revision);
+            for (id, ws) in before.workspaces.iter() {
+                let again = loaded.workspaces.get(id).unwrap();
+                assert_eq!(summary(again, &catalog), summary(ws, &catalog), "{id}");
+                assert_eq!(again.grant_count(), 1, "{id}");
+            }
+        }
+    }
 }
