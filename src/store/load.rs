@@ -407,7 +407,7 @@ mod tests {
         store.close();
         drop(store);
 
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db = crate::store::open_db(dir.path(), &StoreConfig::default()).unwrap();
         for threads in [1, 2, 3, 7, 100] {
             let loaded = load_on(&db, &catalog, threads).unwrap();
             assert_eq!(

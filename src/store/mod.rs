@@ -100,10 +100,7 @@ impl Store {
         catalog: Arc<Catalog>,
         config: &StoreConfig,
     ) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(config.cache_bytes)
-            .open()?;
+        let db = open_db(dir, config)?;
         let load::Loaded {
             revision,
             workspaces,
@@ -221,6 +218,32 @@ impl Store {
         }
     }
 }
+
+/// Opens sled, waiting up to [`LOCK_WAIT`] for the directory's lock: sled's background
+/// flusher releases it up to half a second after the previous owner in this process
+/// (a restart, a test) dropped its handle. Another process holding it still fails.
+fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(config.cache_bytes)
+            .open()
+        {
+            Err(sled::Error::Io(err))
+                if err.kind() == std::io::ErrorKind::Other
+                    && err.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
+/// How long [`Store::open`] waits for the database's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Drop for Store {
     fn drop(&mut self) {
