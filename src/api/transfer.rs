@@ -243,7 +243,7 @@ fn types_parents_first(catalog: &Catalog) -> Vec<TypeId> {
         while let Some(parent) = catalog.parent_type(ty) {
             depth += 1;
             ty = parent;
-            if depth > 16 {
+            if depth > crate::model::catalog::MAX_TYPE_DEPTH {
                 break;
             }
         }

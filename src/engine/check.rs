@@ -2,7 +2,8 @@
 
 use crate::model::{
     Catalog, Decision, DenialReason, InstanceKey, Membership, PermissionId, ResourceId, Scope,
-    TypeId, UserId, Workspace, catalog::Target,
+    UserId, Workspace,
+    catalog::{MAX_TYPE_DEPTH, Target},
 };
 
 /// One check, already validated: the resource is present exactly when the permission
@@ -36,42 +37,40 @@ pub fn check(catalog: &Catalog, workspace: Option<&Workspace>, check: &Check) ->
     if !workspace.products().contains(permission.product) {
         return Decision::Denied(DenialReason::ProductNotEnabled);
     }
-    // The target and its ancestors (a destination's source), looked up once: every
-    // instance-scoped grant is then compared against this short chain.
-    let mut chain: [Option<(TypeId, &ResourceId)>; MAX_DEPTH] = [None; MAX_DEPTH];
-    match (permission.target, &check.resource) {
-        (Target::Workspace, None) => {}
+    let target = match (permission.target, &check.resource) {
+        (Target::Workspace, None) => None,
         (Target::Instance(ty), Some(id)) => {
-            let Some(instance) = workspace.instance(&(ty, id.clone())) else {
-                return Decision::Denied(DenialReason::ResourceNotRegistered);
-            };
-            let mut links = chain.iter_mut();
-            if let Some(link) = links.next() {
-                *link = Some((ty, id));
-            }
-            let mut parent = instance.parent.as_ref();
-            for link in links {
-                let Some(key) = parent else { break };
-                *link = Some((key.0, &key.1));
-                parent = workspace.instance(key).and_then(|i| i.parent.as_ref());
+            let key = (ty, id.clone());
+            match workspace.instance(&key) {
+                Some(instance) => Some((key, instance)),
+                None => return Decision::Denied(DenialReason::ResourceNotRegistered),
             }
         }
         _ => return Decision::Denied(DenialReason::ResourceNotRegistered),
-    }
+    };
     if member.membership == Membership::Owner {
         return Decision::AllowedByMembership(Membership::Owner);
     }
     if permission.every_member {
         return Decision::AllowedByMembership(Membership::Member);
     }
-    let products = workspace.products();
+    // The target and its ancestors (a destination's source), looked up once: every
+    // instance-scoped grant is then compared against this short chain.
+    let mut chain: [Option<&InstanceKey>; MAX_TYPE_DEPTH] = [None; MAX_TYPE_DEPTH];
+    if let Some((key, instance)) = &target {
+        let parents = instance.parent.iter().flat_map(|p| workspace.lineage(p));
+        for (link, key) in chain.iter_mut().zip(std::iter::once(key).chain(parents)) {
+            *link = Some(key);
+        }
+    }
     let covered = |scope: &Scope| match scope {
         Scope::All => true,
         Scope::Instance(ty, id) => chain
             .iter()
             .map_while(|link| *link)
-            .any(|(link_type, link_id)| link_type == *ty && link_id == id),
+            .any(|key| key.0 == *ty && &key.1 == id),
     };
+    let products = workspace.products();
     member
         .grants
         .iter()
@@ -91,24 +90,12 @@ pub fn check(catalog: &Catalog, workspace: Option<&Workspace>, check: &Check) ->
 /// instance grant covers that instance and its descendants (a source's destinations),
 /// and nothing but an all-scope grant covers a permission that names the workspace.
 pub fn covers(workspace: &Workspace, scope: &Scope, target: Option<&InstanceKey>) -> bool {
-    let (scope_type, scope_id) = match scope {
-        Scope::All => return true,
-        Scope::Instance(ty, id) => (*ty, id),
-    };
-    let mut current = target;
-    // Parents form a tree the catalog checked to be acyclic; the bound is a second guard.
-    for _ in 0..MAX_DEPTH {
-        let Some(key) = current else {
-            return false;
-        };
-        if key.0 == scope_type && &key.1 == scope_id {
-            return true;
-        }
-        current = workspace
-            .instance(key)
-            .and_then(|instance| instance.parent.as_ref());
+    match scope {
+        Scope::All => true,
+        Scope::Instance(ty, id) => target.is_some_and(|target| {
+            workspace
+                .lineage(target)
+                .any(|key| key.0 == *ty && &key.1 == id)
+        }),
     }
-    false
 }
-
-const MAX_DEPTH: usize = 16;

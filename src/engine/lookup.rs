@@ -21,8 +21,8 @@ use std::iter::Peekable;
 
 use super::check::{Check, check};
 use crate::model::{
-    Catalog, Decision, InstanceKey, Membership, PermissionId, ResourceId, Scope, TypeId, UserId,
-    Workspace, catalog::Target,
+    Catalog, Decision, Membership, PermissionId, ResourceId, Scope, TypeId, UserId, Workspace,
+    catalog::MAX_TYPE_DEPTH, catalog::Target,
 };
 
 /// A page of the instances of the permission's type on which `user` holds
@@ -129,10 +129,10 @@ pub fn lookup_subjects<'a>(
             sources.push(Box::new(workspace.all_scope_holders_after(*role, after)));
         }
         let mut holders: Vec<&'a UserId> = Vec::new();
-        for key in ancestors(workspace, target.as_ref()) {
+        for key in target.iter().flat_map(|target| workspace.lineage(target)) {
             holders.extend(
                 workspace
-                    .instance_grant_holders(&key)
+                    .instance_grant_holders(key)
                     .filter(|(user, role)| {
                         allowing.contains(role) && after.is_none_or(|a| user > a)
                     })
@@ -198,7 +198,7 @@ fn covered_of_type<'a>(
     let mut found = Vec::new();
     let mut stack = vec![(scope, 0)];
     while let Some((key, depth)) = stack.pop() {
-        if depth >= MAX_DEPTH {
+        if depth >= MAX_TYPE_DEPTH {
             continue;
         }
         for child in workspace.children(&key) {
@@ -218,7 +218,7 @@ fn covered_of_type<'a>(
 /// Whether `ancestor` is a proper ancestor type of `ty`.
 fn is_ancestor_type(catalog: &Catalog, ancestor: TypeId, ty: TypeId) -> bool {
     let mut current = catalog.parent_type(ty);
-    for _ in 0..MAX_DEPTH {
+    for _ in 0..MAX_TYPE_DEPTH {
         match current {
             Some(parent) if parent == ancestor => return true,
             Some(parent) => current = catalog.parent_type(parent),
@@ -227,23 +227,6 @@ fn is_ancestor_type(catalog: &Catalog, ancestor: TypeId, ty: TypeId) -> bool {
     }
     false
 }
-
-/// `target` and the instances above it (a destination, then its source).
-fn ancestors<'a>(
-    workspace: &'a Workspace,
-    target: Option<&InstanceKey>,
-) -> impl Iterator<Item = InstanceKey> + 'a {
-    std::iter::successors(target.cloned(), move |key| {
-        workspace
-            .instance(key)
-            .and_then(|instance| instance.parent.clone())
-    })
-    .take(MAX_DEPTH)
-}
-
-/// Parents form a tree the catalog checked to be acyclic; the bound is a second guard,
-/// the same as the one of [`check`].
-const MAX_DEPTH: usize = 16;
 
 /// The union of sorted iterators, sorted and without duplicates.
 struct Union<'a, T> {

@@ -3,7 +3,7 @@
 
 use crate::model::{
     Catalog, Change, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId,
-    Workspace, WorkspaceId, catalog::ScopeKind,
+    Workspace, WorkspaceId, catalog::MAX_TYPE_DEPTH, catalog::ScopeKind,
 };
 
 use super::check::{Check, check};
@@ -551,7 +551,7 @@ fn plan_delete_resource(
     changes: &mut Vec<Change>,
     depth: usize,
 ) {
-    if depth < MAX_DEPTH {
+    if depth < MAX_TYPE_DEPTH {
         for child in ws.children(resource) {
             plan_delete_resource(ws, workspace, child, changes, depth + 1);
         }
@@ -571,5 +571,3 @@ fn plan_delete_resource(
         resource: resource.clone(),
     });
 }
-
-const MAX_DEPTH: usize = 16;

@@ -32,6 +32,11 @@ pub struct PermissionId(u16);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoleId(u16);
 
+/// The most levels of resource types (an instance, its parent, its parent's parent...).
+/// The catalog refuses deeper hierarchies, so walks up or down an instance's lineage
+/// never need more steps than this.
+pub const MAX_TYPE_DEPTH: usize = 16;
+
 /// The most products a catalog may define: enabled products are a 64-bit set.
 pub const MAX_PRODUCTS: usize = 64;
 
@@ -655,6 +660,12 @@ fn check_parents_acyclic(types: &[ResourceType]) -> Result<(), CatalogError> {
                     t.name
                 )));
             }
+            if seen >= MAX_TYPE_DEPTH {
+                return Err(CatalogError::Invalid(format!(
+                    "resource type `{}` has more than {MAX_TYPE_DEPTH} levels of parents",
+                    t.name
+                )));
+            }
             parent = types.get(usize::from(p)).and_then(|t| t.parent);
         }
     }
@@ -714,6 +725,23 @@ mod tests {
         );
         let err = Catalog::parse(&text).expect_err("owner only");
         assert!(err.to_string().contains("reserved to owners"), "{err}");
+    }
+
+    #[test]
+    fn hierarchies_deeper_than_the_bound_are_rejected() {
+        let mut text = BUILT_IN.to_owned();
+        for level in 0..MAX_TYPE_DEPTH {
+            let parent = if level == 0 {
+                "source".to_owned()
+            } else {
+                format!("level{}", level - 1)
+            };
+            text.push_str(&format!(
+                "\n[[resource_types]]\nname = \"level{level}\"\nproduct = \"connections\"\nparent = \"{parent}\"\n"
+            ));
+        }
+        let err = Catalog::parse(&text).expect_err("too deep");
+        assert!(err.to_string().contains("levels of parents"), "{err}");
     }
 
     #[test]

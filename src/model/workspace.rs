@@ -5,7 +5,7 @@
 use imbl::{OrdMap, OrdSet};
 
 use super::{
-    catalog::{ProductSet, RoleId, TypeId},
+    catalog::{MAX_TYPE_DEPTH, ProductSet, RoleId, TypeId},
     change::Change,
     ids::{ResourceId, UserId},
 };
@@ -135,6 +135,15 @@ impl Workspace {
             .skip_while(move |((t, _), _)| *t < ty)
             .take_while(move |((t, _), _)| *t == ty)
             .map(|((_, id), instance)| (id, instance))
+    }
+
+    /// `key` and the instances above it: a destination, then its source.
+    pub fn lineage<'a>(&'a self, key: &'a InstanceKey) -> impl Iterator<Item = &'a InstanceKey> {
+        std::iter::successors(Some(key), move |key| {
+            self.instance(key)
+                .and_then(|instance| instance.parent.as_ref())
+        })
+        .take(MAX_TYPE_DEPTH)
     }
 
     /// The instances whose parent is `key` (a source's destinations).
