@@ -6,6 +6,7 @@ pub mod catalog_text;
 pub mod change;
 pub mod decision;
 pub mod ids;
+pub mod table;
 pub mod workspace;
 
 pub use catalog::{Catalog, PermissionId, ProductId, ProductSet, RoleId, TypeId};

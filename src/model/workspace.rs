@@ -1,13 +1,15 @@
 //! The in-memory state of one workspace: its products, memberships, grants and resource
-//! instances, with the indexes lookups need. Persistent maps make a copy O(1), so a write
-//! changes a copy while checks keep reading the published one.
+//! instances, with the indexes lookups need. A write changes a copy while checks keep
+//! reading the published one: small tables are flat arrays, cheap to copy, and large ones
+//! persistent B-trees, whose copy is O(1) (see `table`).
 
-use imbl::{OrdMap, OrdSet};
+use std::borrow::Borrow;
 
 use super::{
     catalog::{MAX_TYPE_DEPTH, ProductSet, RoleId, TypeId},
     change::Change,
     ids::{ResourceId, UserId},
+    table::{Set, Table},
 };
 
 /// A user's membership of a workspace.
@@ -60,12 +62,13 @@ pub type InstanceKey = (TypeId, ResourceId);
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
     products: ProductSet,
-    members: OrdMap<UserId, Member>,
-    owners: OrdSet<UserId>,
-    instances: OrdMap<InstanceKey, Instance>,
-    children: OrdMap<InstanceKey, OrdSet<InstanceKey>>,
-    all_scope_holders: OrdMap<RoleId, OrdSet<UserId>>,
-    instance_grant_holders: OrdMap<InstanceKey, OrdSet<(UserId, RoleId)>>,
+    members: Table<UserId, Member>,
+    owners: Set<UserId>,
+    /// By type, then id: an instance is found by a borrowed id, without building a key.
+    instances: Table<TypeId, Table<ResourceId, Instance>>,
+    children: Table<InstanceKey, Set<InstanceKey>>,
+    all_scope_holders: Table<RoleId, Set<UserId>>,
+    instance_grant_holders: Table<InstanceKey, Set<(UserId, RoleId)>>,
 }
 
 impl Workspace {
@@ -83,7 +86,11 @@ impl Workspace {
     }
 
     /// The user's membership and grants, if they are owner or member.
-    pub fn member(&self, user: &UserId) -> Option<&Member> {
+    pub fn member<Q>(&self, user: &Q) -> Option<&Member>
+    where
+        UserId: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
         self.members.get(user)
     }
 
@@ -102,12 +109,12 @@ impl Workspace {
             None => std::ops::Bound::Unbounded,
         };
         self.members
-            .range::<_, UserId>((start, std::ops::Bound::Unbounded))
+            .range::<UserId, _>((start, std::ops::Bound::Unbounded))
     }
 
     /// The owners, in user id order.
     pub fn owners(&self) -> impl Iterator<Item = &UserId> {
-        self.owners.iter()
+        self.owners.keys()
     }
 
     /// How many owners the workspace has.
@@ -117,7 +124,13 @@ impl Workspace {
 
     /// The registered instance `key`, if any.
     pub fn instance(&self, key: &InstanceKey) -> Option<&Instance> {
-        self.instances.get(key)
+        self.instance_named(key.0, key.1.as_str())
+            .map(|(_, instance)| instance)
+    }
+
+    /// The registered instance of type `ty` with id `id`, with its id as stored.
+    pub fn instance_named(&self, ty: TypeId, id: &str) -> Option<(&ResourceId, &Instance)> {
+        self.instances.get(&ty)?.get_key_value(id)
     }
 
     /// The registered instances of type `ty` after `after` (exclusive), in id order.
@@ -127,14 +140,13 @@ impl Workspace {
         after: Option<&'a ResourceId>,
     ) -> impl Iterator<Item = (&'a ResourceId, &'a Instance)> {
         let start = match after {
-            Some(after) => std::ops::Bound::Excluded((ty, after.clone())),
+            Some(after) => std::ops::Bound::Excluded(after.as_str()),
             None => std::ops::Bound::Unbounded,
         };
         self.instances
-            .range((start, std::ops::Bound::Unbounded))
-            .skip_while(move |((t, _), _)| *t < ty)
-            .take_while(move |((t, _), _)| *t == ty)
-            .map(|((_, id), instance)| (id, instance))
+            .get(&ty)
+            .into_iter()
+            .flat_map(move |of_type| of_type.range::<str, _>((start, std::ops::Bound::Unbounded)))
     }
 
     /// `key` and the instances above it: a destination, then its source.
@@ -148,12 +160,15 @@ impl Workspace {
 
     /// The instances whose parent is `key` (a source's destinations).
     pub fn children(&self, key: &InstanceKey) -> impl Iterator<Item = &InstanceKey> {
-        self.children.get(key).into_iter().flatten()
+        self.children.get(key).into_iter().flat_map(Set::keys)
     }
 
     /// The users holding `role` scoped to all instances, in user id order.
     pub fn all_scope_holders(&self, role: RoleId) -> impl Iterator<Item = &UserId> {
-        self.all_scope_holders.get(&role).into_iter().flatten()
+        self.all_scope_holders
+            .get(&role)
+            .into_iter()
+            .flat_map(Set::keys)
     }
 
     /// The (user, role) pairs of the grants scoped to instance `key`.
@@ -161,7 +176,10 @@ impl Workspace {
         &self,
         key: &InstanceKey,
     ) -> impl Iterator<Item = &(UserId, RoleId)> {
-        self.instance_grant_holders.get(key).into_iter().flatten()
+        self.instance_grant_holders
+            .get(key)
+            .into_iter()
+            .flat_map(Set::keys)
     }
 
     /// How many grants the workspace holds.
@@ -200,9 +218,13 @@ impl Workspace {
 
     fn set_membership(&mut self, user: &UserId, membership: Membership) {
         match membership {
-            Membership::Owner => self.owners.insert(user.clone()),
-            Membership::Member => self.owners.remove(user),
-        };
+            Membership::Owner => {
+                self.owners.add(user.clone());
+            }
+            Membership::Member => {
+                self.owners.remove(user);
+            }
+        }
         match self.members.get_mut(user) {
             Some(member) => member.membership = membership,
             None => {
@@ -234,8 +256,8 @@ impl Workspace {
         };
         let user = user.clone();
         let grant = match &grant.scope {
-            Scope::Instance(ty, id) => match self.instances.get_key_value(&(*ty, id.clone())) {
-                Some(((_, stored), _)) => Grant {
+            Scope::Instance(ty, id) => match self.instance_named(*ty, id.as_str()) {
+                Some((stored, _)) => Grant {
                     role: grant.role,
                     scope: Scope::Instance(*ty, stored.clone()),
                 },
@@ -247,6 +269,8 @@ impl Workspace {
             return;
         };
         if let Err(at) = member.grants.binary_search(&grant) {
+            // Grow by one: most members hold one to three grants, and a Vec starts at four.
+            member.grants.reserve_exact(1);
             member.grants.insert(at, grant.clone());
             self.index_grant(&user, &grant);
         }
@@ -264,17 +288,16 @@ impl Workspace {
 
     fn index_grant(&mut self, user: &UserId, grant: &Grant) {
         match &grant.scope {
-            Scope::All => {
-                self.all_scope_holders
-                    .entry(grant.role)
-                    .or_default()
-                    .insert(user.clone());
-            }
+            Scope::All => self
+                .all_scope_holders
+                .update(grant.role, Set::default, |holders| {
+                    holders.add(user.clone());
+                }),
             Scope::Instance(ty, id) => {
                 self.instance_grant_holders
-                    .entry((*ty, id.clone()))
-                    .or_default()
-                    .insert((user.clone(), grant.role));
+                    .update((*ty, id.clone()), Set::default, |holders| {
+                        holders.add((user.clone(), grant.role));
+                    })
             }
         }
     }
@@ -291,43 +314,42 @@ impl Workspace {
     }
 
     fn register(&mut self, key: &InstanceKey, parent: Option<&InstanceKey>) {
-        let parent = parent.map(|parent| {
-            self.instances
-                .get_key_value(parent)
-                .map_or_else(|| parent.clone(), |(stored, _)| stored.clone())
-        });
-        let parent = parent.as_ref();
-        if let Some(parent) = parent {
-            self.children
-                .entry(parent.clone())
-                .or_default()
-                .insert(key.clone());
-        }
-        self.instances.insert(
-            key.clone(),
-            Instance {
-                parent: parent.cloned(),
+        let parent = parent.map(
+            |parent| match self.instance_named(parent.0, parent.1.as_str()) {
+                Some((stored, _)) => (parent.0, stored.clone()),
+                None => parent.clone(),
             },
         );
+        if let Some(parent) = &parent {
+            self.children
+                .update(parent.clone(), Set::default, |children| {
+                    children.add(key.clone());
+                });
+        }
+        self.instances.update(key.0, Table::default, |of_type| {
+            of_type.insert(key.1.clone(), Instance { parent });
+        });
     }
 
     fn delete_resource(&mut self, key: &InstanceKey) {
-        if let Some(Instance {
-            parent: Some(parent),
-        }) = self.instances.remove(key)
-        {
-            remove_from_set(&mut self.children, &parent, key);
+        let removed = self.instances.get_mut(&key.0).and_then(|of_type| {
+            let removed = of_type.remove(&key.1);
+            removed.map(|instance| (instance, of_type.is_empty()))
+        });
+        if let Some((instance, type_now_empty)) = removed {
+            if type_now_empty {
+                self.instances.remove(&key.0);
+            }
+            if let Some(parent) = instance.parent {
+                remove_from_set(&mut self.children, &parent, key);
+            }
         }
         self.children.remove(key);
         self.instance_grant_holders.remove(key);
     }
 }
 
-fn remove_from_set<K: Ord + Clone, V: Ord + Clone>(
-    map: &mut OrdMap<K, OrdSet<V>>,
-    key: &K,
-    value: &V,
-) {
+fn remove_from_set<K: Ord + Clone, V: Ord + Clone>(map: &mut Table<K, Set<V>>, key: &K, value: &V) {
     if let Some(set) = map.get_mut(key) {
         set.remove(value);
         if set.is_empty() {
@@ -343,7 +365,9 @@ impl Workspace {
         &'a self,
         after: Option<&UserId>,
     ) -> impl Iterator<Item = &'a UserId> + use<'a> {
-        self.owners.range::<_, UserId>(exclusive_from(after))
+        self.owners
+            .range::<UserId, _>(exclusive_from(after))
+            .map(|(user, ())| user)
     }
 
     /// The users holding `role` scoped to all instances after `after` (exclusive), in
@@ -357,7 +381,8 @@ impl Workspace {
         self.all_scope_holders
             .get(&role)
             .into_iter()
-            .flat_map(move |holders| holders.range::<_, UserId>(range.clone()))
+            .flat_map(move |holders| holders.range::<UserId, _>(range.clone()))
+            .map(|(user, ())| user)
     }
 
     /// The ids of the children of `key` that have type `ty`, after `after` (exclusive),
@@ -378,7 +403,8 @@ impl Workspace {
         self.children
             .get(key)
             .into_iter()
-            .flat_map(move |children| children.range::<_, InstanceKey>(range.clone()))
+            .flat_map(move |children| children.range::<InstanceKey, _>(range.clone()))
+            .map(|(key, ())| key)
             .skip_while(move |(t, _)| *t < ty)
             .take_while(move |(t, _)| *t == ty)
             .map(|(_, id)| id)
