@@ -363,6 +363,35 @@ fn handlers(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The same checks asked by one user, as a page listing what its user may do asks.
+    let one_user = fixture
+        .cases
+        .get(1)
+        .map(|(_, check)| check.user.clone())
+        .expect("a typical case");
+    let one_user_batch = pb::BatchCheckRequest {
+        checks: fixture
+            .batch
+            .iter()
+            .map(|c| {
+                fixture.message(&Check {
+                    user: one_user.clone(),
+                    ..c.clone()
+                })
+            })
+            .collect(),
+    };
+    group.bench_function("batch_check_of_1000_one_user", |b| {
+        b.iter_batched(
+            || Request::new(one_user_batch.clone()),
+            |request| {
+                runtime
+                    .block_on(api.batch_check(request))
+                    .expect("an answer")
+            },
+            BatchSize::SmallInput,
+        )
+    });
     let response = runtime
         .block_on(api.batch_check(Request::new(batch.clone())))
         .expect("an answer")

@@ -10,8 +10,12 @@ use super::{
     pb::access_service_server::AccessService, status::invalid,
 };
 use crate::{
-    engine::{self, list::AccessFilter},
-    model::{Catalog, PermissionId, TypeId, catalog::Target},
+    engine::{
+        self,
+        check::{CheckRef, UserInWorkspace},
+        list::AccessFilter,
+    },
+    model::{Catalog, PermissionId, ResourceId, TypeId, Workspace, catalog::Target},
     store::Store,
 };
 
@@ -39,12 +43,16 @@ impl AccessService for AccessApi {
         request: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
         let catalog = self.store()?.catalog();
-        let (workspace, check) = convert::check(catalog, None, request.get_ref())?;
+        let (workspace_id, check) = convert::check(catalog, None, request.get_ref())?;
         let snapshot = self.store()?.current();
-        let decision = engine::check(catalog, snapshot.workspace(&workspace), &check);
+        let workspace = snapshot.workspaces.get(workspace_id).map(|ws| &**ws);
+        let decision = engine::check::decide(catalog, workspace, check);
         Ok(Response::new(pb::CheckResponse {
             decision: Some(convert::decision_message(
-                catalog, &workspace, &check, &decision,
+                catalog,
+                workspace_id,
+                check,
+                decision,
             )),
             revision: snapshot.revision,
         }))
@@ -65,19 +73,36 @@ impl AccessService for AccessApi {
                 ),
             ));
         }
-        let parsed = checks
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| convert::check(catalog, Some(i), raw))
-            .collect::<Result<Vec<_>, _>>()?;
+        // One pass: each item is parsed, decided and rendered in turn, and the first
+        // malformed item fails the call (the answers made before it are dropped).
         let snapshot = self.store()?.current();
-        let decisions = parsed
-            .iter()
-            .map(|(workspace, check)| {
-                let decision = engine::check(catalog, snapshot.workspace(workspace), check);
-                convert::decision_message(catalog, workspace, check, &decision)
-            })
-            .collect();
+        let mut decisions = Vec::with_capacity(checks.len());
+        // A batch's items usually share their workspace, and often their user: each is
+        // looked up again only when it changes from one item to the next.
+        let mut last_workspace: Option<(&str, Option<&Workspace>)> = None;
+        let mut user_in_workspace: Option<UserInWorkspace> = None;
+        for (i, raw) in checks.iter().enumerate() {
+            let (workspace_id, check) = convert::check(catalog, Some(i), raw)?;
+            let workspace = match last_workspace {
+                Some((id, workspace)) if id == workspace_id => workspace,
+                _ => {
+                    let workspace = snapshot.workspaces.get(workspace_id).map(|ws| &**ws);
+                    last_workspace = Some((workspace_id, workspace));
+                    workspace
+                }
+            };
+            let user = match user_in_workspace {
+                Some(user) if user.is(workspace, check.user) => user,
+                _ => *user_in_workspace.insert(UserInWorkspace::new(workspace, check.user)),
+            };
+            let decision = user.decide(catalog, check.permission, check.resource);
+            decisions.push(convert::decision_message(
+                catalog,
+                workspace_id,
+                check,
+                decision,
+            ));
+        }
         Ok(Response::new(pb::BatchCheckResponse {
             decisions,
             revision: snapshot.revision,
@@ -210,18 +235,18 @@ impl AccessService for AccessApi {
         let subjects = users
             .into_iter()
             .map(|(user, decision)| {
-                let check = engine::Check {
-                    user: user.clone(),
+                let check = CheckRef {
+                    user: user.as_str(),
                     permission,
-                    resource: resource.clone(),
+                    resource: resource.as_ref().map(ResourceId::as_str),
                 };
                 pb::Subject {
                     user_id: user.to_string(),
                     decision: Some(convert::decision_message(
                         catalog,
-                        &workspace_id,
-                        &check,
-                        &decision,
+                        workspace_id.as_str(),
+                        check,
+                        decision.as_ref(),
                     )),
                 }
             })
@@ -253,5 +278,73 @@ fn next_page_token(more: bool, last: Option<&str>) -> String {
     match (more, last) {
         (true, Some(last)) => page_token::encode(last),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::{
+        engine::Command,
+        model::{ProductSet, UserId, WorkspaceId},
+        store::StoreConfig,
+    };
+
+    #[tokio::test]
+    async fn a_batch_looks_a_user_up_again_when_the_workspace_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::built_in());
+        let store = Store::open(dir.path(), catalog, &StoreConfig::default()).unwrap();
+        let create = |workspace: &str, owner: &str| Command::CreateWorkspace {
+            workspace: WorkspaceId::parse(workspace).unwrap(),
+            owner: UserId::parse(owner).unwrap(),
+            products: ProductSet::default(),
+        };
+        let written = store
+            .write_all(vec![create("a", "ann"), create("b", "bob")])
+            .await
+            .unwrap();
+        assert!(written.iter().all(Result::is_ok));
+        let store = Arc::new(store);
+        let api = AccessApi::new(Arc::new(OnceLock::from(Arc::clone(&store))));
+        // Each item differs from the one before in its workspace, its user, or neither.
+        let items = [
+            ("a", "ann", true),
+            ("a", "ann", true),
+            ("b", "ann", false),
+            ("b", "bob", true),
+            ("a", "bob", false),
+            ("c", "bob", false),
+            ("d", "bob", false),
+            ("a", "ann", true),
+        ];
+        let checks = items
+            .iter()
+            .map(|(workspace, user, _)| pb::CheckRequest {
+                workspace_id: (*workspace).to_owned(),
+                user_id: (*user).to_owned(),
+                permission: "workspace.read".to_owned(),
+                resource: None,
+            })
+            .collect();
+        let answer = api
+            .batch_check(Request::new(pb::BatchCheckRequest { checks }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.decisions.len(), items.len());
+        for ((workspace, user, allowed), decision) in items.iter().zip(&answer.decisions) {
+            assert_eq!(decision.allowed, *allowed, "{user} in {workspace}");
+            let expected = if *allowed {
+                format!("allowed: `{user}` owns workspace `{workspace}`")
+            } else {
+                format!("denied: `{user}` is not a member of workspace `{workspace}`")
+            };
+            assert_eq!(decision.explanation, expected);
+        }
+        drop(api);
+        store.close();
     }
 }

@@ -6,10 +6,13 @@ use tonic::Status;
 
 use super::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pb, status::invalid};
 use crate::{
-    engine::Check,
+    engine::check::CheckRef,
     model::{
-        Catalog, Decision, DenialReason, Grant, InstanceKey, Membership, PermissionId, ProductSet,
-        ResourceId, Scope, TypeId, UserId, WorkspaceId, catalog::Target, ids::IdError,
+        Catalog, DenialReason, Grant, InstanceKey, Membership, PermissionId, ProductSet,
+        ResourceId, Scope, TypeId, UserId, WorkspaceId,
+        catalog::Target,
+        decision::DecisionRef,
+        ids::{self, IdError},
     },
 };
 
@@ -124,19 +127,20 @@ pub fn target(
 }
 
 /// Parses a check request; `item` is its index in a BatchCheck's `checks`, if it is one.
+/// The workspace id and the check borrow their ids from `raw`.
 ///
-/// This is the hot path of every check, so the well-formed case builds no field path
-/// and resolves no name twice; only a malformed request pays for its precise message.
-pub fn check(
+/// This is the hot path of every check, so the well-formed case builds no field path,
+/// copies no id and resolves no name twice; only a malformed request pays for its
+/// precise message.
+pub fn check<'a>(
     catalog: &Catalog,
     item: Option<usize>,
-    raw: &pb::CheckRequest,
-) -> Result<(WorkspaceId, Check), Status> {
+    raw: &'a pb::CheckRequest,
+) -> Result<(&'a str, CheckRef<'a>), Status> {
     let prefix = || item.map_or_else(String::new, |i| format!("checks[{i}]"));
     let at = |field: &str| path(&prefix(), field);
-    let workspace =
-        WorkspaceId::parse(&raw.workspace_id).map_err(|e| invalid(&at("workspace_id"), e))?;
-    let user = UserId::parse(&raw.user_id).map_err(|e| invalid(&at("user_id"), e))?;
+    ids::validate(&raw.workspace_id).map_err(|e| invalid(&at("workspace_id"), e))?;
+    ids::validate(&raw.user_id).map_err(|e| invalid(&at("user_id"), e))?;
     let permission = match catalog.permission_id(&raw.permission) {
         Some(permission) => permission,
         None => permission(catalog, &at("permission"), &raw.permission)?,
@@ -144,22 +148,30 @@ pub fn check(
     let target_type = catalog.permission(permission).map(|p| p.target);
     let resource = match (target_type, raw.resource.as_ref()) {
         (Some(Target::Workspace), None) => None,
-        (Some(Target::Instance(ty)), Some(given)) if catalog.type_id(&given.r#type) == Some(ty) => {
-            match ResourceId::parse(&given.id) {
-                Ok(id) => Some(id),
+        (Some(Target::Instance(ty)), Some(given)) if is_type(catalog, ty, &given.r#type) => {
+            match ids::validate(&given.id) {
+                Ok(()) => Some(given.id.as_str()),
                 Err(e) => return Err(invalid(&at("resource.id"), e)),
             }
         }
-        _ => target(catalog, &prefix(), permission, raw.resource.as_ref())?,
+        // Every other combination is malformed and `target` says how (were one accepted,
+        // its id would be the request's).
+        _ => target(catalog, &prefix(), permission, raw.resource.as_ref())?
+            .and(raw.resource.as_ref().map(|given| given.id.as_str())),
     };
     Ok((
-        workspace,
-        Check {
-            user,
+        &raw.workspace_id,
+        CheckRef {
+            user: &raw.user_id,
             permission,
             resource,
         },
     ))
+}
+
+/// Whether `name` names the resource type `ty`: one comparison, where `type_id` hashes.
+fn is_type(catalog: &Catalog, ty: TypeId, name: &str) -> bool {
+    catalog.resource_type(ty).is_some_and(|t| t.name == name)
 }
 
 /// Parses a role name.
@@ -240,7 +252,7 @@ pub fn scope_message(catalog: &Catalog, scope: &Scope) -> pb::Scope {
             Scope::All => pb::scope::Kind::All(pb::AllInstances {}),
             Scope::Instance(ty, id) => pb::scope::Kind::Instance(pb::ResourceRef {
                 r#type: catalog.type_name(*ty).to_owned(),
-                id: id.to_string(),
+                id: id.as_str().to_owned(),
             }),
         }),
     }
@@ -248,56 +260,95 @@ pub fn scope_message(catalog: &Catalog, scope: &Scope) -> pb::Scope {
 
 /// A grant as a message.
 pub fn grant_message(catalog: &Catalog, user: &UserId, grant: &Grant) -> pb::Grant {
+    user_grant_message(catalog, user.as_str(), grant)
+}
+
+fn user_grant_message(catalog: &Catalog, user: &str, grant: &Grant) -> pb::Grant {
     pb::Grant {
-        user_id: user.to_string(),
+        user_id: user.to_owned(),
         role: catalog.role_name(grant.role).to_owned(),
         scope: Some(scope_message(catalog, &grant.scope)),
     }
 }
 
-fn scope_text(catalog: &Catalog, scope: &Scope) -> String {
-    match scope {
-        Scope::All => "all instances".to_owned(),
-        Scope::Instance(ty, id) => format!("{} `{id}`", catalog.type_name(*ty)),
+/// `parts` joined into one string of exactly their length.
+fn join(parts: &[&str]) -> String {
+    let mut joined = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        joined.push_str(part);
     }
+    joined
 }
 
-/// A decision as a message, with its explanation.
+/// A decision as a message, with its explanation. Every check renders one, so the
+/// explanation is joined from its parts into one allocation of its length, without
+/// `format!`.
 pub fn decision_message(
     catalog: &Catalog,
-    workspace: &WorkspaceId,
-    check: &Check,
-    decision: &Decision,
+    workspace: &str,
+    check: CheckRef<'_>,
+    decision: DecisionRef<'_>,
 ) -> pb::Decision {
     use pb::decision::Basis;
-    let user = &check.user;
-    let permission = catalog.permission_name(check.permission);
+    let user = check.user;
+    let permission = || catalog.permission_name(check.permission);
     let (basis, explanation) = match decision {
-        Decision::AllowedByMembership(Membership::Owner) => (
+        DecisionRef::AllowedByMembership(Membership::Owner) => (
             Basis::Membership(pb::Membership::Owner.into()),
-            format!("allowed: `{user}` owns workspace `{workspace}`"),
+            join(&["allowed: `", user, "` owns workspace `", workspace, "`"]),
         ),
-        Decision::AllowedByMembership(Membership::Member) => (
+        DecisionRef::AllowedByMembership(Membership::Member) => (
             Basis::Membership(pb::Membership::Member.into()),
-            format!("allowed: every member of workspace `{workspace}` holds `{permission}`"),
+            join(&[
+                "allowed: every member of workspace `",
+                workspace,
+                "` holds `",
+                permission(),
+                "`",
+            ]),
         ),
-        Decision::AllowedByGrant(grant) => (
-            Basis::Grant(grant_message(catalog, user, grant)),
-            format!(
-                "allowed: `{user}` holds `{}` on {}",
-                catalog.role_name(grant.role),
-                scope_text(catalog, &grant.scope)
-            ),
-        ),
-        Decision::Denied(reason) => {
+        DecisionRef::AllowedByGrant(grant) => {
+            let role = catalog.role_name(grant.role);
+            let explanation = match &grant.scope {
+                Scope::All => join(&["allowed: `", user, "` holds `", role, "` on all instances"]),
+                Scope::Instance(ty, id) => join(&[
+                    "allowed: `",
+                    user,
+                    "` holds `",
+                    role,
+                    "` on ",
+                    catalog.type_name(*ty),
+                    " `",
+                    id.as_str(),
+                    "`",
+                ]),
+            };
+            (
+                Basis::Grant(user_grant_message(catalog, user, grant)),
+                explanation,
+            )
+        }
+        DecisionRef::Denied(reason) => {
             let (reason_message, text) = match reason {
                 DenialReason::NotAMember => (
                     pb::DenialReason::NotAMember,
-                    format!("denied: `{user}` is not a member of workspace `{workspace}`"),
+                    join(&[
+                        "denied: `",
+                        user,
+                        "` is not a member of workspace `",
+                        workspace,
+                        "`",
+                    ]),
                 ),
                 DenialReason::NoCoveringGrant => (
                     pb::DenialReason::NoCoveringGrant,
-                    format!("denied: no grant of `{user}` covers `{permission}` here"),
+                    join(&[
+                        "denied: no grant of `",
+                        user,
+                        "` covers `",
+                        permission(),
+                        "` here",
+                    ]),
                 ),
                 DenialReason::ProductNotEnabled => {
                     let product = catalog
@@ -305,17 +356,24 @@ pub fn decision_message(
                         .map_or("?", |p| catalog.product_name(p.product));
                     (
                         pb::DenialReason::ProductNotEnabled,
-                        format!(
-                            "denied: workspace `{workspace}` does not have product `{product}`"
-                        ),
+                        join(&[
+                            "denied: workspace `",
+                            workspace,
+                            "` does not have product `",
+                            product,
+                            "`",
+                        ]),
                     )
                 }
                 DenialReason::ResourceNotRegistered => (
                     pb::DenialReason::ResourceNotRegistered,
-                    format!(
-                        "denied: `{}` is not registered in workspace `{workspace}`",
-                        check.resource.as_ref().map_or("?", |r| r.as_str())
-                    ),
+                    join(&[
+                        "denied: `",
+                        check.resource.unwrap_or("?"),
+                        "` is not registered in workspace `",
+                        workspace,
+                        "`",
+                    ]),
                 ),
             };
             (Basis::Denial(reason_message.into()), text)
@@ -325,5 +383,178 @@ pub fn decision_message(
         allowed: decision.allowed(),
         basis: Some(basis),
         explanation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The explanation of `decision` for `user` asking `permission` on `resource` in
+    /// workspace `acme`.
+    fn explanation(
+        catalog: &Catalog,
+        user: &str,
+        permission: &str,
+        resource: Option<&str>,
+        decision: DecisionRef<'_>,
+    ) -> String {
+        let check = CheckRef {
+            user,
+            permission: catalog.permission_id(permission).unwrap(),
+            resource,
+        };
+        decision_message(catalog, "acme", check, decision).explanation
+    }
+
+    #[test]
+    fn explanations_read_as_they_did_when_formatted() {
+        let catalog = Catalog::built_in();
+        let source = catalog.type_id("source").unwrap();
+        let on_web = Grant {
+            role: catalog.role_id("source_read").unwrap(),
+            scope: Scope::Instance(source, ResourceId::parse("web").unwrap()),
+        };
+        let on_all = Grant {
+            role: catalog.role_id("warehouse_read").unwrap(),
+            scope: Scope::All,
+        };
+        let cases = [
+            (
+                explanation(
+                    &catalog,
+                    "olivia",
+                    "workspace.delete",
+                    None,
+                    DecisionRef::AllowedByMembership(Membership::Owner),
+                ),
+                "allowed: `olivia` owns workspace `acme`",
+            ),
+            (
+                explanation(
+                    &catalog,
+                    "sam",
+                    "workspace.read",
+                    None,
+                    DecisionRef::AllowedByMembership(Membership::Member),
+                ),
+                "allowed: every member of workspace `acme` holds `workspace.read`",
+            ),
+            (
+                explanation(
+                    &catalog,
+                    "sam",
+                    "source.read",
+                    Some("web"),
+                    DecisionRef::AllowedByGrant(&on_web),
+                ),
+                "allowed: `sam` holds `source_read` on source `web`",
+            ),
+            (
+                explanation(
+                    &catalog,
+                    "sam",
+                    "warehouse.read",
+                    Some("wh"),
+                    DecisionRef::AllowedByGrant(&on_all),
+                ),
+                "allowed: `sam` holds `warehouse_read` on all instances",
+            ),
+            (
+                explanation(
+                    &catalog,
+                    "eve",
+                    "workspace.read",
+                    None,
+                    DecisionRef::Denied(DenialReason::NotAMember),
+                ),
+                "denied: `eve` is not a member of workspace `acme`",
+            ),
+            (
+                explanation(
+                    &catalog,
+                    "sam",
+                    "source.update",
+                    Some("web"),
+                    DecisionRef::Denied(DenialReason::NoCoveringGrant),
+                ),
+                "denied: no grant of `sam` covers `source.update` here",
+            ),
+            (
+                explanation(
+                    &catalog,
+                    "sam",
+                    "audience.read",
+                    Some("vip"),
+                    DecisionRef::Denied(DenialReason::ProductNotEnabled),
+                ),
+                "denied: workspace `acme` does not have product `personas`",
+            ),
+            (
+                explanation(
+                    &catalog,
+                    "sam",
+                    "source.read",
+                    Some("gone"),
+                    DecisionRef::Denied(DenialReason::ResourceNotRegistered),
+                ),
+                "denied: `gone` is not registered in workspace `acme`",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_grant_decision_names_the_grant_as_grant_message_does() {
+        let catalog = Catalog::built_in();
+        let grant = Grant {
+            role: catalog.role_id("source_admin").unwrap(),
+            scope: Scope::Instance(
+                catalog.type_id("source").unwrap(),
+                ResourceId::parse("web").unwrap(),
+            ),
+        };
+        let check = CheckRef {
+            user: "sam",
+            permission: catalog.permission_id("source.update").unwrap(),
+            resource: Some("web"),
+        };
+        let message =
+            decision_message(&catalog, "acme", check, DecisionRef::AllowedByGrant(&grant));
+        let sam = UserId::parse("sam").unwrap();
+        assert!(message.allowed);
+        assert_eq!(
+            message.basis,
+            Some(pb::decision::Basis::Grant(grant_message(
+                &catalog, &sam, &grant
+            )))
+        );
+    }
+
+    #[test]
+    fn a_well_formed_check_borrows_its_ids_from_the_request() {
+        let catalog = Catalog::built_in();
+        let raw = pb::CheckRequest {
+            workspace_id: "acme".to_owned(),
+            user_id: "sam".to_owned(),
+            permission: "destination.update".to_owned(),
+            resource: Some(pb::ResourceRef {
+                r#type: "destination".to_owned(),
+                id: "web-to-s3".to_owned(),
+            }),
+        };
+        let (workspace, parsed) = check(&catalog, Some(3), &raw).unwrap();
+        assert_eq!(workspace, "acme");
+        assert_eq!(
+            parsed,
+            CheckRef {
+                user: "sam",
+                permission: catalog.permission_id("destination.update").unwrap(),
+                resource: Some("web-to-s3"),
+            }
+        );
+        assert!(std::ptr::eq(parsed.user, raw.user_id.as_str()));
     }
 }
