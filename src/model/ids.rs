@@ -1,10 +1,11 @@
 //! Identifiers of workspaces, users and resource instances, validated once at the edge.
 //! An id that exists has passed `parse`: 1 to 128 printable ASCII characters.
 
-use std::{borrow::Borrow, fmt};
+use std::{borrow::Borrow, fmt, sync::Arc};
 
 use serde::{Deserialize, Deserializer, Serialize};
-use triomphe::ThinArc;
+
+use super::table::StrKey;
 
 /// The longest id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 128;
@@ -55,77 +56,50 @@ pub fn validate(raw: &str) -> Result<(), IdError> {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        //
-        // A thin pointer (8 bytes, where `Arc<str>` takes 16) to a shared allocation:
-        // ids are held several times over in a workspace's tables and indexes, and at
-        // millions of grants the pointers alone were a seventh of the memory.
-        #[derive(Clone)]
-        pub struct $name(ThinArc<(), u8>);
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `raw` as an id.
             pub fn parse(raw: &str) -> Result<Self, IdError> {
                 validate(raw)?;
-                Ok(Self(ThinArc::from_header_and_slice((), raw.as_bytes())))
+                Ok(Self(Arc::from(raw)))
             }
 
             /// The id as a string.
             pub fn as_str(&self) -> &str {
-                // Always UTF-8 (printable ASCII, validated by `parse`); the check is a
-                // few nanoseconds, and the fallback is never taken.
-                std::str::from_utf8(&self.0.slice).unwrap_or_default()
-            }
-        }
-
-        // Equality, order and hash are the string's, as `Borrow<str>` requires.
-        impl PartialEq for $name {
-            fn eq(&self, other: &Self) -> bool {
-                std::ptr::eq(self.0.heap_ptr(), other.0.heap_ptr()) || self.0.slice == other.0.slice
-            }
-        }
-
-        impl Eq for $name {}
-
-        impl PartialOrd for $name {
-            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-
-        impl Ord for $name {
-            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                // Bytewise order is the string's order.
-                self.0.slice.cmp(&other.0.slice)
-            }
-        }
-
-        impl std::hash::Hash for $name {
-            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-                self.as_str().hash(state)
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
+                &self.0
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                f.write_str(&self.0)
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{:?}", self.as_str())
+                write!(f, "{:?}", &*self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl StrKey for $name {
+            fn key_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
             }
         }
 
         impl Borrow<str> for $name {
             fn borrow(&self) -> &str {
-                self.as_str()
+                &self.0
             }
         }
 

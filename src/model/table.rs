@@ -224,6 +224,28 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
     }
 }
 
+/// Keys that are strings underneath, ordered bytewise: a flat table finds one by a
+/// borrowed `&str` comparing bytes, without turning each key it passes into a `str`.
+pub trait StrKey: Borrow<str> {
+    /// The string's bytes.
+    fn key_bytes(&self) -> &[u8];
+}
+
+impl<K: Ord + Clone + StrKey, V: Clone> Table<K, V> {
+    /// The entry for the key whose string is `key`, with the key as stored.
+    pub fn get_key_value_str(&self, key: &str) -> Option<(&K, &V)> {
+        match &self.0 {
+            Repr::Flat(entries) => {
+                let at = entries
+                    .binary_search_by(|(k, _)| k.key_bytes().cmp(key.as_bytes()))
+                    .ok()?;
+                entries.get(at).map(|(k, v)| (k, v))
+            }
+            Repr::Tree(map) => map.get_key_value(key),
+        }
+    }
+}
+
 impl<T: Ord + Clone> Set<T> {
     /// Adds `value`; false if it was there.
     pub fn add(&mut self, value: T) -> bool {

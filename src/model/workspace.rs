@@ -3,8 +3,6 @@
 //! reading the published one: small tables are flat arrays, cheap to copy, and large ones
 //! persistent B-trees, whose copy is O(1) (see `table`).
 
-use std::borrow::Borrow;
-
 use super::{
     catalog::{MAX_TYPE_DEPTH, ProductSet, RoleId, TypeId},
     change::Change,
@@ -86,12 +84,10 @@ impl Workspace {
     }
 
     /// The user's membership and grants, if they are owner or member.
-    pub fn member<Q>(&self, user: &Q) -> Option<&Member>
-    where
-        UserId: Borrow<Q>,
-        Q: Ord + ?Sized,
-    {
-        self.members.get(user)
+    pub fn member(&self, user: &(impl AsRef<str> + ?Sized)) -> Option<&Member> {
+        self.members
+            .get_key_value_str(user.as_ref())
+            .map(|(_, member)| member)
     }
 
     /// Every user with their membership and grants, in user id order.
@@ -130,7 +126,7 @@ impl Workspace {
 
     /// The registered instance of type `ty` with id `id`, with its id as stored.
     pub fn instance_named(&self, ty: TypeId, id: &str) -> Option<(&ResourceId, &Instance)> {
-        self.instances.get(&ty)?.get_key_value(id)
+        self.instances.get(&ty)?.get_key_value_str(id)
     }
 
     /// The registered instances of type `ty` after `after` (exclusive), in id order.
