@@ -10,6 +10,7 @@
 
 use std::{
     borrow::Borrow,
+    cmp::Ordering,
     ops::{Bound, RangeBounds},
 };
 
@@ -30,6 +31,24 @@ enum Repr<K: Ord + Clone, V: Clone> {
     /// Sorted by key, without duplicates, its capacity its length.
     Flat(Vec<(K, V)>),
     Tree(OrdMap<K, V>),
+}
+
+/// Binary search of sorted entries by key, stopping at the first equal key. The
+/// standard library's search is branchless and never stops early, which is the better
+/// trade for integers; comparing ids is a `memcmp` each, and stopping early halved the
+/// comparisons of a typical lookup.
+fn search<K, V>(entries: &[(K, V)], compare: impl Fn(&K) -> Ordering) -> Result<usize, usize> {
+    let (mut low, mut high) = (0, entries.len());
+    while low < high {
+        let mid = low + (high - low) / 2;
+        match entries.get(mid).map(|(k, _)| compare(k)) {
+            Some(Ordering::Less) => low = mid + 1,
+            Some(Ordering::Greater) => high = mid,
+            Some(Ordering::Equal) => return Ok(mid),
+            None => break,
+        }
+    }
+    Err(low)
 }
 
 /// A set of `T` in order: a table without values.
@@ -77,9 +96,7 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
     {
         match &self.0 {
             Repr::Flat(entries) => {
-                let at = entries
-                    .binary_search_by(|(k, _)| k.borrow().cmp(key))
-                    .ok()?;
+                let at = search(entries, |k| k.borrow().cmp(key)).ok()?;
                 entries.get(at).map(|(k, v)| (k, v))
             }
             Repr::Tree(map) => map.get_key_value(key),
@@ -103,9 +120,7 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
     {
         match &mut self.0 {
             Repr::Flat(entries) => {
-                let at = entries
-                    .binary_search_by(|(k, _)| k.borrow().cmp(key))
-                    .ok()?;
+                let at = search(entries, |k| k.borrow().cmp(key)).ok()?;
                 entries.get_mut(at).map(|(_, v)| v)
             }
             Repr::Tree(map) => map.get_mut(key),
@@ -127,7 +142,7 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
     /// Sets `key` to `value`, returning the value it replaced.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         match &mut self.0 {
-            Repr::Flat(entries) => match entries.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Repr::Flat(entries) => match search(entries, |k| k.cmp(&key)) {
                 Ok(at) => entries
                     .get_mut(at)
                     .map(|(_, v)| std::mem::replace(v, value)),
@@ -157,9 +172,7 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
     {
         match &mut self.0 {
             Repr::Flat(entries) => {
-                let at = entries
-                    .binary_search_by(|(k, _)| k.borrow().cmp(key))
-                    .ok()?;
+                let at = search(entries, |k| k.borrow().cmp(key)).ok()?;
                 let (_, value) = entries.remove(at);
                 entries.shrink_to_fit();
                 Some(value)
@@ -236,9 +249,7 @@ impl<K: Ord + Clone + StrKey, V: Clone> Table<K, V> {
     pub fn get_key_value_str(&self, key: &str) -> Option<(&K, &V)> {
         match &self.0 {
             Repr::Flat(entries) => {
-                let at = entries
-                    .binary_search_by(|(k, _)| k.key_bytes().cmp(key.as_bytes()))
-                    .ok()?;
+                let at = search(entries, |k| k.key_bytes().cmp(key.as_bytes())).ok()?;
                 entries.get(at).map(|(k, v)| (k, v))
             }
             Repr::Tree(map) => map.get_key_value(key),
