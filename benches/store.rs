@@ -1,9 +1,13 @@
 //! The store: `Store::open` (reading the whole database into memory) at a small and a
 //! larger size, durable writes (one grant; 1,000 grants with a revision each; 1,000 as
-//! one bulk batch), and `snapshot()`, the one thing a check asks of the store.
+//! one bulk batch), the same with the change log over its budget (so every write also
+//! trims it), 1,000 grants to members spread over a larger database (where sled's cache
+//! matters), and `snapshot()`, the one thing a check asks of the store.
 //!
 //! `cargo bench --bench store`. Under `cargo test` each bench runs once, on small data.
 //! Durable writes flush to the temporary directory's disk, so they measure that disk.
+//! The store has `StoreConfig::default()`, but for `ACCESSD_CACHE_MB` and
+//! `ACCESSD_CHANGE_LOG_MB` in the environment, read as `accessd serve` reads them.
 
 #![expect(
     clippy::expect_used,
@@ -35,8 +39,27 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
+/// `StoreConfig::default()`, but for the environment's `ACCESSD_CACHE_MB` and
+/// `ACCESSD_CHANGE_LOG_MB`.
+fn config_from_env() -> StoreConfig {
+    let mib = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.parse::<u64>().expect("a number of MiB") << 20)
+    };
+    let default = StoreConfig::default();
+    StoreConfig {
+        cache_bytes: mib("ACCESSD_CACHE_MB").unwrap_or(default.cache_bytes),
+        change_log_bytes: mib("ACCESSD_CHANGE_LOG_MB").unwrap_or(default.change_log_bytes),
+    }
+}
+
 fn open(dir: &Path, catalog: &Arc<Catalog>) -> Store {
-    Store::open(dir, Arc::clone(catalog), &StoreConfig::default()).expect("the store opens")
+    open_with(dir, catalog, &config_from_env())
+}
+
+fn open_with(dir: &Path, catalog: &Arc<Catalog>, config: &StoreConfig) -> Store {
+    Store::open(dir, Arc::clone(catalog), config).expect("the store opens")
 }
 
 fn workspace_id(w: usize) -> WorkspaceId {
@@ -142,51 +165,67 @@ fn opening(c: &mut Criterion) {
     group.finish();
 }
 
+/// Alternately grants and revokes `grant` to `users` (workspace, member), as
+/// `granted` says was done last: every write changes something, so every write is flushed.
+fn toggle(users: &[(usize, usize)], grant: &Grant, granted: bool) -> Vec<Command> {
+    users
+        .iter()
+        .map(|&(w, m)| {
+            let (workspace, user, grant) = (workspace_id(w), user_id(w, m), grant.clone());
+            if granted {
+                Command::Revoke {
+                    workspace,
+                    user,
+                    grant,
+                    actor: None,
+                }
+            } else {
+                Command::Grant {
+                    workspace,
+                    user,
+                    grant,
+                    actor: None,
+                }
+            }
+        })
+        .collect()
+}
+
 fn writing(c: &mut Criterion) {
+    writes(c, "store/write", &config_from_env());
+    // A budget a third of what `write_all_1000_grants` logs: every write also trims.
+    let trimming = StoreConfig {
+        change_log_bytes: 100 << 10,
+        ..config_from_env()
+    };
+    writes(c, "store/write_trimming", &trimming);
+    spread_writes(c);
+}
+
+/// One grant, 1,000 grants with a revision each, and 1,000 as one batch, toggled on the
+/// members of one workspace of 1,000, with the store in `config`.
+fn writes(c: &mut Criterion, name: &str, config: &StoreConfig) {
     let catalog = Arc::new(Catalog::built_in());
     let runtime = runtime();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = open(dir.path(), &catalog);
+    let store = open_with(dir.path(), &catalog, config);
     write(&store, &runtime, population(&catalog, 1, 1000));
     let source = catalog.type_id("source").expect("a built-in type");
     let role = |name| catalog.role_id(name).expect("a built-in role");
-    // Each bench alternately grants and revokes the same grants, keeping track of which
-    // it did last: every write changes something, so every write is flushed.
-    let toggle = |users: std::ops::RangeInclusive<usize>, grant: Grant, granted: bool| {
-        users
-            .map(|m| {
-                let (workspace, user, grant) = (workspace_id(0), user_id(0, m), grant.clone());
-                if granted {
-                    Command::Revoke {
-                        workspace,
-                        user,
-                        grant,
-                        actor: None,
-                    }
-                } else {
-                    Command::Grant {
-                        workspace,
-                        user,
-                        grant,
-                        actor: None,
-                    }
-                }
-            })
-            .collect::<Vec<_>>()
-    };
     let one_grant = Grant {
         role: role("warehouse_admin"),
         scope: Scope::All,
     };
-    let one = [false, true].map(|granted| toggle(1..=1, one_grant.clone(), granted));
+    let one = [false, true].map(|granted| toggle(&[(0, 1)], &one_grant, granted));
     let thousand_grant = Grant {
         role: role("source_read"),
         scope: Scope::Instance(source, source_id(19)),
     };
-    let thousand = [false, true].map(|granted| toggle(1..=1000, thousand_grant.clone(), granted));
+    let members: Vec<(usize, usize)> = (1..=1000).map(|m| (0, m)).collect();
+    let thousand = [false, true].map(|granted| toggle(&members, &thousand_grant, granted));
     let [grant_one, revoke_one] = &one;
     let [grant_thousand, revoke_thousand] = &thousand;
-    let mut group = c.benchmark_group("store/write");
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(3));
@@ -228,7 +267,50 @@ fn writing(c: &mut Criterion) {
     });
     group.finish();
 
-    c.bench_function("store/snapshot", |b| b.iter(|| black_box(store.snapshot())));
+    if name == "store/write" {
+        c.bench_function("store/snapshot", |b| b.iter(|| black_box(store.snapshot())));
+    }
+    store.close();
+}
+
+/// 1,000 grants with a revision each, to members spread over a database of 200
+/// workspaces of 500 members, a different thousand each time until every member had
+/// one: the writer reads leaves from all over the database, as sled's cache allows.
+fn spread_writes(c: &mut Criterion) {
+    let (workspaces, members) = if measuring() { (200, 500) } else { (4, 250) };
+    let catalog = Arc::new(Catalog::built_in());
+    let runtime = runtime();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path(), &catalog);
+    write(&store, &runtime, population(&catalog, workspaces, members));
+    let grant = Grant {
+        role: catalog.role_id("warehouse_admin").expect("a built-in role"),
+        scope: Scope::All,
+    };
+    // Sets of 1,000 members, each spread over every workspace.
+    let everyone: Vec<(usize, usize)> = (0..workspaces * members)
+        .map(|i| (i % workspaces, 1 + (i / workspaces * 7) % members))
+        .collect();
+    let sets: Vec<&[(usize, usize)]> = everyone.chunks(1000).collect();
+    let mut granted = vec![false; sets.len()];
+    let mut next = 0;
+    let mut group = c.benchmark_group("store/write_spread");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("write_all_1000_grants", |b| {
+        b.iter(|| {
+            let set = next % sets.len();
+            next += 1;
+            let flag = granted.get_mut(set).expect("a set");
+            let commands = toggle(sets.get(set).expect("a set"), &grant, *flag);
+            *flag = !*flag;
+            runtime
+                .block_on(store.write_all(commands))
+                .expect("written")
+        })
+    });
+    group.finish();
     store.close();
 }
 

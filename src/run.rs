@@ -61,6 +61,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     let catalog = Arc::new(load_catalog(args.roles.as_deref())?);
     let config = StoreConfig {
         cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
+        change_log_bytes: args.change_log_mb.saturating_mul(1024 * 1024),
     };
     let shutdown = shutdown_signal()?;
     // Listen first, then load: while a large database loads, probes get NOT_SERVING and

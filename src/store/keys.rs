@@ -2,6 +2,7 @@
 //! change log are laid out as sled keys. Names (of products, roles, types) are stored
 //! rather than catalog indexes, so a reordered catalog reads the same data.
 //!
+//! sled's default tree holds the state, which start-up reads whole:
 //! ```text
 //! r                          -> u64 BE: the last revision written
 //! w 0 {ws}                   -> product names joined by ','
@@ -9,8 +10,15 @@
 //!                               "\n{role} 0 a" (all instances) or
 //!                               "\n{role} 0 i{type} 0 {id}" (one instance)
 //! i 0 {ws} 0 {type} 0 {id}   -> "" | "{parent type} 0 {parent id}"
-//! l {u64 BE revision}        -> change log entry (JSON)
 //! ```
+//! The tree `change_log` holds the change log, which nothing in the server reads (see
+//! `change_log` for the format):
+//! ```text
+//! (empty)                         -> u64 BE: bytes of the values below
+//! {u64 BE revision}{u32 BE part}  -> JSON lines, the first one of that revision and part
+//! ```
+//! Data directories written before the change log had a tree of its own kept its entries
+//! in the default tree as `l {u64 BE revision}`; they are moved at open.
 //! `0` is a NUL byte; ids are printable ASCII, so neither it nor a newline ever occurs
 //! inside one. A member's grants live in their member record, not under keys of their
 //! own: sled's cost is per key, so one key per member rather than per grant halves the
@@ -28,8 +36,11 @@ pub const WORKSPACES: &[u8] = b"w\0";
 pub const MEMBERS: &[u8] = b"m\0";
 /// Prefix of resource instances.
 pub const INSTANCES: &[u8] = b"i\0";
-/// Prefix of change log entries.
-pub const CHANGE_LOG: &[u8] = b"l";
+/// The name of the change log's tree.
+pub const CHANGE_LOG_TREE: &[u8] = b"change_log";
+/// Prefix of change log entries in the default tree, as data directories written
+/// before the change log had a tree of its own keep them.
+pub const LEGACY_CHANGE_LOG: &[u8] = b"l";
 
 const SEP: u8 = 0;
 
@@ -111,9 +122,22 @@ pub fn instance_value(catalog: &Catalog, parent: Option<&InstanceKey>) -> Vec<u8
     }
 }
 
-/// The key of the change log entry of `revision`; big-endian so that keys sort by revision.
-pub fn change_log(revision: u64) -> Vec<u8> {
-    [CHANGE_LOG, &revision.to_be_bytes()].concat()
+/// The key of the change log value whose first line is part `part` of the entry of
+/// `revision`, in the change log's tree; big-endian, so that keys sort by revision,
+/// then part.
+pub fn change_log(revision: u64, part: u32) -> [u8; 12] {
+    let mut key = [0; 12];
+    let (high, low) = key.split_at_mut(8);
+    high.copy_from_slice(&revision.to_be_bytes());
+    low.copy_from_slice(&part.to_be_bytes());
+    key
+}
+
+/// The revision of a change log entry in the default tree (`l {u64 BE revision}`), as
+/// data directories written before the change log had a tree of its own keep them.
+pub fn legacy_change_log_revision(key: &[u8]) -> Option<u64> {
+    let revision = key.strip_prefix(LEGACY_CHANGE_LOG)?;
+    Some(u64::from_be_bytes(revision.try_into().ok()?))
 }
 
 /// The stored form of a membership.

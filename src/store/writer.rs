@@ -1,8 +1,10 @@
 //! The single writer: a thread that takes queued commands in groups, plans each against
 //! the state left by the ones before it, persists the whole group in one atomic sled
-//! batch, flushes once, and only then publishes the new state and acknowledges. Many
-//! concurrent writes so share one flush (group commit), and checks never see a write
-//! that is not yet durable.
+//! batch (after one of its change log entries), flushes once, and only then publishes
+//! the new state and acknowledges. Many concurrent writes so share one flush (group
+//! commit), and checks never see a write that is not yet durable. After a group, and
+//! whenever it has nothing queued, it trims the change log to its budget, a bounded
+//! step at a time.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -11,11 +13,16 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{
+    mpsc::{self, error::TryRecvError},
+    oneshot,
+};
 use tracing::{debug, error};
 
 use super::{
-    Snapshot, StoreError, WriteOutcome, change_log, keys,
+    Snapshot, StoreError, WriteOutcome,
+    change_log::{self, ChangeLog},
+    keys,
     load::{Retained, products_value},
 };
 use crate::{
@@ -25,6 +32,11 @@ use crate::{
 
 /// The most commands persisted under one flush.
 const MAX_GROUP: usize = 1024;
+
+/// The most change log values one trimming step removes while the writer is idle (and
+/// after a group, beyond twice what the group appended): at most 1.5 MiB to read, so
+/// that a write arriving meanwhile waits a few milliseconds at most.
+const TRIM_STEP: usize = 256;
 
 /// How the commands of one request are numbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +61,8 @@ pub struct Request {
 pub struct Writer {
     /// The database.
     pub db: sled::Db,
+    /// The change log, written with each group and trimmed after it.
+    pub log: ChangeLog,
     /// The catalog commands are planned with.
     pub catalog: Arc<Catalog>,
     /// Where new states are published for readers.
@@ -60,7 +74,25 @@ pub struct Writer {
 impl Writer {
     /// Serves requests until every sender is dropped, then flushes a last time.
     pub fn run(mut self, mut requests: mpsc::Receiver<Request>) {
-        while let Some(first) = requests.blocking_recv() {
+        loop {
+            let first = if self.log.over_budget() {
+                // Trim a step at a time while nothing is queued.
+                match requests.try_recv() {
+                    Ok(request) => request,
+                    Err(TryRecvError::Empty) => {
+                        if let Err(err) = self.log.trim(TRIM_STEP) {
+                            return refuse_all(requests, &err);
+                        }
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match requests.blocking_recv() {
+                    Some(request) => request,
+                    None => break,
+                }
+            };
             let mut group = vec![first];
             let mut queued = group.iter().map(|r| r.commands.len()).sum::<usize>();
             while queued < MAX_GROUP {
@@ -73,13 +105,7 @@ impl Writer {
                 }
             }
             if let Err(err) = self.commit(group) {
-                // The database no longer takes writes; acknowledge nothing more.
-                error!(%err, "write failed; refusing further writes");
-                requests.close();
-                while let Some(request) = requests.blocking_recv() {
-                    let _ = request.reply.send(Err(StoreError::Closed));
-                }
-                return;
+                return refuse_all(requests, &err);
             }
         }
         if let Err(err) = self.db.flush() {
@@ -98,6 +124,7 @@ impl Writer {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let mut outcomes = Vec::with_capacity(group.len());
+        let mut logged = 0;
         // Members whose record must be rewritten from their final state in this group:
         // once, however many of their grants changed.
         let mut dirty: BTreeSet<(WorkspaceId, UserId)> = BTreeSet::new();
@@ -130,16 +157,16 @@ impl Writer {
                         match request.revisions {
                             Revisions::EachCommand => {
                                 revision += 1;
-                                batch.insert(
-                                    keys::change_log(revision),
-                                    change_log::entry(
+                                if self.log.enabled() {
+                                    let lines = change_log::lines(
                                         &self.catalog,
                                         revision,
                                         now,
                                         command.name(),
                                         &changes,
-                                    ),
-                                );
+                                    );
+                                    self.log.append(revision, lines);
+                                }
                             }
                             Revisions::OneForAll => shared_changes.extend(changes),
                         }
@@ -157,10 +184,11 @@ impl Writer {
             }
             if !shared_changes.is_empty() {
                 revision = shared_revision;
-                batch.insert(
-                    keys::change_log(revision),
-                    change_log::entry(&self.catalog, revision, now, "batch", &shared_changes),
-                );
+                if self.log.enabled() {
+                    let lines =
+                        change_log::lines(&self.catalog, revision, now, "batch", &shared_changes);
+                    self.log.append(revision, lines);
+                }
                 // Writes that changed nothing earlier in the batch report the batch's revision too.
                 for result in results.iter_mut().flatten() {
                     result.revision = revision;
@@ -188,16 +216,22 @@ impl Writer {
                 }
             }
             batch.insert(keys::REVISION, &revision.to_be_bytes());
-            // One batch is atomic in sled; the flush makes it durable before anyone hears of it.
+            // Each batch is atomic in sled. The log's goes first: sled recovers a prefix of
+            // its writes, so a crash in between leaves log values the state never reached
+            // (removed at open), never state without its log. The flush makes both
+            // durable before anyone hears of them.
+            let (log_batch, values) = self.log.seal();
+            logged = values;
             let durable = self
-                .db
-                .apply_batch(batch)
-                .and_then(|()| self.db.flush().map(|_| ()));
+                .log
+                .apply(log_batch)
+                .and_then(|()| Ok(self.db.apply_batch(batch)?))
+                .and_then(|()| Ok(self.db.flush().map(|_| ())?));
             if let Err(err) = durable {
                 for request in group {
                     let _ = request.reply.send(Err(StoreError::Closed));
                 }
-                return Err(err.into());
+                return Err(err);
             }
             let mut workspaces = base.workspaces.clone();
             for (id, state) in overlay {
@@ -215,7 +249,9 @@ impl Writer {
         for (request, results) in group.into_iter().zip(outcomes) {
             let _ = request.reply.send(Ok(results));
         }
-        Ok(())
+        // Removing up to twice what was appended keeps the log within its budget
+        // however busy the writer is.
+        self.log.trim(2 * logged + TRIM_STEP)
     }
 
     /// Adds the key operations of one change to the batch, or marks the member whose
@@ -294,5 +330,14 @@ impl Writer {
             } => batch.remove(keys::instance(catalog, workspace, resource)),
         }
         Ok(())
+    }
+}
+
+/// After a failure of the database: refuses every queued and further request.
+fn refuse_all(mut requests: mpsc::Receiver<Request>, err: &StoreError) {
+    error!(%err, "write failed; refusing further writes");
+    requests.close();
+    while let Some(request) = requests.blocking_recv() {
+        let _ = request.reply.send(Err(StoreError::Closed));
     }
 }

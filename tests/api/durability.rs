@@ -1,5 +1,6 @@
 //! Acknowledged writes survive `kill -9`: the real binary is killed while writes are in
-//! flight, restarted on the same data directory, and every acknowledged write is there.
+//! flight, restarted on the same data directory, and every acknowledged write is there,
+//! with its change log entry (read with sled alone, as an auditor would).
 
 use std::{
     io::{BufRead, BufReader},
@@ -151,5 +152,82 @@ async fn acknowledged_writes_survive_kill_9() {
             "{user}'s acknowledged grant was lost"
         );
         assert!(answer.revision >= max_acknowledged);
+    }
+}
+
+/// Every change of the change log in `data_dir`, as (revision, user) of each change
+/// naming a user, read with sled alone: the tree `change_log`, whose values are JSON
+/// lines (the empty key holds their size).
+fn logged_users(data_dir: &std::path::Path) -> Vec<(u64, String)> {
+    let db = sled::Config::new().path(data_dir).open().unwrap();
+    let log = db.open_tree("change_log").unwrap();
+    let mut logged = Vec::new();
+    for item in log.iter() {
+        let (key, value) = item.unwrap();
+        if key.is_empty() {
+            continue;
+        }
+        for line in value.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
+            let revision = entry["revision"].as_u64().unwrap();
+            for change in entry["changes"].as_array().unwrap() {
+                if let Some(user) = change["user"].as_str() {
+                    logged.push((revision, user.to_owned()));
+                }
+            }
+        }
+    }
+    logged
+}
+
+#[tokio::test]
+async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn(dir.path()).await;
+    let mut admin = AdminServiceClient::new(server.channel.clone());
+    admin
+        .create_workspace(pb::CreateWorkspaceRequest {
+            workspace_id: "acme".into(),
+            owner_user_id: "olivia".into(),
+            products: vec![],
+        })
+        .await
+        .unwrap();
+
+    // Concurrent writes; the process is killed while some are still in flight.
+    let users: Vec<String> = (0..60).map(|i| format!("user-{i:02}")).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for user in users.clone() {
+        let mut admin = AdminServiceClient::new(server.channel.clone());
+        tasks.spawn(async move {
+            let result = admin
+                .set_membership(pb::SetMembershipRequest {
+                    workspace_id: "acme".into(),
+                    user_id: user.clone(),
+                    membership: pb::Membership::Member.into(),
+                    actor_user_id: String::new(),
+                })
+                .await;
+            (user, result.map(|r| r.into_inner().revision))
+        });
+    }
+    let mut acknowledged = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let (user, Ok(revision)) = joined.unwrap() {
+            acknowledged.push((revision, user));
+        }
+        if acknowledged.len() == users.len() / 2 {
+            server.child.kill().unwrap(); // SIGKILL: no drain, no final flush
+        }
+    }
+    let _ = server.child.wait();
+    assert!(acknowledged.len() >= users.len() / 2);
+
+    let logged = logged_users(dir.path());
+    for write in &acknowledged {
+        assert!(
+            logged.contains(write),
+            "{write:?} was acknowledged but is not in the change log"
+        );
     }
 }
