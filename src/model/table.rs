@@ -191,8 +191,8 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
     /// Every entry in key order.
     pub fn iter(&self) -> Iter<'_, K, V> {
         match &self.0 {
-            Repr::Flat(entries) => Iter::Flat(entries.iter()),
-            Repr::Tree(map) => Iter::Tree(map.iter()),
+            Repr::Flat(entries) => Entries::Flat(entries.iter()),
+            Repr::Tree(map) => Entries::Tree(map.iter()),
         }
     }
 
@@ -225,14 +225,14 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
                     Bound::Excluded(q) => entries.partition_point(|(k, _)| k.borrow() < q),
                     Bound::Unbounded => entries.len(),
                 };
-                Range::Flat(
+                Entries::Flat(
                     entries
                         .get(start..end.max(start))
                         .unwrap_or_default()
                         .iter(),
                 )
             }
-            Repr::Tree(map) => Range::Tree(map.range(range)),
+            Repr::Tree(map) => Entries::Tree(map.range(range)),
         }
     }
 }
@@ -273,15 +273,23 @@ impl<T: Ord + Clone> Set<T> {
     }
 }
 
-/// Every entry of a table, in key order.
-pub enum Iter<'a, K: Ord + Clone, V: Clone> {
+/// Entries of a table in key order, from either representation.
+pub enum Entries<'a, K, V, T> {
     /// Of a flat table.
     Flat(std::slice::Iter<'a, (K, V)>),
     /// Of a B-tree.
-    Tree(imbl::ordmap::Iter<'a, K, V, imbl::shared_ptr::DefaultSharedPtr>),
+    Tree(T),
 }
 
-impl<'a, K: Ord + Clone, V: Clone> Iterator for Iter<'a, K, V> {
+/// Every entry of a table, in key order.
+pub type Iter<'a, K, V> =
+    Entries<'a, K, V, imbl::ordmap::Iter<'a, K, V, imbl::shared_ptr::DefaultSharedPtr>>;
+
+/// The entries of a table within a range, in key order.
+pub type Range<'a, K, V> =
+    Entries<'a, K, V, imbl::ordmap::RangedIter<'a, K, V, imbl::shared_ptr::DefaultSharedPtr>>;
+
+impl<'a, K: 'a, V: 'a, T: Iterator<Item = (&'a K, &'a V)>> Iterator for Entries<'a, K, V, T> {
     type Item = (&'a K, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -299,30 +307,13 @@ impl<'a, K: Ord + Clone, V: Clone> Iterator for Iter<'a, K, V> {
     }
 }
 
-impl<K: Ord + Clone, V: Clone> DoubleEndedIterator for Iter<'_, K, V> {
+impl<'a, K: 'a, V: 'a, T: DoubleEndedIterator<Item = (&'a K, &'a V)>> DoubleEndedIterator
+    for Entries<'a, K, V, T>
+{
     fn next_back(&mut self) -> Option<Self::Item> {
         match self {
             Self::Flat(it) => it.next_back().map(|(k, v)| (k, v)),
             Self::Tree(it) => it.next_back(),
-        }
-    }
-}
-
-/// The entries of a table within a range, in key order.
-pub enum Range<'a, K: Ord + Clone, V: Clone> {
-    /// Of a flat table.
-    Flat(std::slice::Iter<'a, (K, V)>),
-    /// Of a B-tree.
-    Tree(imbl::ordmap::RangedIter<'a, K, V, imbl::shared_ptr::DefaultSharedPtr>),
-}
-
-impl<'a, K: Ord + Clone, V: Clone> Iterator for Range<'a, K, V> {
-    type Item = (&'a K, &'a V);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Self::Flat(it) => it.next().map(|(k, v)| (k, v)),
-            Self::Tree(it) => it.next(),
         }
     }
 }

@@ -356,25 +356,9 @@ impl ChangeLog {
     /// [`ChangeLog::migrate`]), and removes values of revisions after the state's last,
     /// which a crash between a group's log and its state left.
     pub fn open(db: &sled::Db, budget: u64) -> Result<Self, StoreError> {
-        let revision = match db.get(keys::REVISION)? {
-            Some(bytes) => u64::from_be_bytes(
-                bytes
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("revision is not 8 bytes".into()))?,
-            ),
-            None => 0,
-        };
+        let revision = keys::read_u64(db, keys::REVISION, "revision")?;
         let tree = db.open_tree(keys::CHANGE_LOG_TREE)?;
-        let held = match tree.get(COUNT)? {
-            Some(bytes) => u64::from_be_bytes(
-                bytes
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("change log size is not 8 bytes".into()))?,
-            ),
-            None => 0,
-        };
+        let held = keys::read_u64(&tree, COUNT, "change log size")?;
         let mut log = Self {
             tree,
             budget,

@@ -40,15 +40,7 @@ pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
 
 /// Reads every workspace from `db` on `threads` threads.
 fn load_on(db: &sled::Db, catalog: &Catalog, threads: usize) -> Result<Loaded, StoreError> {
-    let revision = match db.get(keys::REVISION)? {
-        Some(bytes) => u64::from_be_bytes(
-            bytes
-                .as_ref()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("revision is not 8 bytes".into()))?,
-        ),
-        None => 0,
-    };
+    let revision = keys::read_u64(db, keys::REVISION, "revision")?;
     let mut report = LoadReport::default();
     let mut workspaces: Vec<(WorkspaceId, Workspace)> = Vec::new();
     for item in db.scan_prefix(keys::WORKSPACES) {
