@@ -1,6 +1,5 @@
 //! The lookups: which instances a user holds a permission on, and which users hold a
-//! permission on one instance. Both agree with [`check`] on every pair and read only
-//! indexes, never a scan of the workspace.
+//! permission on one instance. Both agree with [`check`] on every pair.
 //!
 //! Cost, and the index that bounds it (n: the workspace's size, p: the page size):
 //! - Resources of an owner, or of a member with an allowing all-scope grant: the answer
@@ -10,12 +9,15 @@
 //!   record), each giving its own instance, or for a child type that instance's children
 //!   read by (type, id) from the `children` index: O(grants · (log n + p)). Hierarchies
 //!   deeper than the built-in catalog's collect the covered subtree, all of it answer.
-//! - Subjects: `owners`, the `all_scope_holders` of each allowing role (both sorted sets
-//!   of users, entered at the page token) and the `instance_grant_holders` of the target
-//!   and its ancestors, merged in user order; each candidate is then confirmed by
-//!   [`check`] for its exact basis: O(roles · log n + the resource's grants), plus per
-//!   user listed O(roles + log n + that user's grants). Only an `every_member`
-//!   permission reads `members`, because then every member is the answer.
+//! - Subjects of a workspace past `HOLDER_INDEX_FROM` members: `owners`, the all-scope
+//!   holders of each allowing role (both sorted sets of users, entered at the page token)
+//!   and the holders of grants on the target and its ancestors, merged in user order;
+//!   each candidate is then confirmed by [`check`] for its exact basis:
+//!   O(roles · log n + the resource's grants), plus per user listed O(roles + log n +
+//!   that user's grants).
+//! - Subjects of a smaller workspace, and of an `every_member` permission: every member
+//!   from the page token on, each confirmed by [`check`]: O(members), at most a few
+//!   hundred checks, which costs less than keeping the index in every small workspace.
 
 use std::iter::Peekable;
 
@@ -115,9 +117,10 @@ pub fn lookup_subjects<'a>(
         }
         _ => return (Vec::new(), false),
     };
-    let candidates: Box<dyn Iterator<Item = &'a UserId> + 'a> = if definition.every_member {
-        Box::new(workspace.members_after(after).map(|(user, _)| user))
-    } else {
+    // Every candidate is checked below, so reading every member is right too: what a
+    // workspace without an index of holders does.
+    let holders = workspace.holders().filter(|_| !definition.every_member);
+    let candidates: Box<dyn Iterator<Item = &'a UserId> + 'a> = if let Some(holders) = holders {
         let mut sources: Vec<Box<dyn Iterator<Item = &'a UserId> + 'a>> =
             vec![Box::new(workspace.owners_after(after))];
         let allowing: Vec<_> = catalog
@@ -126,23 +129,25 @@ pub fn lookup_subjects<'a>(
             .map(|(id, _)| id)
             .collect();
         for role in &allowing {
-            sources.push(Box::new(workspace.all_scope_holders_after(*role, after)));
+            sources.push(Box::new(holders.all_scope_after(*role, after)));
         }
-        let mut holders: Vec<&'a UserId> = Vec::new();
+        let mut of_instances: Vec<&'a UserId> = Vec::new();
         for key in target.iter().flat_map(|target| workspace.lineage(target)) {
-            holders.extend(
-                workspace
-                    .instance_grant_holders(key)
+            of_instances.extend(
+                holders
+                    .of_instance(key)
                     .filter(|(user, role)| {
                         allowing.contains(role) && after.is_none_or(|a| user > a)
                     })
                     .map(|(user, _)| user),
             );
         }
-        holders.sort_unstable();
-        holders.dedup();
-        sources.push(Box::new(holders.into_iter()));
+        of_instances.sort_unstable();
+        of_instances.dedup();
+        sources.push(Box::new(of_instances.into_iter()));
         Box::new(Union::new(sources))
+    } else {
+        Box::new(workspace.members_after(after).map(|(user, _)| user))
     };
     let decisions = candidates.map(|user| {
         let decision = check(
@@ -537,7 +542,10 @@ mod tests {
             limit in 1..5usize,
         ) {
             let catalog = Catalog::built_in();
-            let ws = build(&catalog, &spec);
+            let mut ws = build(&catalog, &spec);
+            assert_agrees_with_check(&catalog, Some(&ws), limit);
+            // Small workspaces read every member; large ones use the index of holders.
+            ws.index_holders();
             assert_agrees_with_check(&catalog, Some(&ws), limit);
         }
     }

@@ -556,12 +556,12 @@ fn plan_delete_resource(
             plan_delete_resource(ws, workspace, child, changes, depth + 1);
         }
     }
-    for (user, role) in ws.instance_grant_holders(resource) {
+    for (user, role) in ws.grants_on(resource) {
         changes.push(Change::RemoveGrant {
             workspace: workspace.clone(),
             user: user.clone(),
             grant: Grant {
-                role: *role,
+                role,
                 scope: Scope::Instance(resource.0, resource.1.clone()),
             },
         });

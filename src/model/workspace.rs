@@ -2,6 +2,11 @@
 //! instances, with the indexes lookups need. A write changes a copy while checks keep
 //! reading the published one: small tables are flat arrays, cheap to copy, and large ones
 //! persistent B-trees, whose copy is O(1) (see `table`).
+//!
+//! The index of grant holders (by all-scope role and by instance) is kept only while a
+//! workspace has more than [`HOLDER_INDEX_FROM`] members. Below that, reading every member
+//! costs less than keeping the index, which was a quarter of the state of a typical
+//! workspace.
 
 use super::{
     catalog::{MAX_TYPE_DEPTH, ProductSet, RoleId, TypeId},
@@ -56,6 +61,67 @@ pub struct Instance {
 /// A resource instance's key within a workspace.
 pub type InstanceKey = (TypeId, ResourceId);
 
+/// Members past which a workspace indexes its grant holders.
+pub const HOLDER_INDEX_FROM: usize = 256;
+/// Members below which a workspace drops the index again (below `HOLDER_INDEX_FROM`, so
+/// that a workspace at the boundary does not rebuild it on every write).
+const HOLDER_INDEX_UNTIL: usize = HOLDER_INDEX_FROM / 2;
+
+/// Who holds which grants, by role for all-scope grants and by instance for the others:
+/// what finds a large workspace's subjects without reading every member.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holders {
+    all_scope: Table<RoleId, Set<UserId>>,
+    of_instance: Table<InstanceKey, Set<(UserId, RoleId)>>,
+}
+
+impl Holders {
+    /// The users holding `role` scoped to all instances after `after` (exclusive), in
+    /// user id order.
+    pub fn all_scope_after<'a>(
+        &'a self,
+        role: RoleId,
+        after: Option<&UserId>,
+    ) -> impl Iterator<Item = &'a UserId> + use<'a> {
+        let range = exclusive_from(after);
+        self.all_scope
+            .get(&role)
+            .into_iter()
+            .flat_map(move |holders| holders.range::<UserId, _>(range.clone()))
+            .map(|(user, ())| user)
+    }
+
+    /// The (user, role) pairs of the grants scoped to instance `key`.
+    pub fn of_instance(&self, key: &InstanceKey) -> impl Iterator<Item = &(UserId, RoleId)> {
+        self.of_instance.get(key).into_iter().flat_map(Set::keys)
+    }
+
+    fn add(&mut self, user: &UserId, grant: &Grant) {
+        match &grant.scope {
+            Scope::All => self.all_scope.update(grant.role, Set::default, |holders| {
+                holders.add(user.clone());
+            }),
+            Scope::Instance(ty, id) => {
+                self.of_instance
+                    .update((*ty, id.clone()), Set::default, |holders| {
+                        holders.add((user.clone(), grant.role));
+                    })
+            }
+        }
+    }
+
+    fn remove(&mut self, user: &UserId, grant: &Grant) {
+        match &grant.scope {
+            Scope::All => remove_from_set(&mut self.all_scope, &grant.role, user),
+            Scope::Instance(ty, id) => remove_from_set(
+                &mut self.of_instance,
+                &(*ty, id.clone()),
+                &(user.clone(), grant.role),
+            ),
+        }
+    }
+}
+
 /// One workspace's state.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
@@ -65,8 +131,9 @@ pub struct Workspace {
     /// By type, then id: an instance is found by a borrowed id, without building a key.
     instances: Table<TypeId, Table<ResourceId, Instance>>,
     children: Table<InstanceKey, Set<InstanceKey>>,
-    all_scope_holders: Table<RoleId, Set<UserId>>,
-    instance_grant_holders: Table<InstanceKey, Set<(UserId, RoleId)>>,
+    /// Present while the workspace has more than `HOLDER_INDEX_FROM` members (and until
+    /// it falls below `HOLDER_INDEX_UNTIL`).
+    holders: Option<Box<Holders>>,
 }
 
 impl Workspace {
@@ -159,23 +226,29 @@ impl Workspace {
         self.children.get(key).into_iter().flat_map(Set::keys)
     }
 
-    /// The users holding `role` scoped to all instances, in user id order.
-    pub fn all_scope_holders(&self, role: RoleId) -> impl Iterator<Item = &UserId> {
-        self.all_scope_holders
-            .get(&role)
-            .into_iter()
-            .flat_map(Set::keys)
+    /// The index of grant holders, if the workspace is large enough to keep one.
+    pub fn holders(&self) -> Option<&Holders> {
+        self.holders.as_deref()
     }
 
-    /// The (user, role) pairs of the grants scoped to instance `key`.
-    pub fn instance_grant_holders(
-        &self,
-        key: &InstanceKey,
-    ) -> impl Iterator<Item = &(UserId, RoleId)> {
-        self.instance_grant_holders
-            .get(key)
-            .into_iter()
-            .flat_map(Set::keys)
+    /// The (user, role) pairs of the grants scoped to instance `key`, in no set order:
+    /// from the index if there is one, else from every member.
+    pub fn grants_on(&self, key: &InstanceKey) -> Vec<(&UserId, RoleId)> {
+        if let Some(holders) = self.holders() {
+            return holders.of_instance(key).map(|(u, r)| (u, *r)).collect();
+        }
+        let mut found = Vec::new();
+        for (user, member) in self.members.iter() {
+            for grant in &member.grants {
+                if let Scope::Instance(ty, id) = &grant.scope
+                    && *ty == key.0
+                    && *id == key.1
+                {
+                    found.push((user, grant.role));
+                }
+            }
+        }
+        found
     }
 
     /// How many grants the workspace holds.
@@ -231,17 +304,37 @@ impl Workspace {
                         grants: Vec::new(),
                     },
                 );
+                if self.holders.is_none() && self.members.len() > HOLDER_INDEX_FROM {
+                    self.index_holders();
+                }
             }
         }
     }
 
     fn remove_member(&mut self, user: &UserId) {
-        if let Some(member) = self.members.remove(user) {
+        if let Some(member) = self.members.remove(user)
+            && let Some(holders) = self.holders.as_deref_mut()
+        {
             for grant in &member.grants {
-                self.unindex_grant(user, grant);
+                holders.remove(user, grant);
             }
         }
         self.owners.remove(user);
+        if self.members.len() < HOLDER_INDEX_UNTIL {
+            self.holders = None;
+        }
+    }
+
+    /// Builds the index of grant holders from every member's grants: when the workspace
+    /// passes `HOLDER_INDEX_FROM` members, and in tests of both ways of finding holders.
+    pub(crate) fn index_holders(&mut self) {
+        let mut holders = Holders::default();
+        for (user, member) in self.members.iter() {
+            for grant in &member.grants {
+                holders.add(user, grant);
+            }
+        }
+        self.holders = Some(Box::new(holders));
     }
 
     fn add_grant(&mut self, user: &UserId, grant: &Grant) {
@@ -268,7 +361,9 @@ impl Workspace {
             // Grow by one: most members hold one to three grants, and a Vec starts at four.
             member.grants.reserve_exact(1);
             member.grants.insert(at, grant.clone());
-            self.index_grant(&user, &grant);
+            if let Some(holders) = self.holders.as_deref_mut() {
+                holders.add(&user, &grant);
+            }
         }
     }
 
@@ -278,34 +373,9 @@ impl Workspace {
         };
         if let Ok(at) = member.grants.binary_search(grant) {
             member.grants.remove(at);
-            self.unindex_grant(user, grant);
-        }
-    }
-
-    fn index_grant(&mut self, user: &UserId, grant: &Grant) {
-        match &grant.scope {
-            Scope::All => self
-                .all_scope_holders
-                .update(grant.role, Set::default, |holders| {
-                    holders.add(user.clone());
-                }),
-            Scope::Instance(ty, id) => {
-                self.instance_grant_holders
-                    .update((*ty, id.clone()), Set::default, |holders| {
-                        holders.add((user.clone(), grant.role));
-                    })
+            if let Some(holders) = self.holders.as_deref_mut() {
+                holders.remove(user, grant);
             }
-        }
-    }
-
-    fn unindex_grant(&mut self, user: &UserId, grant: &Grant) {
-        match &grant.scope {
-            Scope::All => remove_from_set(&mut self.all_scope_holders, &grant.role, user),
-            Scope::Instance(ty, id) => remove_from_set(
-                &mut self.instance_grant_holders,
-                &(*ty, id.clone()),
-                &(user.clone(), grant.role),
-            ),
         }
     }
 
@@ -341,7 +411,9 @@ impl Workspace {
             }
         }
         self.children.remove(key);
-        self.instance_grant_holders.remove(key);
+        if let Some(holders) = self.holders.as_deref_mut() {
+            holders.of_instance.remove(key);
+        }
     }
 }
 
@@ -363,21 +435,6 @@ impl Workspace {
     ) -> impl Iterator<Item = &'a UserId> + use<'a> {
         self.owners
             .range::<UserId, _>(exclusive_from(after))
-            .map(|(user, ())| user)
-    }
-
-    /// The users holding `role` scoped to all instances after `after` (exclusive), in
-    /// user id order.
-    pub fn all_scope_holders_after<'a>(
-        &'a self,
-        role: RoleId,
-        after: Option<&UserId>,
-    ) -> impl Iterator<Item = &'a UserId> + use<'a> {
-        let range = exclusive_from(after);
-        self.all_scope_holders
-            .get(&role)
-            .into_iter()
-            .flat_map(move |holders| holders.range::<UserId, _>(range.clone()))
             .map(|(user, ())| user)
     }
 
@@ -414,5 +471,206 @@ fn exclusive_from<T: Clone>(after: Option<&T>) -> (std::ops::Bound<T>, std::ops:
             std::ops::Bound::Unbounded,
         ),
         None => (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::{prelude::*, sample::select};
+
+    use super::*;
+    use crate::model::{Catalog, WorkspaceId};
+
+    fn user(i: usize) -> UserId {
+        UserId::parse(&format!("u{i:04}")).unwrap()
+    }
+
+    /// The changes the test draws from: a few users, sources and destinations, roles of
+    /// either scope.
+    fn change(catalog: &Catalog) -> impl Strategy<Value = Change> + use<> {
+        let workspace = WorkspaceId::parse("w").unwrap();
+        let source = catalog.type_id("source").unwrap();
+        let destination = catalog.type_id("destination").unwrap();
+        let roles =
+            ["source_read", "source_admin", "warehouse_read"].map(|r| catalog.role_id(r).unwrap());
+        let instance = (select(vec![source, destination]), 0..3usize)
+            .prop_map(|(ty, i)| (ty, ResourceId::parse(&format!("r{i}")).unwrap()));
+        let scope = prop_oneof![
+            Just(Scope::All),
+            instance.clone().prop_map(|(t, i)| Scope::Instance(t, i))
+        ];
+        let grant = (select(roles.to_vec()), scope).prop_map(|(role, scope)| Grant { role, scope });
+        let who = (0..6usize).prop_map(user);
+        let w = workspace;
+        prop_oneof![
+            (who.clone(), any::<bool>()).prop_map({
+                let w = w.clone();
+                move |(user, owner)| Change::SetMembership {
+                    workspace: w.clone(),
+                    user,
+                    membership: if owner {
+                        Membership::Owner
+                    } else {
+                        Membership::Member
+                    },
+                }
+            }),
+            who.clone().prop_map({
+                let w = w.clone();
+                move |user| Change::RemoveMember {
+                    workspace: w.clone(),
+                    user,
+                }
+            }),
+            (who.clone(), grant.clone()).prop_map({
+                let w = w.clone();
+                move |(user, grant)| Change::AddGrant {
+                    workspace: w.clone(),
+                    user,
+                    grant,
+                }
+            }),
+            (who, grant).prop_map({
+                let w = w.clone();
+                move |(user, grant)| Change::RemoveGrant {
+                    workspace: w.clone(),
+                    user,
+                    grant,
+                }
+            }),
+            (0..3usize).prop_map({
+                let w = w.clone();
+                move |i| Change::RegisterResource {
+                    workspace: w.clone(),
+                    resource: (source, ResourceId::parse(&format!("r{i}")).unwrap()),
+                    parent: None,
+                }
+            }),
+            instance.prop_map(move |resource| Change::DeleteResource {
+                workspace: w.clone(),
+                resource
+            }),
+        ]
+    }
+
+    fn sorted_grants_on(ws: &Workspace, key: &InstanceKey) -> Vec<(UserId, RoleId)> {
+        let mut found: Vec<_> = ws
+            .grants_on(key)
+            .into_iter()
+            .map(|(u, r)| (u.clone(), r))
+            .collect();
+        found.sort();
+        found
+    }
+
+    proptest! {
+        #[test]
+        fn an_index_kept_up_by_changes_equals_one_built_afresh_and_finds_what_members_hold(
+            changes in prop::collection::vec(change(&Catalog::built_in()), 0..40),
+        ) {
+            let catalog = Catalog::built_in();
+            let mut plain = Some(Workspace::new(catalog.always_enabled()));
+            let mut indexed = plain.clone();
+            if let Some(ws) = indexed.as_mut() {
+                ws.index_holders();
+            }
+            for change in &changes {
+                Workspace::apply(&mut plain, change);
+                Workspace::apply(&mut indexed, change);
+                let (Some(plain), Some(indexed)) = (plain.as_ref(), indexed.as_ref()) else {
+                    continue;
+                };
+                prop_assert!(plain.holders().is_none());
+                if let Some(kept) = indexed.holders() {
+                    let mut afresh = indexed.clone();
+                    afresh.index_holders();
+                    prop_assert_eq!(Some(kept), afresh.holders());
+                }
+                for ty in ["source", "destination"] {
+                    for i in 0..3 {
+                        let key = (catalog.type_id(ty).unwrap(), ResourceId::parse(&format!("r{i}")).unwrap());
+                        prop_assert_eq!(sorted_grants_on(plain, &key), sorted_grants_on(indexed, &key));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_workspace_indexes_holders_past_the_threshold_and_drops_the_index_well_below_it() {
+        let catalog = Catalog::built_in();
+        let workspace = WorkspaceId::parse("w").unwrap();
+        let role = catalog.role_id("source_read").unwrap();
+        let mut state = Some(Workspace::new(catalog.always_enabled()));
+        let join = |state: &mut Option<Workspace>, i| {
+            for change in [
+                Change::SetMembership {
+                    workspace: workspace.clone(),
+                    user: user(i),
+                    membership: Membership::Member,
+                },
+                Change::AddGrant {
+                    workspace: workspace.clone(),
+                    user: user(i),
+                    grant: Grant {
+                        role,
+                        scope: Scope::All,
+                    },
+                },
+            ] {
+                Workspace::apply(state, &change);
+            }
+        };
+        for i in 0..HOLDER_INDEX_FROM {
+            join(&mut state, i);
+        }
+        let ws = state.as_ref().unwrap();
+        assert!(
+            ws.holders().is_none(),
+            "{HOLDER_INDEX_FROM} members: no index yet"
+        );
+
+        join(&mut state, HOLDER_INDEX_FROM);
+        let holders = state
+            .as_ref()
+            .unwrap()
+            .holders()
+            .expect("an index past the threshold");
+        assert_eq!(
+            holders.all_scope_after(role, None).count(),
+            HOLDER_INDEX_FROM + 1
+        );
+        assert_eq!(
+            holders.all_scope_after(role, Some(&user(9))).next(),
+            Some(&user(10))
+        );
+
+        let leave = |state: &mut Option<Workspace>, i| {
+            Workspace::apply(
+                state,
+                &Change::RemoveMember {
+                    workspace: workspace.clone(),
+                    user: user(i),
+                },
+            );
+        };
+        for i in 0..=HOLDER_INDEX_FROM - HOLDER_INDEX_UNTIL {
+            leave(&mut state, i);
+        }
+        let ws = state.as_ref().unwrap();
+        assert_eq!(ws.members().count(), HOLDER_INDEX_UNTIL);
+        assert!(
+            ws.holders().is_some(),
+            "kept down to {HOLDER_INDEX_UNTIL} members"
+        );
+        assert_eq!(
+            ws.holders().unwrap().all_scope_after(role, None).count(),
+            HOLDER_INDEX_UNTIL
+        );
+        leave(&mut state, HOLDER_INDEX_FROM);
+        assert!(
+            state.as_ref().unwrap().holders().is_none(),
+            "dropped below {HOLDER_INDEX_UNTIL}"
+        );
     }
 }

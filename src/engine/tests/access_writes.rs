@@ -165,12 +165,7 @@ fn leaving_a_workspace_removes_the_users_grants_with_the_membership() {
         NO_GRANT,
         "rejoining restores nothing"
     );
-    assert_eq!(
-        f.state()
-            .instance_grant_holders(&(f.ty("source"), rid("s1")))
-            .count(),
-        0
-    );
+    assert_eq!(f.state().grants_on(&(f.ty("source"), rid("s1"))).len(), 0);
 }
 
 #[test]
