@@ -17,7 +17,7 @@ use std::{
 use imbl::OrdMap;
 
 /// Entries a table holds as a flat array before it becomes a B-tree.
-pub const FLAT_MAX: usize = 64;
+pub const FLAT_MAX: usize = 128;
 /// Entries at which a B-tree that shrank becomes flat again (below `FLAT_MAX`, so a table
 /// at the boundary does not switch on every write).
 const FLAT_AGAIN: usize = FLAT_MAX / 2;
@@ -333,13 +333,28 @@ mod tests {
         Update(u16),
     }
 
-    fn op() -> impl Strategy<Value = Op> {
-        // Keys from a range wide enough to cross FLAT_MAX both ways.
+    /// Keys from a range twice `FLAT_MAX` wide, so that tables cross it both ways.
+    const KEYS: u16 = 2 * FLAT_MAX as u16;
+
+    fn op(inserts: u32, removes: u32) -> impl Strategy<Value = Op> {
         prop_oneof![
-            3 => (0u16..200, any::<u8>()).prop_map(|(k, v)| Op::Insert(k, v)),
-            2 => (0u16..200).prop_map(Op::Remove),
-            1 => (0u16..200).prop_map(Op::Update),
+            inserts => (0..KEYS, any::<u8>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            removes => (0..KEYS).prop_map(Op::Remove),
+            1 => (0..KEYS).prop_map(Op::Update),
         ]
+    }
+
+    /// Mostly inserts, then mostly removes: a table grows past `FLAT_MAX` and shrinks
+    /// below `FLAT_AGAIN` in most cases.
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        (
+            proptest::collection::vec(op(8, 1), 200..600),
+            proptest::collection::vec(op(1, 8), 0..600),
+        )
+            .prop_map(|(mut grow, shrink)| {
+                grow.extend(shrink);
+                grow
+            })
     }
 
     fn is_flat<K: Ord + Clone, V: Clone>(table: &Table<K, V>) -> bool {
@@ -402,9 +417,9 @@ mod tests {
         /// representations, and a copy taken midway is not changed by later writes.
         #[test]
         fn a_table_behaves_as_an_ordered_map(
-            ops in proptest::collection::vec(op(), 0..400),
-            from in 0u16..200,
-            to in 0u16..200,
+            ops in ops(),
+            from in 0..KEYS,
+            to in 0..KEYS,
         ) {
             let mut table: Table<u16, u8> = Table::default();
             let mut model: BTreeMap<u16, u8> = BTreeMap::new();
@@ -426,7 +441,7 @@ mod tests {
             prop_assert_eq!(table.len(), model.len());
             prop_assert!(table.iter().eq(model.iter()));
             prop_assert!(table.iter().rev().eq(model.iter().rev()));
-            for k in 0..200 {
+            for k in 0..KEYS {
                 prop_assert_eq!(table.get(&k), model.get(&k));
             }
             let (lo, hi) = (from.min(to), from.max(to));
@@ -438,6 +453,9 @@ mod tests {
             prop_assert!(table.range(..hi).eq(model.range(..hi)));
             if let Some((copy, model_then)) = copy {
                 prop_assert!(copy.iter().eq(model_then.iter()));
+                for k in 0..KEYS {
+                    prop_assert_eq!(copy.get(&k), model_then.get(&k));
+                }
             }
         }
     }

@@ -575,17 +575,34 @@ mod tests {
                 ws.index_holders();
             }
             for change in &changes {
-                Workspace::apply(&mut plain, change);
-                Workspace::apply(&mut indexed, change);
-                let (Some(plain), Some(indexed)) = (plain.as_ref(), indexed.as_ref()) else {
+                // As the engine plans a deletion: the grants on the instance go first.
+                let mut cascade = Vec::new();
+                if let (Change::DeleteResource { workspace, resource }, Some(ws)) = (change, &plain) {
+                    for (user, role) in ws.grants_on(resource) {
+                        cascade.push(Change::RemoveGrant {
+                            workspace: workspace.clone(),
+                            user: user.clone(),
+                            grant: Grant { role, scope: Scope::Instance(resource.0, resource.1.clone()) },
+                        });
+                    }
+                }
+                for change in cascade.iter().chain([change]) {
+                    Workspace::apply(&mut plain, change);
+                    Workspace::apply(&mut indexed, change);
+                }
+                let (Some(plain), Some(indexed)) = (plain.as_ref(), indexed.as_mut()) else {
                     continue;
                 };
                 prop_assert!(plain.holders().is_none());
-                if let Some(kept) = indexed.holders() {
-                    let mut afresh = indexed.clone();
-                    afresh.index_holders();
-                    prop_assert_eq!(Some(kept), afresh.holders());
+                // A member leaving drops the index of a workspace this small: index
+                // again, so that the next changes are kept up in an index too.
+                if indexed.holders().is_none() {
+                    indexed.index_holders();
                 }
+                let mut afresh = indexed.clone();
+                afresh.index_holders();
+                prop_assert_eq!(indexed.holders(), afresh.holders());
+                let indexed = &*indexed;
                 for ty in ["source", "destination"] {
                     for i in 0..3 {
                         let key = (catalog.type_id(ty).unwrap(), ResourceId::parse(&format!("r{i}")).unwrap());
