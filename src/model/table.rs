@@ -139,6 +139,29 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
         }
     }
 
+    /// A table of `entries`, in any order; of equal keys, the last one stays. Sized once,
+    /// where inserting one entry at a time grows a flat table once per entry.
+    pub fn from_entries(mut entries: Vec<(K, V)>) -> Self {
+        // Entries read from storage come sorted: then nothing is moved.
+        if !entries.is_sorted_by(|(a, _), (b, _)| a < b) {
+            // Stable, so that equal keys keep their order and the last can win.
+            entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+            entries.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(later, kept);
+                }
+                same
+            });
+        }
+        if entries.len() > FLAT_MAX {
+            Self(Repr::Tree(entries.into_iter().collect()))
+        } else {
+            entries.shrink_to_fit();
+            Self(Repr::Flat(entries))
+        }
+    }
+
     /// Sets `key` to `value`, returning the value it replaced.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         match &mut self.0 {
@@ -394,6 +417,24 @@ mod tests {
         match &table.0 {
             Repr::Flat(entries) => assert_eq!(entries.capacity(), entries.len()),
             Repr::Tree(_) => panic!("40 entries should be flat"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_table_from_entries_equals_one_filled_by_inserts(
+            entries in proptest::collection::vec((0..KEYS, any::<u8>()), 0..300),
+        ) {
+            let mut inserted = Table::default();
+            for (k, v) in &entries {
+                inserted.insert(*k, *v);
+            }
+            let built = Table::from_entries(entries);
+            prop_assert!(built.iter().eq(inserted.iter()));
+            prop_assert_eq!(is_flat(&built), built.len() <= FLAT_MAX);
+            if let Repr::Flat(flat) = &built.0 {
+                prop_assert_eq!(flat.capacity(), flat.len());
+            }
         }
     }
 

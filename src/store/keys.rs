@@ -161,9 +161,58 @@ pub fn membership_value(membership: Membership) -> &'static [u8] {
     }
 }
 
-/// Splits a key after its prefix into its NUL-separated parts.
-pub fn parts<'a>(key: &'a [u8], prefix: &[u8]) -> Vec<&'a [u8]> {
-    key.get(prefix.len()..)
-        .map(|rest| rest.split(|b| *b == SEP).collect())
-        .unwrap_or_default()
+/// Splits a key after its prefix into its NUL-separated parts, without allocating:
+/// start-up splits every key of the database. Keys have at most three parts; one with
+/// more shows only its first [`MAX_PARTS`], which no key's pattern matches.
+pub fn parts<'a>(key: &'a [u8], prefix: &[u8]) -> Parts<'a> {
+    let mut parts = Parts {
+        found: [&[]; MAX_PARTS],
+        len: 0,
+    };
+    let rest = key.get(prefix.len()..);
+    for (slot, part) in parts
+        .found
+        .iter_mut()
+        .zip(rest.into_iter().flat_map(|rest| rest.split(|b| *b == SEP)))
+    {
+        *slot = part;
+        parts.len += 1;
+    }
+    parts
+}
+
+/// The most parts [`parts`] shows.
+pub const MAX_PARTS: usize = 4;
+
+/// The parts of a key, as a slice.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    found: [&'a [u8]; MAX_PARTS],
+    len: usize,
+}
+
+impl<'a> std::ops::Deref for Parts<'a> {
+    type Target = [&'a [u8]];
+
+    fn deref(&self) -> &Self::Target {
+        self.found.get(..self.len).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_split_into_their_parts_after_the_prefix() {
+        let key = key(MEMBERS, &[b"ws", b"user"]);
+        assert_eq!(*parts(&key, MEMBERS), [&b"ws"[..], b"user"]);
+        assert_eq!(*parts(b"", b""), [&b""[..]]);
+        assert!(parts(b"m", MEMBERS).is_empty(), "shorter than the prefix");
+        assert_eq!(
+            parts(b"a\0b\0c\0d\0e", b"").len(),
+            MAX_PARTS,
+            "more parts than shown"
+        );
+    }
 }

@@ -1,14 +1,14 @@
 //! Rebuilding the in-memory state from the database at start-up. Records the catalog
 //! no longer knows (a removed role or type) are reported and left out, so they are denied.
 
-use std::collections::HashMap;
+use std::{cmp::Ordering, collections::HashMap, iter::Peekable};
 
 use tracing::warn;
 
 use super::{StoreError, keys};
 use crate::model::{
     Catalog, Grant, Membership, ProductSet, ResourceId, Scope, UserId, Workspace, WorkspaceId,
-    change::Change,
+    workspace::{Member, Parts},
 };
 
 /// What loading found that the catalog in force cannot represent.
@@ -42,7 +42,7 @@ pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
 fn load_on(db: &sled::Db, catalog: &Catalog, threads: usize) -> Result<Loaded, StoreError> {
     let revision = keys::read_u64(db, keys::REVISION, "revision")?;
     let mut report = LoadReport::default();
-    let mut workspaces: Vec<(WorkspaceId, Workspace)> = Vec::new();
+    let mut workspaces: Vec<(WorkspaceId, ProductSet)> = Vec::new();
     for item in db.scan_prefix(keys::WORKSPACES) {
         let (key, value) = item?;
         let [ws] = keys::parts(&key, keys::WORKSPACES)[..] else {
@@ -58,13 +58,13 @@ fn load_on(db: &sled::Db, catalog: &Catalog, threads: usize) -> Result<Loaded, S
                 )),
             }
         }
-        workspaces.push((ws, Workspace::new(products)));
+        workspaces.push((ws, products));
     }
 
     // Decoding and building the trees is most of a restart: split the workspaces (in
     // key order) into one contiguous range per core, and load the ranges in parallel.
     let per_thread = workspaces.len().div_ceil(threads.max(1)).max(1);
-    let mut chunks: Vec<Vec<(WorkspaceId, Workspace)>> = Vec::new();
+    let mut chunks: Vec<Vec<(WorkspaceId, ProductSet)>> = Vec::new();
     let mut rest = workspaces.into_iter().peekable();
     while rest.peek().is_some() {
         chunks.push(rest.by_ref().take(per_thread).collect());
@@ -150,105 +150,110 @@ fn key_range(
     (start, stop)
 }
 
-/// Loads the instances and members of one contiguous range of workspaces.
+/// Loads the instances and members of one contiguous range of workspaces (`chunk`, in
+/// key order, with their products). Both kinds of record are in workspace order, so the
+/// two scans advance together and each workspace is built whole once its records are read.
 fn load_range(
     db: &sled::Db,
     catalog: &Catalog,
-    chunk: Vec<(WorkspaceId, Workspace)>,
+    chunk: Vec<(WorkspaceId, ProductSet)>,
     end: Option<&WorkspaceId>,
 ) -> Result<Range, StoreError> {
     let first = chunk.first().map(|(id, _)| id.clone());
     let mut report = LoadReport::default();
     let mut retained = Retained::new();
-    let mut states: HashMap<WorkspaceId, Option<Workspace>> =
-        chunk.into_iter().map(|(id, ws)| (id, Some(ws))).collect();
-    let mut apply = |ws: WorkspaceId, change: Change| {
-        if let Some(state) = states.get_mut(&ws) {
-            Workspace::apply(state, &change);
-        }
-    };
-
     let (start, stop) = key_range(keys::INSTANCES, first.as_ref(), end);
-    for item in db.range(start..stop) {
-        let (key, value) = item?;
-        let [ws, ty, rid] = keys::parts(&key, keys::INSTANCES)[..] else {
-            return Err(StoreError::Corrupt("bad instance key".into()));
-        };
-        let workspace = id(ws, WorkspaceId::parse)?;
-        let Some(ty) = catalog.type_id(text(ty)?) else {
-            report.skipped.push(format!(
-                "workspace `{workspace}`: resource type `{}` is not in the catalog",
-                text(ty)?
-            ));
-            continue;
-        };
-        let resource = (ty, id(rid, ResourceId::parse)?);
-        let parent = match keys::parts(&value, b"")[..] {
-            [b""] | [] => None,
-            [pty, pid] => match catalog.type_id(text(pty)?) {
-                Some(pty) => Some((pty, id(pid, ResourceId::parse)?)),
-                None => continue,
-            },
-            _ => return Err(StoreError::Corrupt("bad instance value".into())),
-        };
-        apply(
-            workspace.clone(),
-            Change::RegisterResource {
-                workspace,
-                resource,
-                parent,
-            },
-        );
-    }
-
-    // Members after instances, so that grants share the instances' id allocations.
+    let mut instances = db.range(start..stop).peekable();
     let (start, stop) = key_range(keys::MEMBERS, first.as_ref(), end);
-    for item in db.range(start..stop) {
-        let (key, value) = item?;
-        let [ws, user] = keys::parts(&key, keys::MEMBERS)[..] else {
-            return Err(StoreError::Corrupt("bad member key".into()));
-        };
-        let (workspace, user) = (id(ws, WorkspaceId::parse)?, id(user, UserId::parse)?);
-        let mut lines = value.split(|b| *b == b'\n');
-        let membership = match lines.next() {
-            Some(b"owner") => Membership::Owner,
-            Some(b"member") => Membership::Member,
-            _ => return Err(StoreError::Corrupt("bad membership value".into())),
-        };
-        apply(
-            workspace.clone(),
-            Change::SetMembership {
-                workspace: workspace.clone(),
-                user: user.clone(),
-                membership,
-            },
-        );
-        for line in lines {
-            match grant(catalog, line, &mut report)? {
-                Some(grant) => apply(
-                    workspace.clone(),
-                    Change::AddGrant {
-                        workspace: workspace.clone(),
-                        user: user.clone(),
-                        grant,
-                    },
-                ),
-                None => retained
-                    .entry((workspace.clone(), user.clone()))
-                    .or_default()
-                    .push(line.to_vec()),
-            }
+    let mut members = db.range(start..stop).peekable();
+    let mut workspaces = HashMap::with_capacity(chunk.len());
+
+    let mut parts = Parts::default();
+    for (workspace, products) in chunk {
+        parts.products = products;
+        while let Some((key, value)) = next_of(&mut instances, keys::INSTANCES, &workspace)? {
+            let [_, ty, rid] = keys::parts(&key, keys::INSTANCES)[..] else {
+                return Err(StoreError::Corrupt("bad instance key".into()));
+            };
+            let Some(ty) = catalog.type_id(text(ty)?) else {
+                report.skipped.push(format!(
+                    "workspace `{workspace}`: resource type `{}` is not in the catalog",
+                    text(ty)?
+                ));
+                continue;
+            };
+            let resource = (ty, id(rid, ResourceId::parse)?);
+            let parent = match keys::parts(&value, b"")[..] {
+                [b""] | [] => None,
+                [pty, pid] => match catalog.type_id(text(pty)?) {
+                    Some(pty) => Some((pty, id(pid, ResourceId::parse)?)),
+                    None => continue,
+                },
+                _ => return Err(StoreError::Corrupt("bad instance value".into())),
+            };
+            parts.instances.push((resource, parent));
         }
+
+        while let Some((key, value)) = next_of(&mut members, keys::MEMBERS, &workspace)? {
+            let [_, user] = keys::parts(&key, keys::MEMBERS)[..] else {
+                return Err(StoreError::Corrupt("bad member key".into()));
+            };
+            let user = id(user, UserId::parse)?;
+            let mut lines = value.split(|b| *b == b'\n');
+            let membership = match lines.next() {
+                Some(b"owner") => Membership::Owner,
+                Some(b"member") => Membership::Member,
+                _ => return Err(StoreError::Corrupt("bad membership value".into())),
+            };
+            let mut grants = Vec::with_capacity(value.iter().filter(|b| **b == b'\n').count());
+            for line in lines {
+                match grant(catalog, line, &mut report)? {
+                    Some(grant) => grants.push(grant),
+                    None => retained
+                        .entry((workspace.clone(), user.clone()))
+                        .or_default()
+                        .push(line.to_vec()),
+                }
+            }
+            let grants = grants.into_boxed_slice();
+            parts.members.push((user, Member { membership, grants }));
+        }
+        workspaces.insert(workspace, Workspace::from_parts(&mut parts));
     }
 
     Ok(Range {
-        workspaces: states
-            .into_iter()
-            .filter_map(|(id, state)| state.map(|ws| (id, ws)))
-            .collect(),
+        workspaces,
         report,
         retained,
     })
+}
+
+/// The next record of `workspace` from `records` (keys `prefix {ws} 0 ...`), past those
+/// of earlier workspaces, which belong to no workspace and are skipped; `None` once the
+/// records move on to a later workspace.
+fn next_of(
+    records: &mut Peekable<sled::Iter>,
+    prefix: &[u8],
+    workspace: &WorkspaceId,
+) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
+    loop {
+        let order = match records.peek() {
+            None => return Ok(None),
+            Some(Ok((key, _))) => keys::parts(key, prefix)
+                .first()
+                .map_or(Ordering::Less, |ws| {
+                    (*ws).cmp(workspace.as_str().as_bytes())
+                }),
+            Some(Err(_)) => Ordering::Equal,
+        };
+        match order {
+            Ordering::Less => {
+                records.next();
+            }
+            Ordering::Equal => return Ok(records.next().transpose()?),
+            Ordering::Greater => return Ok(None),
+        }
+    }
 }
 
 /// One line of a member record as a grant; `None` (and a note in the report) if the
@@ -335,19 +340,6 @@ mod tests {
         ids
     }
 
-    fn summary(ws: &Workspace, catalog: &Catalog) -> Vec<String> {
-        let mut lines: Vec<String> = ws
-            .members()
-            .map(|(user, member)| format!("{user} {:?} {:?}", member.membership, member.grants))
-            .collect();
-        for (ty, _) in catalog.resource_types() {
-            for (id, instance) in ws.instances_of(ty, None) {
-                lines.push(format!("{ty:?} {id} {:?}", instance.parent));
-            }
-        }
-        lines
-    }
-
     #[tokio::test]
     async fn a_parallel_load_finds_every_workspace_with_its_members_grants_and_instances() {
         let dir = tempfile::tempdir().unwrap();
@@ -400,6 +392,15 @@ mod tests {
         drop(store);
 
         let db = crate::store::open_db(dir.path(), &StoreConfig::default()).unwrap();
+        // Records of workspaces that do not exist, before, between and after the others:
+        // skipped without disturbing their neighbours.
+        for orphan in ["0", "abz", "zzzzzzzz"] {
+            let ws = WorkspaceId::parse(orphan).unwrap();
+            let user = UserId::parse("stray").unwrap();
+            db.insert(keys::member(&ws, &user), &b"member"[..]).unwrap();
+            let key = keys::instance(&catalog, &ws, &(source, ResourceId::parse("s").unwrap()));
+            db.insert(key, &b""[..]).unwrap();
+        }
         for threads in [1, 2, 3, 7, 100] {
             let loaded = load_on(&db, &catalog, threads).unwrap();
             assert_eq!(
@@ -410,8 +411,9 @@ mod tests {
             assert_eq!(loaded.revision, before.revision);
             for (id, ws) in before.workspaces.iter() {
                 let again = loaded.workspaces.get(id).unwrap();
-                assert_eq!(summary(again, &catalog), summary(ws, &catalog), "{id}");
+                assert_eq!(again, &**ws, "{id}");
                 assert_eq!(again.grant_count(), 1, "{id}");
+                assert_eq!(again.instances_of(destination, None).count(), 1, "{id}");
             }
         }
     }

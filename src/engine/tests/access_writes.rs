@@ -212,8 +212,8 @@ fn deleting_a_source_removes_its_destinations_and_the_grants_scoped_to_them() {
         assert!(f.state().instance(&(f.ty(ty), rid(id))).is_none(), "{id}");
     }
     assert_eq!(
-        f.state().member(&user(M)).expect("m").grants,
-        vec![f.grant_of("source_read", Spec::One("source", "s2"))]
+        *f.state().member(&user(M)).expect("m").grants,
+        [f.grant_of("source_read", Spec::One("source", "s2"))]
     );
     assert_eq!(
         f.state().member(&user("n")).expect("n").grants.len(),

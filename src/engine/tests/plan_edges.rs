@@ -256,7 +256,7 @@ fn grant_plans_one_add_grant_change() {
         }])
     );
     let held = &f.state().member(&user(M)).expect("m").grants;
-    assert_eq!(held, &vec![f.grant_of("source_admin", ONE_S1)]);
+    assert_eq!(**held, [f.grant_of("source_admin", ONE_S1)]);
 }
 
 #[test]
