@@ -7,7 +7,8 @@ use tracing::warn;
 
 use super::{StoreError, keys};
 use crate::model::{
-    Catalog, Grant, Membership, ProductSet, ResourceId, Scope, UserId, Workspace, WorkspaceId,
+    Catalog, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId, Workspace,
+    WorkspaceId,
     workspace::{Member, Parts},
 };
 
@@ -193,6 +194,8 @@ fn load_range(
             };
             parts.instances.push((resource, parent));
         }
+        // Sorted for `grant` to find the instances granted on.
+        parts.instances.sort_by(|(a, _), (b, _)| a.cmp(b));
 
         while let Some((key, value)) = next_of(&mut members, keys::MEMBERS, &workspace)? {
             let [_, user] = keys::parts(&key, keys::MEMBERS)[..] else {
@@ -207,7 +210,7 @@ fn load_range(
             };
             let mut grants = Vec::with_capacity(value.iter().filter(|b| **b == b'\n').count());
             for line in lines {
-                match grant(catalog, line, &mut report)? {
+                match grant(catalog, line, &parts.instances, &mut report)? {
                     Some(grant) => grants.push(grant),
                     None => retained
                         .entry((workspace.clone(), user.clone()))
@@ -258,9 +261,12 @@ fn next_of(
 
 /// One line of a member record as a grant; `None` (and a note in the report) if the
 /// catalog in force does not know its role or type.
+/// `instances`, the workspace's, sorted by key: a grant on one of them shares its id
+/// rather than allocating a copy that building the workspace would drop again.
 fn grant(
     catalog: &Catalog,
     line: &[u8],
+    instances: &[(InstanceKey, Option<InstanceKey>)],
     report: &mut LoadReport,
 ) -> Result<Option<Grant>, StoreError> {
     let (role_name, scope) = match keys::parts(line, b"")[..] {
@@ -285,7 +291,17 @@ fn grant(
                 ));
                 return Ok(None);
             };
-            Scope::Instance(ty, id(rid, ResourceId::parse)?)
+            let rid = text(rid)?;
+            let registered = instances
+                .binary_search_by(|((t, i), _)| t.cmp(&ty).then_with(|| i.as_str().cmp(rid)))
+                .ok()
+                .and_then(|at| instances.get(at));
+            let id = match registered {
+                Some(((_, stored), _)) => stored.clone(),
+                None => ResourceId::parse(rid)
+                    .map_err(|e| StoreError::Corrupt(format!("bad id in a grant: {e}")))?,
+            };
+            Scope::Instance(ty, id)
         }
     };
     Ok(Some(Grant { role, scope }))
