@@ -241,9 +241,14 @@ impl Workspace {
             }
         }
         instances.clear();
+        #[expect(
+            clippy::drain_collect,
+            reason = "an exact copy for the table, the buffer kept for the next workspace"
+        )]
+        let members: Vec<(UserId, Member)> = members.drain(..).collect();
         let mut workspace = Self {
             products: *products,
-            members: Table::from_entries(members.drain(..).collect()),
+            members: Table::from_entries(members),
             owners: Set::from_entries(owners),
             instances: instance_tables,
             children,
