@@ -510,3 +510,99 @@ async fn lookup_subjects_rejects_wrong_resources_unknown_permissions_and_bad_tok
         "page_size",
     );
 }
+
+/// Member `i` of "big": every 7th holds `source_read` on source web, every 11th
+/// `source_admin` on all sources, every 5th `source_read` on source ios.
+async fn join_big(server: &TestServer, i: usize) {
+    let user = format!("u{i:04}");
+    add_member(server, "big", &user).await;
+    if i % 7 == 0 {
+        grant(server, "big", &user, "source_read", one("source", "web")).await;
+    }
+    if i % 11 == 0 {
+        grant(server, "big", &user, "source_admin", all()).await;
+    }
+    if i % 5 == 0 {
+        grant(server, "big", &user, "source_read", one("source", "ios")).await;
+    }
+}
+
+/// Who should hold destination.read on d-web (web's destination) with `members`.
+fn big_expected(members: std::ops::Range<usize>) -> Vec<String> {
+    let mut users: Vec<String> = members
+        .filter(|i| i % 7 == 0 || i % 11 == 0)
+        .map(|i| format!("u{i:04}"))
+        .collect();
+    users.push("owner".to_owned());
+    users.sort();
+    users
+}
+
+/// Who holds destination.read on d-web, in pages of 10.
+async fn big_holders(server: &TestServer) -> Vec<String> {
+    let request = pb::LookupSubjectsRequest {
+        page_size: 10,
+        ..subjects_req("big", "destination.read", res("destination", "d-web"))
+    };
+    let (subjects, _) = all_subjects(server, request).await;
+    subjects.into_iter().map(|s| s.user_id).collect()
+}
+
+/// Workspaces past 256 members find subjects through an index of grant holders, smaller
+/// ones by reading their members: the answers must not change as a workspace crosses
+/// over, is loaded again at a restart, or shrinks back.
+#[tokio::test]
+async fn lookup_subjects_answers_the_same_whether_the_workspace_indexes_its_holders_or_not() {
+    let mut server = TestServer::start().await;
+    create_workspace(&server, "big", "owner", &[]).await;
+    for source in ["web", "ios"] {
+        register(&server, "big", "source", source, "").await;
+    }
+    register(&server, "big", "destination", "d-web", "web").await;
+
+    for i in 0..100 {
+        join_big(&server, i).await;
+    }
+    assert_eq!(
+        big_holders(&server).await,
+        big_expected(0..100),
+        "100 members: no index"
+    );
+    for i in 100..300 {
+        join_big(&server, i).await;
+    }
+    assert_eq!(
+        big_holders(&server).await,
+        big_expected(0..300),
+        "300 members: indexed"
+    );
+
+    server = server.restart().await;
+    assert_eq!(
+        big_holders(&server).await,
+        big_expected(0..300),
+        "indexed at start-up"
+    );
+
+    for i in 0..200 {
+        remove_member(&server, "big", &format!("u{i:04}")).await;
+    }
+    assert_eq!(
+        big_holders(&server).await,
+        big_expected(200..300),
+        "100 members: dropped"
+    );
+    let on_ios: Vec<String> = (200..300)
+        .filter(|i| i % 5 == 0 || i % 11 == 0)
+        .map(|i| format!("u{i:04}"))
+        .chain(["owner".to_owned()])
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    delete_resource(&server, "big", "source", "web").await;
+    assert_eq!(
+        holders(&server, "big", "source.read", res("source", "ios")).await,
+        on_ios,
+        "deleting a source leaves the grants on another"
+    );
+}
