@@ -157,8 +157,7 @@ impl Workspace {
     /// Leaves `parts` empty, its buffers kept for the next workspace.
     ///
     /// Start-up builds millions of tables: growing each by one entry per record copied
-    /// them over and over, and the copies and other short-lived buffers left the
-    /// allocator's pages fragmented (a quarter of the resident memory after a restart).
+    /// them over and over, and every discarded copy is a hole in the allocator's pages.
     pub fn from_parts(parts: &mut Parts) -> Self {
         let Parts {
             products,
