@@ -151,6 +151,20 @@ pub struct Parts {
     links: Vec<(InstanceKey, InstanceKey)>,
 }
 
+/// The id of instance (`ty`, `id`) as `instances`, sorted by key, hold it: for a grant or
+/// a parent to share it rather than keep a copy.
+pub fn registered_id<'a>(
+    instances: &'a [(InstanceKey, Option<InstanceKey>)],
+    ty: TypeId,
+    id: &str,
+) -> Option<&'a ResourceId> {
+    instances
+        .binary_search_by(|((t, i), _)| t.cmp(&ty).then_with(|| i.as_str().cmp(id)))
+        .ok()
+        .and_then(|at| instances.get(at))
+        .map(|((_, stored), _)| stored)
+}
+
 impl Workspace {
     /// The workspace `parts` describe: what registering every instance and then adding
     /// every member with their grants gives, with each table allocated once at its size.
@@ -170,11 +184,7 @@ impl Workspace {
         // `add_grant` do.
         let shared =
             |instances: &[(InstanceKey, Option<InstanceKey>)], ty: TypeId, id: &ResourceId| {
-                instances
-                    .binary_search_by(|((t, i), _)| t.cmp(&ty).then_with(|| i.cmp(id)))
-                    .ok()
-                    .and_then(|at| instances.get(at))
-                    .map_or_else(|| id.clone(), |((_, stored), _)| stored.clone())
+                registered_id(instances, ty, id.as_str()).map_or_else(|| id.clone(), Clone::clone)
             };
         for at in 0..instances.len() {
             let parent = match instances.get(at) {

@@ -774,6 +774,14 @@ mod tests {
             revision
         }
 
+        /// The change log after opening the store in `dir` once and closing it.
+        fn reopened(dir: &Path, config: &StoreConfig) -> Contents {
+            let store = Store::open(dir, Arc::new(Catalog::built_in()), config).unwrap();
+            store.close();
+            drop(store);
+            contents(dir)
+        }
+
         #[tokio::test]
         async fn the_writer_keeps_the_newest_entries_within_the_budget_and_drops_the_oldest() {
             let dir = tempfile::tempdir().unwrap();
@@ -857,11 +865,7 @@ mod tests {
             write(dir.path(), &config(0), commands(30)).await;
             put_legacy(dir.path(), 1..=31, 1);
             let budget = 1000;
-            let store =
-                Store::open(dir.path(), Arc::new(Catalog::built_in()), &config(budget)).unwrap();
-            store.close();
-            drop(store);
-            let log = contents(dir.path());
+            let log = reopened(dir.path(), &config(budget));
             assert_eq!(log.legacy, 0);
             assert!(
                 log.bytes <= budget && log.bytes > budget / 2,
@@ -893,15 +897,7 @@ mod tests {
                 }
                 db.flush().unwrap();
             }
-            let store = Store::open(
-                dir.path(),
-                Arc::new(Catalog::built_in()),
-                &StoreConfig::default(),
-            )
-            .unwrap();
-            store.close();
-            drop(store);
-            let log = contents(dir.path());
+            let log = reopened(dir.path(), &StoreConfig::default());
             assert_eq!(log.legacy, 0);
             assert_eq!(log.count, Some(log.bytes));
             let revisions: Vec<u64> = log.lines.iter().map(|(r, _, _)| *r).collect();

@@ -9,7 +9,7 @@ use super::{StoreError, keys};
 use crate::model::{
     Catalog, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId, Workspace,
     WorkspaceId,
-    workspace::{Member, Parts},
+    workspace::{Member, Parts, registered_id},
 };
 
 /// What loading found that the catalog in force cannot represent.
@@ -292,12 +292,8 @@ fn grant(
                 return Ok(None);
             };
             let rid = text(rid)?;
-            let registered = instances
-                .binary_search_by(|((t, i), _)| t.cmp(&ty).then_with(|| i.as_str().cmp(rid)))
-                .ok()
-                .and_then(|at| instances.get(at));
-            let id = match registered {
-                Some(((_, stored), _)) => stored.clone(),
+            let id = match registered_id(instances, ty, rid) {
+                Some(stored) => stored.clone(),
                 None => ResourceId::parse(rid)
                     .map_err(|e| StoreError::Corrupt(format!("bad id in a grant: {e}")))?,
             };

@@ -70,6 +70,42 @@ async fn spawn(data_dir: &std::path::Path) -> Process {
     Process { child, channel }
 }
 
+/// Runs `write` for every user concurrently and kills the server with SIGKILL (no
+/// drain, no final flush) once half of them are acknowledged; returns each
+/// acknowledged user with the revision its write reported, at least half of them.
+async fn write_then_kill<F, Fut>(
+    server: &mut Process,
+    users: &[String],
+    write: F,
+) -> Vec<(String, u64)>
+where
+    F: Fn(AdminServiceClient<Channel>, String) -> Fut,
+    Fut:
+        Future<Output = Result<tonic::Response<pb::WriteResponse>, tonic::Status>> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for user in users {
+        let call = write(
+            AdminServiceClient::new(server.channel.clone()),
+            user.clone(),
+        );
+        let user = user.clone();
+        tasks.spawn(async move { (user, call.await.map(|r| r.into_inner().revision)) });
+    }
+    let mut acknowledged = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let (user, Ok(revision)) = joined.unwrap() {
+            acknowledged.push((user, revision));
+        }
+        if acknowledged.len() == users.len() / 2 {
+            server.child.kill().unwrap();
+        }
+    }
+    let _ = server.child.wait();
+    assert!(acknowledged.len() >= users.len() / 2);
+    acknowledged
+}
+
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -105,33 +141,18 @@ async fn acknowledged_writes_survive_kill_9() {
     }
 
     // Concurrent grants; the process is killed while some are still in flight.
-    let mut tasks = tokio::task::JoinSet::new();
-    for user in users.clone() {
-        let mut admin = AdminServiceClient::new(server.channel.clone());
-        tasks.spawn(async move {
-            let result = admin
-                .grant(pb::GrantRequest {
-                    workspace_id: "acme".into(),
-                    user_id: user.clone(),
-                    role: "source_admin".into(),
-                    scope: one("source", &user),
-                    actor_user_id: String::new(),
-                })
-                .await;
-            (user, result.map(|r| r.into_inner().revision))
-        });
-    }
-    let mut acknowledged = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        if let (user, Ok(revision)) = joined.unwrap() {
-            acknowledged.push((user, revision));
-        }
-        if acknowledged.len() == users.len() / 2 {
-            server.child.kill().unwrap(); // SIGKILL: no drain, no final flush
-        }
-    }
-    let _ = server.child.wait();
-    assert!(acknowledged.len() >= users.len() / 2);
+    let acknowledged = write_then_kill(&mut server, &users, |mut admin, user| async move {
+        admin
+            .grant(pb::GrantRequest {
+                workspace_id: "acme".into(),
+                user_id: user.clone(),
+                role: "source_admin".into(),
+                scope: one("source", &user),
+                actor_user_id: String::new(),
+            })
+            .await
+    })
+    .await;
 
     let server = spawn(dir.path()).await;
     let mut access = AccessServiceClient::new(server.channel.clone());
@@ -196,37 +217,23 @@ async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
 
     // Concurrent writes; the process is killed while some are still in flight.
     let users: Vec<String> = (0..60).map(|i| format!("user-{i:02}")).collect();
-    let mut tasks = tokio::task::JoinSet::new();
-    for user in users.clone() {
-        let mut admin = AdminServiceClient::new(server.channel.clone());
-        tasks.spawn(async move {
-            let result = admin
-                .set_membership(pb::SetMembershipRequest {
-                    workspace_id: "acme".into(),
-                    user_id: user.clone(),
-                    membership: pb::Membership::Member.into(),
-                    actor_user_id: String::new(),
-                })
-                .await;
-            (user, result.map(|r| r.into_inner().revision))
-        });
-    }
-    let mut acknowledged = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        if let (user, Ok(revision)) = joined.unwrap() {
-            acknowledged.push((revision, user));
-        }
-        if acknowledged.len() == users.len() / 2 {
-            server.child.kill().unwrap(); // SIGKILL: no drain, no final flush
-        }
-    }
-    let _ = server.child.wait();
-    assert!(acknowledged.len() >= users.len() / 2);
+    let acknowledged = write_then_kill(&mut server, &users, |mut admin, user| async move {
+        admin
+            .set_membership(pb::SetMembershipRequest {
+                workspace_id: "acme".into(),
+                user_id: user,
+                membership: pb::Membership::Member.into(),
+                actor_user_id: String::new(),
+            })
+            .await
+    })
+    .await;
 
     let logged = logged_users(dir.path());
-    for write in &acknowledged {
+    for (user, revision) in acknowledged {
+        let write = (revision, user);
         assert!(
-            logged.contains(write),
+            logged.contains(&write),
             "{write:?} was acknowledged but is not in the change log"
         );
     }
