@@ -70,6 +70,20 @@ async fn spawn(data_dir: &std::path::Path) -> Process {
     Process { child, channel }
 }
 
+/// A server on `data_dir` with workspace acme, owned by olivia.
+async fn spawn_with_acme(data_dir: &std::path::Path) -> Process {
+    let server = spawn(data_dir).await;
+    AdminServiceClient::new(server.channel.clone())
+        .create_workspace(pb::CreateWorkspaceRequest {
+            workspace_id: "acme".into(),
+            owner_user_id: "olivia".into(),
+            products: vec![],
+        })
+        .await
+        .unwrap();
+    server
+}
+
 /// Runs `write` for every user concurrently and kills the server with SIGKILL (no
 /// drain, no final flush) once half of them are acknowledged; returns each
 /// acknowledged user with the revision its write reported, at least half of them.
@@ -109,16 +123,8 @@ where
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = spawn(dir.path()).await;
+    let mut server = spawn_with_acme(dir.path()).await;
     let mut admin = AdminServiceClient::new(server.channel.clone());
-    admin
-        .create_workspace(pb::CreateWorkspaceRequest {
-            workspace_id: "acme".into(),
-            owner_user_id: "olivia".into(),
-            products: vec![],
-        })
-        .await
-        .unwrap();
     let users: Vec<String> = (0..40).map(|i| format!("user-{i:02}")).collect();
     for user in &users {
         admin
@@ -204,16 +210,7 @@ fn logged_users(data_dir: &std::path::Path) -> Vec<(u64, String)> {
 #[tokio::test]
 async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = spawn(dir.path()).await;
-    let mut admin = AdminServiceClient::new(server.channel.clone());
-    admin
-        .create_workspace(pb::CreateWorkspaceRequest {
-            workspace_id: "acme".into(),
-            owner_user_id: "olivia".into(),
-            products: vec![],
-        })
-        .await
-        .unwrap();
+    let mut server = spawn_with_acme(dir.path()).await;
 
     // Concurrent writes; the process is killed while some are still in flight.
     let users: Vec<String> = (0..60).map(|i| format!("user-{i:02}")).collect();
