@@ -307,6 +307,14 @@ impl Workspace {
             .range::<UserId, _>((start, std::ops::Bound::Unbounded))
     }
 
+    /// The members whose ids fall in `range`, in user id order (or reversed).
+    pub fn members_in(
+        &self,
+        range: (std::ops::Bound<&str>, std::ops::Bound<&str>),
+    ) -> impl DoubleEndedIterator<Item = (&UserId, &Member)> {
+        self.members.range::<str, _>(range)
+    }
+
     /// The owners, in user id order.
     pub fn owners(&self) -> impl Iterator<Item = &UserId> {
         self.owners.keys()
@@ -342,6 +350,24 @@ impl Workspace {
             .get(&ty)
             .into_iter()
             .flat_map(move |of_type| of_type.range::<str, _>((start, std::ops::Bound::Unbounded)))
+    }
+
+    /// The registered instances of type `ty` whose ids fall in `range`, in id order (or
+    /// reversed).
+    pub fn instances_in<'a>(
+        &'a self,
+        ty: TypeId,
+        range: (std::ops::Bound<&'a str>, std::ops::Bound<&'a str>),
+    ) -> impl DoubleEndedIterator<Item = (&'a ResourceId, &'a Instance)> {
+        self.instances
+            .get(&ty)
+            .into_iter()
+            .flat_map(move |of_type| of_type.range::<str, _>(range))
+    }
+
+    /// The types of which the workspace has registered instances.
+    pub fn instance_types(&self) -> impl Iterator<Item = TypeId> + '_ {
+        self.instances.keys().copied()
     }
 
     /// `key` and the instances above it: a destination, then its source.

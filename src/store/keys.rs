@@ -4,40 +4,51 @@
 //!
 //! sled's default tree holds the state, which start-up reads whole:
 //! ```text
-//! r                          -> u64 BE: the last revision written
-//! w 0 {ws}                   -> product names joined by ','
-//! m 0 {ws} 0 {user}          -> member record: "owner" | "member", then one line per grant,
-//!                               "\n{role} 0 a" (all instances) or
-//!                               "\n{role} 0 i{type} 0 {id}" (one instance)
-//! i 0 {ws} 0 {type} 0 {id}   -> "" | "{parent type} 0 {parent id}"
+//! r                               -> u64 BE: the last revision written
+//! c                               -> u64 BE: the seed of chunk boundaries
+//! w 0 {ws}                        -> product names joined by ','
+//! M 0 {ws} 0 {first user}         -> a chunk of member records (see `chunks`), each
+//!                                    "{user} 0 owner" | "{user} 0 member", then one line
+//!                                    per grant, "\n{role} 0 a" (all instances) or
+//!                                    "\n{role} 0 i{type} 0 {id}" (one instance)
+//! I 0 {ws} 0 {type} 0 {first id}  -> a chunk of instance records of one type, each
+//!                                    "{id} 0 " or "{id} 0 {parent type} 0 {parent id}"
 //! ```
+//! A chunk's key names its first record, or nothing for the head chunk (see `chunks`).
 //! The tree `change_log` holds the change log, which nothing in the server reads (see
 //! `change_log` for the format):
 //! ```text
 //! (empty)                         -> u64 BE: bytes of the values below
 //! {u64 BE revision}{u32 BE part}  -> JSON lines, the first one of that revision and part
 //! ```
-//! Data directories written before the change log had a tree of its own kept its entries
-//! in the default tree as `l {u64 BE revision}`; they are moved at open.
 //! `0` is a NUL byte; ids are printable ASCII, so neither it nor a newline ever occurs
-//! inside one. A member's grants live in their member record, not under keys of their
-//! own: sled's cost is per key, so one key per member rather than per grant halves the
-//! keys a bulk import writes and a restart reads, and leaving a workspace is one delete.
+//! inside one. A member's grants live in their member record, and records live in
+//! chunks, not under keys of their own: sled's cost is per key.
+//!
+//! Older layouts, upgraded at open (see `upgrade`): one key per record,
+//! `m 0 {ws} 0 {user}` and `i 0 {ws} 0 {type} 0 {id}`, with the record as value; and
+//! change log entries in the default tree as `l {u64 BE revision}`.
 
 use crate::model::{
-    Catalog, Grant, InstanceKey, Membership, Scope, UserId, WorkspaceId, workspace::Member,
+    Catalog, Grant, InstanceKey, Membership, Scope, WorkspaceId, workspace::Member,
 };
 
 /// The key of the last revision written.
 pub const REVISION: &[u8] = b"r";
+/// The key of the seed of chunk boundaries.
+pub const CHUNK_SEED: &[u8] = b"c";
 /// Prefix of workspace records.
 pub const WORKSPACES: &[u8] = b"w\0";
-/// Prefix of memberships.
-pub const MEMBERS: &[u8] = b"m\0";
-/// Prefix of resource instances.
-pub const INSTANCES: &[u8] = b"i\0";
+/// Prefix of chunks of member records.
+pub const MEMBERS: &[u8] = b"M\0";
+/// Prefix of chunks of instance records.
+pub const INSTANCES: &[u8] = b"I\0";
 /// The name of the change log's tree.
 pub const CHANGE_LOG_TREE: &[u8] = b"change_log";
+/// Prefix of member records in the layout of one key per record.
+pub const LEGACY_MEMBERS: &[u8] = b"m\0";
+/// Prefix of instance records in the layout of one key per record.
+pub const LEGACY_INSTANCES: &[u8] = b"i\0";
 /// Prefix of change log entries in the default tree, as data directories written
 /// before the change log had a tree of its own keep them.
 pub const LEGACY_CHANGE_LOG: &[u8] = b"l";
@@ -62,63 +73,62 @@ pub fn workspace(ws: &WorkspaceId) -> Vec<u8> {
     key(WORKSPACES, &[ws.as_str().as_bytes()])
 }
 
-/// The prefix of every key of `kind` (members, grants, instances) in a workspace.
+/// The prefix of every key of `kind` (member or instance chunks) in a workspace.
 pub fn in_workspace(kind: &[u8], ws: &WorkspaceId) -> Vec<u8> {
     key(kind, &[ws.as_str().as_bytes(), b""])
 }
 
-/// The key of a membership.
-pub fn member(ws: &WorkspaceId, user: &UserId) -> Vec<u8> {
-    key(MEMBERS, &[ws.as_str().as_bytes(), user.as_str().as_bytes()])
+/// The key of the chunk of member records that starts with user `first`, or of the
+/// head chunk for `""`.
+pub fn member_chunk(ws: &str, first: &str) -> Vec<u8> {
+    key(MEMBERS, &[ws.as_bytes(), first.as_bytes()])
 }
 
-/// One grant as a line of a member record (without its leading newline).
-pub fn grant_entry(catalog: &Catalog, grant: &Grant) -> Vec<u8> {
-    let role = catalog.role_name(grant.role).as_bytes();
+/// The key of the chunk of instance records of type `type_name` that starts with id
+/// `first`, or of the head chunk for `""`.
+pub fn instance_chunk(ws: &str, type_name: &str, first: &str) -> Vec<u8> {
+    key(
+        INSTANCES,
+        &[ws.as_bytes(), type_name.as_bytes(), first.as_bytes()],
+    )
+}
+
+/// Appends one grant as a line of a member record (without its leading newline).
+fn push_grant(value: &mut Vec<u8>, catalog: &Catalog, grant: &Grant) {
+    value.extend_from_slice(catalog.role_name(grant.role).as_bytes());
+    value.push(SEP);
     match &grant.scope {
-        Scope::All => key(b"", &[role, b"a"]),
+        Scope::All => value.push(b'a'),
         Scope::Instance(ty, id) => {
-            let tagged_type = [b"i", catalog.type_name(*ty).as_bytes()].concat();
-            key(b"", &[role, &tagged_type, id.as_str().as_bytes()])
+            value.push(b'i');
+            value.extend_from_slice(catalog.type_name(*ty).as_bytes());
+            value.push(SEP);
+            value.extend_from_slice(id.as_str().as_bytes());
         }
     }
 }
 
-/// A member record: the membership, then each grant on a line of its own, then the
-/// `retained` lines (grants of roles the catalog in force does not have, kept verbatim).
-pub fn member_value(catalog: &Catalog, member: &Member, retained: &[Vec<u8>]) -> Vec<u8> {
-    let mut value = membership_value(member.membership).to_vec();
+/// Appends a member record: the membership, then each grant on a line of its own, then
+/// the `retained` lines (grants of roles the catalog in force does not have, kept
+/// verbatim).
+pub fn push_member(value: &mut Vec<u8>, catalog: &Catalog, member: &Member, retained: &[Vec<u8>]) {
+    value.extend_from_slice(membership_value(member.membership));
     for grant in &member.grants {
         value.push(b'\n');
-        value.extend_from_slice(&grant_entry(catalog, grant));
+        push_grant(value, catalog, grant);
     }
     for line in retained {
         value.push(b'\n');
         value.extend_from_slice(line);
     }
-    value
 }
 
-/// The key of a resource instance.
-pub fn instance(catalog: &Catalog, ws: &WorkspaceId, resource: &InstanceKey) -> Vec<u8> {
-    key(
-        INSTANCES,
-        &[
-            ws.as_str().as_bytes(),
-            catalog.type_name(resource.0).as_bytes(),
-            resource.1.as_str().as_bytes(),
-        ],
-    )
-}
-
-/// The value of a resource instance: its parent, if any.
-pub fn instance_value(catalog: &Catalog, parent: Option<&InstanceKey>) -> Vec<u8> {
-    match parent {
-        Some((ty, id)) => key(
-            b"",
-            &[catalog.type_name(*ty).as_bytes(), id.as_str().as_bytes()],
-        ),
-        None => Vec::new(),
+/// Appends an instance record: its parent, if any.
+pub fn push_instance(value: &mut Vec<u8>, catalog: &Catalog, parent: Option<&InstanceKey>) {
+    if let Some((ty, id)) = parent {
+        value.extend_from_slice(catalog.type_name(*ty).as_bytes());
+        value.push(SEP);
+        value.extend_from_slice(id.as_str().as_bytes());
     }
 }
 

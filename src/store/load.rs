@@ -5,7 +5,11 @@ use std::{cmp::Ordering, collections::HashMap, iter::Peekable};
 
 use tracing::warn;
 
-use super::{StoreError, keys};
+use super::{
+    StoreError,
+    chunks::{self, Boundaries},
+    keys,
+};
 use crate::model::{
     Catalog, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId, Workspace,
     WorkspaceId,
@@ -34,13 +38,22 @@ fn id<T>(
 }
 
 /// Reads every workspace from `db`, with the last revision written, on every core.
-pub fn load(db: &sled::Db, catalog: &Catalog) -> Result<Loaded, StoreError> {
+pub fn load(
+    db: &sled::Db,
+    catalog: &Catalog,
+    boundaries: Boundaries,
+) -> Result<Loaded, StoreError> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    load_on(db, catalog, threads)
+    load_on(db, catalog, boundaries, threads)
 }
 
 /// Reads every workspace from `db` on `threads` threads.
-fn load_on(db: &sled::Db, catalog: &Catalog, threads: usize) -> Result<Loaded, StoreError> {
+fn load_on(
+    db: &sled::Db,
+    catalog: &Catalog,
+    boundaries: Boundaries,
+    threads: usize,
+) -> Result<Loaded, StoreError> {
     let revision = keys::read_u64(db, keys::REVISION, "revision")?;
     let mut report = LoadReport::default();
     let mut workspaces: Vec<(WorkspaceId, ProductSet)> = Vec::new();
@@ -65,22 +78,22 @@ fn load_on(db: &sled::Db, catalog: &Catalog, threads: usize) -> Result<Loaded, S
     // Decoding and building the trees is most of a restart: split the workspaces (in
     // key order) into one contiguous range per core, and load the ranges in parallel.
     let per_thread = workspaces.len().div_ceil(threads.max(1)).max(1);
-    let mut chunks: Vec<Vec<(WorkspaceId, ProductSet)>> = Vec::new();
+    let mut ranges: Vec<Vec<(WorkspaceId, ProductSet)>> = Vec::new();
     let mut rest = workspaces.into_iter().peekable();
     while rest.peek().is_some() {
-        chunks.push(rest.by_ref().take(per_thread).collect());
+        ranges.push(rest.by_ref().take(per_thread).collect());
     }
-    let firsts: Vec<Option<WorkspaceId>> = chunks
+    let firsts: Vec<Option<WorkspaceId>> = ranges
         .iter()
-        .map(|chunk| chunk.first().map(|(id, _)| id.clone()))
+        .map(|range| range.first().map(|(id, _)| id.clone()))
         .collect();
     let results: Vec<Result<Range, StoreError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
+        let handles: Vec<_> = ranges
             .into_iter()
             .enumerate()
-            .map(|(i, chunk)| {
+            .map(|(i, range)| {
                 let end = firsts.get(i + 1).cloned().flatten();
-                scope.spawn(move || load_range(db, catalog, chunk, end.as_ref()))
+                scope.spawn(move || load_range(db, catalog, boundaries, range, end.as_ref()))
             })
             .collect();
         handles
@@ -128,7 +141,7 @@ struct Range {
     retained: Retained,
 }
 
-/// The keys of `kind` from the first workspace of `chunk` up to (not including)
+/// The keys of `kind` from workspace `first` up to (not including)
 /// workspace `end`: a workspace's keys are `kind {ws} 0 ...`, and NUL sorts first.
 fn key_range(
     kind: &[u8],
@@ -151,30 +164,31 @@ fn key_range(
     (start, stop)
 }
 
-/// Loads the instances and members of one contiguous range of workspaces (`chunk`, in
+/// Loads the instances and members of one contiguous range of workspaces (`range`, in
 /// key order, with their products). Both kinds of record are in workspace order, so the
 /// two scans advance together and each workspace is built whole once its records are read.
 fn load_range(
     db: &sled::Db,
     catalog: &Catalog,
-    chunk: Vec<(WorkspaceId, ProductSet)>,
+    boundaries: Boundaries,
+    range: Vec<(WorkspaceId, ProductSet)>,
     end: Option<&WorkspaceId>,
 ) -> Result<Range, StoreError> {
-    let first = chunk.first().map(|(id, _)| id.clone());
+    let first = range.first().map(|(id, _)| id.clone());
     let mut report = LoadReport::default();
     let mut retained = Retained::new();
     let (start, stop) = key_range(keys::INSTANCES, first.as_ref(), end);
     let mut instances = db.range(start..stop).peekable();
     let (start, stop) = key_range(keys::MEMBERS, first.as_ref(), end);
     let mut members = db.range(start..stop).peekable();
-    let mut workspaces = HashMap::with_capacity(chunk.len());
+    let mut workspaces = HashMap::with_capacity(range.len());
 
     let mut parts = Parts::default();
-    for (workspace, products) in chunk {
+    for (workspace, products) in range {
         parts.products = products;
         while let Some((key, value)) = next_of(&mut instances, keys::INSTANCES, &workspace)? {
-            let [_, ty, rid] = keys::parts(&key, keys::INSTANCES)[..] else {
-                return Err(StoreError::Corrupt("bad instance key".into()));
+            let [_, ty, first] = keys::parts(&key, keys::INSTANCES)[..] else {
+                return Err(StoreError::Corrupt("bad instance chunk key".into()));
             };
             let Some(ty) = catalog.type_id(text(ty)?) else {
                 report.skipped.push(format!(
@@ -183,43 +197,50 @@ fn load_range(
                 ));
                 continue;
             };
-            let resource = (ty, id(rid, ResourceId::parse)?);
-            let parent = match keys::parts(&value, b"")[..] {
-                [b""] | [] => None,
-                [pty, pid] => match catalog.type_id(text(pty)?) {
-                    Some(pty) => Some((pty, id(pid, ResourceId::parse)?)),
-                    None => continue,
-                },
-                _ => return Err(StoreError::Corrupt("bad instance value".into())),
-            };
-            parts.instances.push((resource, parent));
+            for record in chunk_records(boundaries, first, &value) {
+                let (rid, record) = record?;
+                let parent = match keys::parts(record, b"")[..] {
+                    [b""] | [] => None,
+                    [pty, pid] => match catalog.type_id(text(pty)?) {
+                        Some(pty) => Some((pty, id(pid, ResourceId::parse)?)),
+                        None => continue,
+                    },
+                    _ => return Err(StoreError::Corrupt("bad instance record".into())),
+                };
+                parts
+                    .instances
+                    .push(((ty, id(rid, ResourceId::parse)?), parent));
+            }
         }
         // Sorted for `grant` to find the instances granted on.
         parts.instances.sort_by(|(a, _), (b, _)| a.cmp(b));
 
         while let Some((key, value)) = next_of(&mut members, keys::MEMBERS, &workspace)? {
-            let [_, user] = keys::parts(&key, keys::MEMBERS)[..] else {
-                return Err(StoreError::Corrupt("bad member key".into()));
+            let [_, first] = keys::parts(&key, keys::MEMBERS)[..] else {
+                return Err(StoreError::Corrupt("bad member chunk key".into()));
             };
-            let user = id(user, UserId::parse)?;
-            let mut lines = value.split(|b| *b == b'\n');
-            let membership = match lines.next() {
-                Some(b"owner") => Membership::Owner,
-                Some(b"member") => Membership::Member,
-                _ => return Err(StoreError::Corrupt("bad membership value".into())),
-            };
-            let mut grants = Vec::with_capacity(value.iter().filter(|b| **b == b'\n').count());
-            for line in lines {
-                match grant(catalog, line, &parts.instances, &mut report)? {
-                    Some(grant) => grants.push(grant),
-                    None => retained
-                        .entry((workspace.clone(), user.clone()))
-                        .or_default()
-                        .push(line.to_vec()),
+            for record in chunk_records(boundaries, first, &value) {
+                let (user, record) = record?;
+                let user = id(user, UserId::parse)?;
+                let mut lines = record.split(|b| *b == b'\n');
+                let membership = match lines.next() {
+                    Some(b"owner") => Membership::Owner,
+                    Some(b"member") => Membership::Member,
+                    _ => return Err(StoreError::Corrupt("bad membership record".into())),
+                };
+                let mut grants = Vec::with_capacity(record.iter().filter(|b| **b == b'\n').count());
+                for line in lines {
+                    match grant(catalog, line, &parts.instances, &mut report)? {
+                        Some(grant) => grants.push(grant),
+                        None => retained
+                            .entry((workspace.clone(), user.clone()))
+                            .or_default()
+                            .push(line.to_vec()),
+                    }
                 }
+                let grants = grants.into_boxed_slice();
+                parts.members.push((user, Member { membership, grants }));
             }
-            let grants = grants.into_boxed_slice();
-            parts.members.push((user, Member { membership, grants }));
         }
         workspaces.insert(workspace, Workspace::from_parts(&mut parts));
     }
@@ -257,6 +278,32 @@ fn next_of(
             Ordering::Greater => return Ok(None),
         }
     }
+}
+
+/// The records of the chunk `value` whose key names `first` as its first record (empty
+/// for a head chunk), checked to lie where the database's boundaries put them: a record
+/// in the wrong chunk would be written twice by the next change near it.
+fn chunk_records<'v>(
+    boundaries: Boundaries,
+    first: &'v [u8],
+    value: &'v [u8],
+) -> impl Iterator<Item = Result<(&'v [u8], &'v [u8]), StoreError>> {
+    chunks::records(value).enumerate().map(move |(at, record)| {
+        let (id, record) =
+            record.ok_or_else(|| StoreError::Corrupt("a chunk record has no id".into()))?;
+        let placed = match at {
+            0 if first.is_empty() => !boundaries.starts(id),
+            0 => id == first,
+            _ => !boundaries.starts(id),
+        };
+        if !placed {
+            return Err(StoreError::Corrupt(format!(
+                "record `{}` is not where the chunk boundaries put it",
+                String::from_utf8_lossy(id)
+            )));
+        }
+        Ok((id, record))
+    })
 }
 
 /// One line of a member record as a grant; `None` (and a note in the report) if the
@@ -407,14 +454,17 @@ mod tests {
         // Records of workspaces that do not exist, before, between and after the others:
         // skipped without disturbing their neighbours.
         for orphan in ["0", "abz", "zzzzzzzz"] {
-            let ws = WorkspaceId::parse(orphan).unwrap();
-            let user = UserId::parse("stray").unwrap();
-            db.insert(keys::member(&ws, &user), &b"member"[..]).unwrap();
-            let key = keys::instance(&catalog, &ws, &(source, ResourceId::parse("s").unwrap()));
-            db.insert(key, &b""[..]).unwrap();
+            let mut record = Vec::new();
+            chunks::push(&mut record, "stray", b"member");
+            db.insert(keys::member_chunk(orphan, ""), record).unwrap();
+            let mut record = Vec::new();
+            chunks::push(&mut record, "s", b"");
+            db.insert(keys::instance_chunk(orphan, "source", ""), record)
+                .unwrap();
         }
+        let boundaries = crate::store::chunk_boundaries(&db).unwrap();
         for threads in [1, 2, 3, 7, 100] {
-            let loaded = load_on(&db, &catalog, threads).unwrap();
+            let loaded = load_on(&db, &catalog, boundaries, threads).unwrap();
             assert_eq!(
                 loaded.workspaces.len(),
                 workspace_ids().len(),

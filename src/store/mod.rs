@@ -4,8 +4,10 @@
 //! that names sled.
 
 mod change_log;
+mod chunks;
 pub mod keys;
 mod load;
+mod upgrade;
 mod writer;
 
 use std::{path::Path, sync::Arc, thread::JoinHandle};
@@ -126,12 +128,14 @@ impl Store {
         let db = open_db(dir, config)?;
         // Before loading: moving an old log reads it, and loading reuses that memory.
         let log = change_log::ChangeLog::open(&db, config.change_log_bytes)?;
+        let boundaries = chunk_boundaries(&db)?;
+        upgrade::upgrade(&db, boundaries)?;
         let load::Loaded {
             revision,
             workspaces,
             report,
             retained,
-        } = load::load(&db, &catalog)?;
+        } = load::load(&db, &catalog, boundaries)?;
         info!(revision, workspaces = workspaces.len(), "store loaded");
         let published = Arc::new(ArcSwap::from_pointee(Snapshot {
             revision,
@@ -147,6 +151,7 @@ impl Store {
             catalog: Arc::clone(&catalog),
             published: Arc::clone(&published),
             retained,
+            boundaries,
         };
         let handle = std::thread::Builder::new()
             .name("accessd-writer".into())
@@ -266,6 +271,29 @@ fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
             opened => return Ok(opened?),
         }
     }
+}
+
+/// The database's chunk boundaries: drawn and stored durably when it has none yet, before
+/// any chunk is written.
+fn chunk_boundaries(db: &sled::Db) -> Result<chunks::Boundaries, StoreError> {
+    if db.get(keys::CHUNK_SEED)?.is_some() {
+        return Ok(chunks::Boundaries::new(keys::read_u64(
+            db,
+            keys::CHUNK_SEED,
+            "chunk seed",
+        )?));
+    }
+    if db.scan_prefix(keys::MEMBERS).next().is_some()
+        || db.scan_prefix(keys::INSTANCES).next().is_some()
+    {
+        return Err(StoreError::Corrupt(
+            "the database has chunks but not the seed of their boundaries".into(),
+        ));
+    }
+    let seed = chunks::Boundaries::random_seed();
+    db.insert(keys::CHUNK_SEED, &seed.to_be_bytes())?;
+    db.flush()?;
+    Ok(chunks::Boundaries::new(seed))
 }
 
 /// How long [`Store::open`] waits for the database's lock.

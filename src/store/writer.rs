@@ -8,6 +8,7 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
+    ops::Bound,
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -22,12 +23,13 @@ use tracing::{debug, error};
 use super::{
     Snapshot, StoreError, WriteOutcome,
     change_log::{self, ChangeLog},
+    chunks::{self, Boundaries},
     keys,
     load::{Retained, products_value},
 };
 use crate::{
     engine::{Command, WriteError, plan},
-    model::{Catalog, Change, UserId, Workspace, WorkspaceId},
+    model::{Catalog, Change, InstanceKey, ResourceId, UserId, Workspace, WorkspaceId},
 };
 
 /// The most commands persisted under one flush.
@@ -69,6 +71,8 @@ pub struct Writer {
     pub published: Arc<ArcSwap<Snapshot>>,
     /// Member record lines of roles the catalog does not have, rewritten with the record.
     pub retained: Retained,
+    /// Where the database's chunks start.
+    pub boundaries: Boundaries,
 }
 
 impl Writer {
@@ -125,9 +129,9 @@ impl Writer {
             .map_or(0, |d| d.as_millis());
         let mut outcomes = Vec::with_capacity(group.len());
         let mut logged = 0;
-        // Members whose record must be rewritten from their final state in this group:
-        // once, however many of their grants changed.
-        let mut dirty: BTreeSet<(WorkspaceId, UserId)> = BTreeSet::new();
+        // The records whose chunks must be rewritten from their final state in this
+        // group: once, however many changes they saw.
+        let mut dirty = Dirty::default();
 
         for request in &group {
             let mut results = Vec::with_capacity(request.commands.len());
@@ -151,7 +155,7 @@ impl Writer {
                     }),
                     Ok(changes) => {
                         for change in &changes {
-                            self.persist(&mut batch, &mut dirty, state.as_ref(), change)?;
+                            self.persist(&mut batch, &mut dirty, change)?;
                             Workspace::apply(&mut state, change);
                         }
                         match request.revisions {
@@ -198,23 +202,8 @@ impl Writer {
         }
 
         if revision > base.revision {
-            for (workspace, user) in dirty {
-                let key = keys::member(&workspace, &user);
-                let member = overlay
-                    .get(&workspace)
-                    .and_then(Option::as_ref)
-                    .and_then(|ws| ws.member(&user));
-                match member {
-                    Some(member) => {
-                        let retained = self
-                            .retained
-                            .get(&(workspace.clone(), user.clone()))
-                            .map_or(&[][..], Vec::as_slice);
-                        batch.insert(key, keys::member_value(&self.catalog, member, retained));
-                    }
-                    None => batch.remove(key),
-                }
-            }
+            self.write_member_chunks(&mut batch, &base, &overlay, &dirty.members);
+            self.write_instance_chunks(&mut batch, &base, &overlay, &dirty.instances);
             batch.insert(keys::REVISION, &revision.to_be_bytes());
             // Each batch is atomic in sled. The log's goes first: sled recovers a prefix of
             // its writes, so a crash in between leaves log values the state never reached
@@ -254,16 +243,14 @@ impl Writer {
         self.log.trim(2 * logged + TRIM_STEP)
     }
 
-    /// Adds the key operations of one change to the batch, or marks the member whose
-    /// record it changes. `state` is the workspace before the change.
+    /// Adds the key operations of one change to the batch, or marks the record it
+    /// changes, whose chunk is rewritten at the end of the group.
     fn persist(
         &mut self,
         batch: &mut sled::Batch,
-        dirty: &mut BTreeSet<(WorkspaceId, UserId)>,
-        state: Option<&Workspace>,
+        dirty: &mut Dirty,
         change: &Change,
     ) -> Result<(), StoreError> {
-        let catalog = &self.catalog;
         match change {
             Change::CreateWorkspace {
                 workspace,
@@ -274,22 +261,13 @@ impl Writer {
                 products,
             } => batch.insert(
                 keys::workspace(workspace),
-                products_value(catalog, *products),
+                products_value(&self.catalog, *products),
             ),
             Change::DeleteWorkspace { workspace } => {
                 batch.remove(keys::workspace(workspace));
-                // Keys from the in-memory state cover writes earlier in this batch; the
-                // scan covers what is on disk.
-                if let Some(ws) = state {
-                    for (user, _) in ws.members() {
-                        dirty.insert((workspace.clone(), user.clone()));
-                    }
-                    for (ty, _) in catalog.resource_types() {
-                        for (id, _) in ws.instances_of(ty, None) {
-                            batch.remove(keys::instance(catalog, workspace, &(ty, id.clone())));
-                        }
-                    }
-                }
+                // Every chunk the database holds, of types the catalog knows or not.
+                // Records changed earlier in the group are still marked: their chunks are
+                // written from the final state, in which the workspace is gone (or new).
                 for kind in [keys::MEMBERS, keys::INSTANCES] {
                     for key in self
                         .db
@@ -303,7 +281,7 @@ impl Writer {
             }
             Change::RemoveMember { workspace, user } => {
                 self.retained.remove(&(workspace.clone(), user.clone()));
-                dirty.insert((workspace.clone(), user.clone()));
+                dirty.members.insert((workspace.clone(), user.clone()));
             }
             Change::SetMembership {
                 workspace, user, ..
@@ -314,23 +292,181 @@ impl Writer {
             | Change::RemoveGrant {
                 workspace, user, ..
             } => {
-                dirty.insert((workspace.clone(), user.clone()));
+                dirty.members.insert((workspace.clone(), user.clone()));
             }
             Change::RegisterResource {
                 workspace,
                 resource,
-                parent,
-            } => batch.insert(
-                keys::instance(catalog, workspace, resource),
-                keys::instance_value(catalog, parent.as_ref()),
-            ),
-            Change::DeleteResource {
+                ..
+            }
+            | Change::DeleteResource {
                 workspace,
                 resource,
-            } => batch.remove(keys::instance(catalog, workspace, resource)),
+            } => {
+                dirty
+                    .instances
+                    .insert((workspace.clone(), resource.clone()));
+            }
         }
         Ok(())
     }
+
+    /// Rewrites the member chunks that hold the `dirty` members, before (as the database
+    /// holds them, `base`) or after the group (`overlay`), and those they start.
+    fn write_member_chunks(
+        &self,
+        batch: &mut sled::Batch,
+        base: &Snapshot,
+        overlay: &HashMap<WorkspaceId, Option<Workspace>>,
+        dirty: &BTreeSet<(WorkspaceId, UserId)>,
+    ) {
+        let mut rest = dirty.iter().peekable();
+        while let Some((workspace, _)) = rest.peek() {
+            let workspace = workspace.clone();
+            let users = std::iter::from_fn(|| {
+                rest.next_if(|(ws, _)| *ws == workspace)
+                    .map(|(_, user)| user)
+            });
+            let after = final_state(base, overlay, &workspace);
+            let starts = touched(
+                self.boundaries,
+                users,
+                [base.workspace(&workspace), after],
+                |ws, user| {
+                    ws.members_in((Bound::Unbounded, Bound::Included(user)))
+                        .rev()
+                        .map(|(id, _)| id)
+                },
+            );
+            for start in starts {
+                let first = start.as_ref().map_or("", UserId::as_str);
+                let key = keys::member_chunk(workspace.as_str(), first);
+                let mut value = Vec::new();
+                let from = start
+                    .as_ref()
+                    .map_or(Bound::Unbounded, |s| Bound::Included(s.as_str()));
+                let records = after
+                    .filter(|ws| start.as_ref().is_none_or(|s| ws.member(s).is_some()))
+                    .into_iter()
+                    .flat_map(|ws| ws.members_in((from, Bound::Unbounded)));
+                for (user, member) in self.boundaries.chunk(start.is_none(), records) {
+                    let retained = self
+                        .retained
+                        .get(&(workspace.clone(), user.clone()))
+                        .map_or(&[][..], Vec::as_slice);
+                    let mut record = Vec::new();
+                    keys::push_member(&mut record, &self.catalog, member, retained);
+                    chunks::push(&mut value, user.as_str(), &record);
+                }
+                if value.is_empty() {
+                    batch.remove(key);
+                } else {
+                    batch.insert(key, value);
+                }
+            }
+        }
+    }
+
+    /// Rewrites the instance chunks that hold the `dirty` instances, before (as the
+    /// database holds them, `base`) or after the group (`overlay`), and those they start.
+    fn write_instance_chunks(
+        &self,
+        batch: &mut sled::Batch,
+        base: &Snapshot,
+        overlay: &HashMap<WorkspaceId, Option<Workspace>>,
+        dirty: &BTreeSet<(WorkspaceId, InstanceKey)>,
+    ) {
+        let mut rest = dirty.iter().peekable();
+        while let Some((workspace, (ty, _))) = rest.peek() {
+            let (workspace, ty) = (workspace.clone(), *ty);
+            let ids = std::iter::from_fn(|| {
+                rest.next_if(|(ws, (t, _))| *ws == workspace && *t == ty)
+                    .map(|(_, (_, id))| id)
+            });
+            let after = final_state(base, overlay, &workspace);
+            let starts = touched(
+                self.boundaries,
+                ids,
+                [base.workspace(&workspace), after],
+                |ws, id| {
+                    ws.instances_in(ty, (Bound::Unbounded, Bound::Included(id)))
+                        .rev()
+                        .map(|(id, _)| id)
+                },
+            );
+            let type_name = self.catalog.type_name(ty);
+            for start in starts {
+                let first = start.as_ref().map_or("", ResourceId::as_str);
+                let key = keys::instance_chunk(workspace.as_str(), type_name, first);
+                let mut value = Vec::new();
+                let from = start
+                    .as_ref()
+                    .map_or(Bound::Unbounded, |s| Bound::Included(s.as_str()));
+                let records = after
+                    .filter(|ws| {
+                        start
+                            .as_ref()
+                            .is_none_or(|s| ws.instance_named(ty, s.as_str()).is_some())
+                    })
+                    .into_iter()
+                    .flat_map(|ws| ws.instances_in(ty, (from, Bound::Unbounded)));
+                for (id, instance) in self.boundaries.chunk(start.is_none(), records) {
+                    let mut record = Vec::new();
+                    keys::push_instance(&mut record, &self.catalog, instance.parent.as_ref());
+                    chunks::push(&mut value, id.as_str(), &record);
+                }
+                if value.is_empty() {
+                    batch.remove(key);
+                } else {
+                    batch.insert(key, value);
+                }
+            }
+        }
+    }
+}
+
+/// The records a group changed, by kind.
+#[derive(Default)]
+struct Dirty {
+    members: BTreeSet<(WorkspaceId, UserId)>,
+    instances: BTreeSet<(WorkspaceId, InstanceKey)>,
+}
+
+/// The state of `workspace` at the end of a group: as the group left it, or as it was.
+fn final_state<'a>(
+    base: &'a Snapshot,
+    overlay: &'a HashMap<WorkspaceId, Option<Workspace>>,
+    workspace: &WorkspaceId,
+) -> Option<&'a Workspace> {
+    match overlay.get(workspace) {
+        Some(state) => state.as_ref(),
+        None => base.workspace(workspace),
+    }
+}
+
+/// The chunks of one run of records (a workspace's members, or its instances of one
+/// type) that changes to the records `changed` touch: by their starts, `None` for the
+/// head chunk. `states` are the workspace before the group (what the database holds) and
+/// after it; `down(ws, id)` lists the run's ids in `ws` up to `id`, nearest first.
+///
+/// A chunk's contents change only if a record in it changed, or if its range did, which
+/// takes a record that starts a chunk to come or go. So the chunks that hold a changed
+/// record before or after the group are all there is to rewrite: a record that starts
+/// a chunk is in its own, and the chunk before it held its place in the state that
+/// lacks it.
+fn touched<'a, K: AsRef<str> + Clone + Ord + 'a, D: Iterator<Item = &'a K>>(
+    boundaries: Boundaries,
+    changed: impl Iterator<Item = &'a K>,
+    states: [Option<&'a Workspace>; 2],
+    down: impl Fn(&'a Workspace, &'a str) -> D,
+) -> BTreeSet<Option<K>> {
+    let mut starts = BTreeSet::new();
+    for id in changed {
+        for ws in states.into_iter().flatten() {
+            starts.insert(boundaries.start_among(down(ws, id.as_ref())).cloned());
+        }
+    }
+    starts
 }
 
 /// After a failure of the database: refuses every queued and further request.
@@ -339,5 +475,202 @@ fn refuse_all(mut requests: mpsc::Receiver<Request>, err: &StoreError) {
     requests.close();
     while let Some(request) = requests.blocking_recv() {
         let _ = request.reply.send(Err(StoreError::Closed));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{
+        model::{Grant, Membership, ProductSet, Scope},
+        store::{Store, StoreConfig, open_db},
+    };
+
+    /// Few ids, so that commands meet the same records and their chunks again and again;
+    /// enough that some of them start chunks.
+    fn user(n: u8) -> UserId {
+        UserId::parse(&format!("u{n:02}")).unwrap()
+    }
+
+    fn resource(n: u8) -> ResourceId {
+        ResourceId::parse(&format!("r{n:02}")).unwrap()
+    }
+
+    fn command(catalog: &Catalog) -> impl Strategy<Value = Command> + use<> {
+        let source = catalog.type_id("source").unwrap();
+        let destination = catalog.type_id("destination").unwrap();
+        let admin = catalog.role_id("source_admin").unwrap();
+        let workspace =
+            prop_oneof![Just("a"), Just("b")].prop_map(|ws| WorkspaceId::parse(ws).unwrap());
+        (workspace, 0..9_u8, 0..80_u8, 0..40_u8, any::<bool>()).prop_map(
+            move |(workspace, op, u, r, flag)| match op {
+                0 => Command::CreateWorkspace {
+                    workspace,
+                    owner: user(u),
+                    products: ProductSet::default(),
+                },
+                1 if u < 2 => Command::DeleteWorkspace { workspace },
+                1 | 2 => Command::SetMembership {
+                    workspace,
+                    user: user(u),
+                    membership: if flag {
+                        Membership::Owner
+                    } else {
+                        Membership::Member
+                    },
+                    actor: None,
+                },
+                3 => Command::RemoveMember {
+                    workspace,
+                    user: user(u),
+                    actor: None,
+                },
+                4 => Command::RegisterResource {
+                    workspace,
+                    resource: if flag {
+                        (source, resource(r))
+                    } else {
+                        (destination, resource(r))
+                    },
+                    parent: (!flag).then(|| resource(r / 2)),
+                },
+                5 => Command::DeleteResource {
+                    workspace,
+                    resource: (if flag { source } else { destination }, resource(r)),
+                },
+                6 | 7 => Command::Grant {
+                    workspace,
+                    user: user(u),
+                    grant: Grant {
+                        role: admin,
+                        scope: if flag {
+                            Scope::All
+                        } else {
+                            Scope::Instance(source, resource(r))
+                        },
+                    },
+                    actor: None,
+                },
+                _ => Command::Revoke {
+                    workspace,
+                    user: user(u),
+                    grant: Grant {
+                        role: admin,
+                        scope: if flag {
+                            Scope::All
+                        } else {
+                            Scope::Instance(source, resource(r))
+                        },
+                    },
+                    actor: None,
+                },
+            },
+        )
+    }
+
+    /// Records of one run, as (id, record).
+    type Records = Vec<(String, Vec<u8>)>;
+
+    /// The chunks a workspace's records make, laid out from scratch: what the writer's
+    /// incremental rewrites must always leave in the database.
+    fn layout(
+        catalog: &Catalog,
+        boundaries: Boundaries,
+        id: &WorkspaceId,
+        ws: &Workspace,
+        into: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    ) {
+        let mut runs: Vec<(Vec<u8>, Records)> = Vec::new();
+        let members = ws
+            .members()
+            .map(|(user, member)| {
+                let mut record = Vec::new();
+                keys::push_member(&mut record, catalog, member, &[]);
+                (user.to_string(), record)
+            })
+            .collect();
+        runs.push((keys::member_chunk(id.as_str(), ""), members));
+        for ty in ws.instance_types() {
+            let instances = ws
+                .instances_of(ty, None)
+                .map(|(rid, instance)| {
+                    let mut record = Vec::new();
+                    keys::push_instance(&mut record, catalog, instance.parent.as_ref());
+                    (rid.to_string(), record)
+                })
+                .collect();
+            runs.push((
+                keys::instance_chunk(id.as_str(), catalog.type_name(ty), ""),
+                instances,
+            ));
+        }
+        for (head, records) in runs {
+            let mut key = head.clone();
+            let mut value = Vec::new();
+            for (rid, record) in records {
+                if boundaries.starts(rid.as_bytes()) {
+                    if !value.is_empty() {
+                        into.insert(key, std::mem::take(&mut value));
+                    }
+                    key = [&head[..], rid.as_bytes()].concat();
+                }
+                chunks::push(&mut value, &rid, &record);
+            }
+            if !value.is_empty() {
+                into.insert(key, value);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// After any sequence of writes, in groups of any size, the database holds
+        /// exactly the chunks of the published state, and reopening it gives that state.
+        #[test]
+        fn chunks_rewritten_change_by_change_equal_the_state_laid_out_afresh(
+            groups in proptest::collection::vec(
+                proptest::collection::vec(command(&Catalog::built_in()), 1..40),
+                1..6,
+            ),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let catalog = Arc::new(Catalog::built_in());
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+            for group in groups {
+                runtime.block_on(store.write_all(group)).unwrap();
+            }
+            let state = store.snapshot();
+            store.close();
+            drop(store);
+
+            let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
+            let boundaries = crate::store::chunk_boundaries(&db).unwrap();
+            let mut expected = BTreeMap::new();
+            for (id, ws) in state.workspaces.iter() {
+                layout(&catalog, boundaries, id, ws, &mut expected);
+            }
+            let mut stored = BTreeMap::new();
+            for prefix in [keys::MEMBERS, keys::INSTANCES] {
+                for item in db.scan_prefix(prefix) {
+                    let (key, value) = item.unwrap();
+                    stored.insert(key.to_vec(), value.to_vec());
+                }
+            }
+            prop_assert_eq!(stored, expected);
+            drop(db);
+
+            let again = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+            let reloaded = again.snapshot();
+            prop_assert_eq!(reloaded.workspaces.len(), state.workspaces.len());
+            for (id, ws) in state.workspaces.iter() {
+                prop_assert_eq!(reloaded.workspace(id), Some(&**ws));
+            }
+        }
     }
 }
