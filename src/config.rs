@@ -76,10 +76,10 @@ pub struct ServeArgs {
     /// MiB of change log to keep: the newest entries, the oldest dropped as new ones are
     /// written; 0 keeps no change log.
     ///
-    /// The change log (JSON lines, in the database's `change_log` tree) is for replicas and
-    /// auditors: a reader that falls further behind than this must start again from an
-    /// export. 64 MiB holds about 300,000 single writes or 400,000 imported records; on
-    /// disk it takes up to about twice the budget.
+    /// The change log (JSON lines, in files of the data directory's `change_log/`) is for
+    /// replicas and auditors: a reader that falls further behind than this must start
+    /// again from an export. 64 MiB holds about 300,000 single writes or 400,000 imported
+    /// records.
     #[arg(
         long,
         env = "ACCESSD_CHANGE_LOG_MB",

@@ -33,7 +33,9 @@ pub fn refused_naming(err: &WriteError, instance_field: &str) -> Status {
 pub fn store(err: &StoreError) -> Status {
     match err {
         StoreError::Closed => Status::unavailable(err.to_string()),
-        StoreError::Database(_) | StoreError::Corrupt(_) => Status::internal(err.to_string()),
+        StoreError::Database(_) | StoreError::ChangeLog(_) | StoreError::Corrupt(_) => {
+            Status::internal(err.to_string())
+        }
     }
 }
 

@@ -1,31 +1,33 @@
 //! The change log: what each revision changed and when, for replicas and auditors;
-//! nothing in the server reads it. It lives in a sled tree of its own (`change_log`), so
-//! that start-up, which reads the default tree, never reads it, and it is kept within a
-//! budget of bytes: the writer drops the oldest entries once it is over, and logs
-//! nothing with a budget of 0.
+//! nothing in the server reads it. It lives in files of its own, beside sled's, in the
+//! data directory's `change_log/`: appending to a file costs a write and an fsync, where
+//! sled rewrote each value several times over (a bulk import wrote five times its log).
+//! It is kept within a budget of bytes: the writer deletes the oldest files once it is
+//! over, and logs nothing with a budget of 0.
 //!
-//! Entries are JSON lines, readable with sled alone, without code of this crate. An
-//! entry is one line, or several for a write of many changes (a bulk-import batch of
-//! 20,000 records makes about 600 lines of at most [`LINE_BYTES`]):
+//! Entries are JSON lines, readable with any tool. An entry is one line, or several for
+//! a write of many changes (a bulk-import batch of 20,000 records makes about 600 lines
+//! of at most [`LINE_BYTES`] of changes):
 //! `{"revision":R,"part":P,"parts":N,"unix_millis":T,"command":"grant","changes":[...]}`.
-//! The lines of one group commit are packed, in order, into sled values of at most
-//! [`CHUNK_BYTES`], each keyed by the revision (u64 big-endian) and part (u32
-//! big-endian) of its first line; the empty key holds the bytes of values the tree
-//! holds (u64 big-endian). Small values matter twice to sled: its cost is per key, so
-//! a group of 64 grants writes one value rather than 64; and a leaf of sixteen values
-//! stays under sled's blob threshold (128 KiB with its 512 KiB segments), over which it
-//! becomes a file of its own that sled rewrites whole whenever the leaf changes and
-//! never fsyncs. Trimming removes the oldest values first, so the oldest revision kept
-//! may lack its first lines.
+//! Lines are appended, in order, to segment files named by the first revision they hold
+//! (`{revision:020}.jsonl`, so that names sort as revisions); a new one is started once
+//! the current one holds an eighth of the budget, and whole files are deleted, oldest
+//! first, to keep within it.
 //!
-//! The writer applies a group's change log values before its state, then flushes both;
-//! sled recovers a prefix of its log, so a crash in between leaves values of revisions
-//! the state never reached, which [`ChangeLog::open`] removes.
+//! The writer appends a group's lines and makes them durable (fdatasync) before it
+//! applies the group's state to sled and flushes it; so a crash in between leaves lines
+//! of revisions the state never reached, and perhaps a torn last line, which
+//! [`ChangeLog::open`] cuts off. The log never lacks a revision the state has.
 //!
 //! Serialized straight from borrowed views (no intermediate JSON tree): a bulk import
 //! logs every record.
 
-use std::io::Write as _;
+use std::{
+    collections::BTreeMap,
+    fs::{self, File, OpenOptions},
+    io::Write as _,
+    path::{Path, PathBuf},
+};
 
 use serde::Serialize;
 use tracing::{info, warn};
@@ -33,20 +35,11 @@ use tracing::{info, warn};
 use super::{StoreError, keys};
 use crate::model::{Catalog, Change, Grant, InstanceKey, Membership, Scope, UserId, WorkspaceId};
 
-/// The most bytes of one value of the change log's tree, unless one line is longer
-/// (none is: see [`LINE_BYTES`]). Sixteen, a sled leaf, stay under sled's blob threshold.
-pub const CHUNK_BYTES: usize = 6 * 1024;
+/// The most bytes of changes on one line (a single larger change has a line of its own).
+pub const LINE_BYTES: usize = 6 * 1024 - 256;
 
-/// The most bytes of changes on one line (a single larger change has a line of its
-/// own): with the other fields, a line fits a value.
-pub const LINE_BYTES: usize = CHUNK_BYTES - 256;
-
-/// The key of the count of bytes the change log's tree holds.
-const COUNT: &[u8] = b"";
-
-/// About the most bytes the migration of entries out of the default tree copies in one
-/// batch.
-const MIGRATE_BATCH_BYTES: usize = 16 << 20;
+/// The extension of segment files.
+const SEGMENT_EXTENSION: &str = "jsonl";
 
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -307,163 +300,221 @@ fn split_legacy(value: &[u8]) -> Option<Vec<Vec<u8>>> {
     Some(assemble(revision, rest, &changes))
 }
 
-/// Lines packed into values of at most [`CHUNK_BYTES`], each keyed by its first line.
-#[derive(Default)]
-struct Chunks {
-    done: Vec<([u8; 12], Vec<u8>)>,
-    current: Option<([u8; 12], Vec<u8>)>,
+/// The revision and part a line names, read from its start (`{"revision":R,"part":P,`);
+/// part 0 if it names none.
+fn line_position(line: &[u8]) -> Option<(u64, u64)> {
+    let number = |rest: &[u8]| -> Option<(u64, usize)> {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let value = std::str::from_utf8(rest.get(..digits)?)
+            .ok()?
+            .parse()
+            .ok()?;
+        Some((value, digits))
+    };
+    let rest = line.strip_prefix(br#"{"revision":"#)?;
+    let (revision, digits) = number(rest)?;
+    let part = rest
+        .get(digits..)
+        .and_then(|rest| rest.strip_prefix(br#","part":"#))
+        .and_then(number)
+        .map_or(0, |(part, _)| part);
+    Some((revision, part))
 }
 
-impl Chunks {
-    /// Adds the lines of the entry of `revision`.
-    fn push(&mut self, revision: u64, lines: Vec<Vec<u8>>) {
-        for (part, line) in (0_u32..).zip(lines) {
-            let full = self
-                .current
-                .as_ref()
-                .is_some_and(|(_, value)| value.len() + line.len() > CHUNK_BYTES);
-            if full {
-                self.done.extend(self.current.take());
-            }
-            match &mut self.current {
-                Some((_, value)) => value.extend_from_slice(&line),
-                None => self.current = Some((keys::change_log(revision, part), line)),
-            }
-        }
-    }
-
-    /// Every value, the last one included.
-    fn finish(mut self) -> Vec<([u8; 12], Vec<u8>)> {
-        self.done.extend(self.current.take());
-        self.done
-    }
+/// One segment file: the first revision it holds (its name) and its size.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    first: u64,
+    bytes: u64,
 }
 
-/// The change log's tree and how much it holds; owned by the writer.
+/// The change log's files and how much they hold; owned by the writer.
 pub struct ChangeLog {
-    tree: sled::Tree,
-    /// The most bytes of values kept; 0 logs nothing.
+    dir: PathBuf,
+    /// The most bytes kept; 0 logs nothing.
     budget: u64,
-    /// The bytes of values the tree holds once what is pending is applied.
-    held: u64,
-    /// The lines of the group being committed.
-    pending: Chunks,
+    /// Oldest first; the last one is appended to.
+    segments: Vec<Segment>,
+    /// The last segment, open for appending, once written to since open.
+    current: Option<File>,
+    /// The lines of the group being committed, and the revision of the first.
+    pending: Vec<u8>,
+    pending_first: Option<u64>,
 }
 
 impl ChangeLog {
-    /// Opens the change log of `db` with a budget of `budget` bytes: moves the entries
-    /// that data directories of before its tree keep in the default tree (see
-    /// [`ChangeLog::migrate`]), and removes values of revisions after the state's last,
-    /// which a crash between a group's log and its state left.
-    pub fn open(db: &sled::Db, budget: u64) -> Result<Self, StoreError> {
+    /// Opens the change log in `dir` (created if missing) of a database whose state is at
+    /// `revision`, with a budget of `budget` bytes. First moves the entries that older
+    /// data directories keep in sled (see [`ChangeLog::upgrade`]); then cuts off what
+    /// follows the state's revision (lines a crash left between a group's log and its
+    /// state, and a torn last line) and deletes what is over the budget.
+    pub fn open(db: &sled::Db, dir: &Path, budget: u64) -> Result<Self, StoreError> {
         let revision = keys::read_u64(db, keys::REVISION, "revision")?;
-        let tree = db.open_tree(keys::CHANGE_LOG_TREE)?;
-        let held = keys::read_u64(&tree, COUNT, "change log size")?;
+        fs::create_dir_all(dir)?;
         let mut log = Self {
-            tree,
+            dir: dir.to_owned(),
             budget,
-            held,
-            pending: Chunks::default(),
+            segments: Vec::new(),
+            current: None,
+            pending: Vec::new(),
+            pending_first: None,
         };
-        log.migrate(db)?;
-        let mut batch = sled::Batch::default();
-        let mut held = log.held;
-        let mut orphans = 0;
-        for item in log
-            .tree
-            .range(keys::change_log(revision.saturating_add(1), 0)..)
-        {
-            let (key, value) = item?;
-            held = held.saturating_sub(value.len() as u64);
-            batch.remove(key);
-            orphans += 1;
+        log.upgrade(db, revision)?;
+        log.segments = log.list()?;
+        // Whole files past the state's revision, then the tail of the last one.
+        while let Some(last) = log.segments.last().copied() {
+            if last.first <= revision && budget > 0 {
+                break;
+            }
+            fs::remove_file(log.path(last.first))?;
+            log.segments.pop();
         }
-        if orphans > 0 {
-            warn!(
-                orphans,
-                revision, "change log values of revisions never committed removed"
-            );
-            batch.insert(COUNT, &held.to_be_bytes());
-            log.tree.apply_batch(batch)?;
-            log.held = held;
+        if let Some(last) = log.segments.last_mut() {
+            let path = dir.join(segment_name(last.first));
+            let contents = fs::read(&path)?;
+            let mut keep = 0;
+            for line in contents.split_inclusive(|b| *b == b'\n') {
+                let torn = line.last() != Some(&b'\n');
+                let after = line_position(line).is_some_and(|(r, _)| r > revision);
+                if torn || after {
+                    break;
+                }
+                keep += line.len();
+            }
+            if keep < contents.len() {
+                warn!(
+                    bytes = contents.len() - keep,
+                    revision, "change log lines past the state's revision cut off"
+                );
+                let file = OpenOptions::new().write(true).open(&path)?;
+                file.set_len(keep as u64)?;
+                file.sync_all()?;
+            }
+            last.bytes = keep as u64;
         }
+        log.trim();
         Ok(log)
     }
 
-    /// Moves the change log entries of the default tree (`l` keys) to the change log's
-    /// tree, as lines: the newest that fit the budget are copied, a batch at a time;
-    /// then the tree is counted, and the entries removed from the default tree.
-    /// Interrupted, it starts again at the next open, copies the same values under the
-    /// same keys and counts again, so it neither loses an entry nor counts one twice.
-    fn migrate(&mut self, db: &sled::Db) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
-        if db.scan_prefix(keys::LEGACY_CHANGE_LOG).next().is_none() {
+    /// The segment files in the directory, oldest first.
+    fn list(&self) -> Result<Vec<Segment>, StoreError> {
+        let mut segments = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let first = name
+                .to_str()
+                .and_then(|name| name.strip_suffix(SEGMENT_EXTENSION))
+                .and_then(|stem| stem.strip_suffix('.'))
+                .and_then(|stem| stem.parse::<u64>().ok());
+            if let Some(first) = first {
+                let bytes = entry.metadata()?.len();
+                segments.push(Segment { first, bytes });
+            }
+        }
+        segments.sort_by_key(|segment| segment.first);
+        Ok(segments)
+    }
+
+    fn path(&self, first: u64) -> PathBuf {
+        self.dir.join(segment_name(first))
+    }
+
+    /// The size at which a segment is closed and the next one started: an eighth of the
+    /// budget, so that deleting the oldest file keeps the log between seven eighths of
+    /// the budget and all of it.
+    fn segment_bytes(&self) -> u64 {
+        (self.budget / 8).max(1)
+    }
+
+    /// Moves the change log that older data directories keep in sled into a segment
+    /// file: the `change_log` tree (JSON lines packed into values) and, older still,
+    /// whole entries in the default tree under `l {u64 BE revision}`. Every line of a
+    /// revision the state reached is kept, once, the newest that fit the budget; then
+    /// the sled copies are removed. The file is written whole under a temporary name
+    /// and renamed, and named by its first revision: an upgrade interrupted before the
+    /// removal writes the same file again at the next open.
+    fn upgrade(&self, db: &sled::Db, revision: u64) -> Result<(), StoreError> {
+        let has_tree = db
+            .tree_names()
+            .iter()
+            .any(|name| name.as_ref() == keys::CHANGE_LOG_TREE);
+        let has_legacy = db.scan_prefix(keys::LEGACY_CHANGE_LOG).next().is_some();
+        if !has_tree && !has_legacy {
             return Ok(());
         }
-        let (mut moved, mut copied) = (0_usize, 0_u64);
-        let mut batch = sled::Batch::default();
-        let mut batch_bytes = 0;
-        // Newest first, each entry's values made as the writer makes a group's.
-        for item in db.scan_prefix(keys::LEGACY_CHANGE_LOG).rev() {
+        let started = std::time::Instant::now();
+        let mut lines: BTreeMap<(u64, u64), Vec<u8>> = BTreeMap::new();
+        for item in db.scan_prefix(keys::LEGACY_CHANGE_LOG) {
             let (key, value) = item?;
-            let Some(revision) = keys::legacy_change_log_revision(&key) else {
+            if keys::legacy_change_log_revision(&key).is_none() {
                 continue;
-            };
+            }
             // Whole, as it was, if it is not of the shape this crate wrote.
-            let lines = split_legacy(&value).unwrap_or_else(|| {
+            let entry = split_legacy(&value).unwrap_or_else(|| {
                 let mut line = value.to_vec();
                 line.push(b'\n');
                 vec![line]
             });
-            let mut chunks = Chunks::default();
-            chunks.push(revision, lines);
-            let values = chunks.finish();
-            let size = values.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
-            if copied + size > self.budget {
+            for (part, line) in (0..).zip(entry) {
+                if let Some((revision, _)) = line_position(&line) {
+                    lines.insert((revision, part), line);
+                }
+            }
+        }
+        if has_tree {
+            let tree = db.open_tree(keys::CHANGE_LOG_TREE)?;
+            for item in tree.iter() {
+                let (key, value) = item?;
+                if key.is_empty() {
+                    continue; // its count of bytes
+                }
+                for line in value.split_inclusive(|b| *b == b'\n') {
+                    if let Some(position) = line_position(line) {
+                        lines.insert(position, line.to_vec());
+                    }
+                }
+            }
+        }
+        let mut kept = Vec::new();
+        let mut bytes = 0;
+        for ((line_revision, _), line) in lines.into_iter().rev() {
+            if line_revision > revision {
+                continue;
+            }
+            if bytes + line.len() as u64 > self.budget {
                 break;
             }
-            for (key, value) in values {
-                batch_bytes += value.len();
-                batch.insert(&key, value);
-            }
-            copied += size;
-            moved += 1;
-            if batch_bytes >= MIGRATE_BATCH_BYTES {
-                self.tree.apply_batch(std::mem::take(&mut batch))?;
-                batch_bytes = 0;
-            }
+            bytes += line.len() as u64;
+            kept.push((line_revision, line));
         }
-        self.tree.apply_batch(batch)?;
-        self.held = self.count()?;
-        self.tree.insert(COUNT, &self.held.to_be_bytes())?;
+        kept.reverse();
+        if let Some((first, _)) = kept.first() {
+            let temporary = self.dir.join("upgrade.tmp");
+            let mut file = File::create(&temporary)?;
+            for (_, line) in &kept {
+                file.write_all(line)?;
+            }
+            file.sync_all()?;
+            fs::rename(&temporary, self.path(*first))?;
+            File::open(&self.dir)?.sync_all()?;
+        }
         let mut removals = sled::Batch::default();
-        let mut dropped = 0_usize;
         for key in db.scan_prefix(keys::LEGACY_CHANGE_LOG).keys() {
             removals.remove(key?);
-            dropped += 1;
         }
-        let dropped = dropped.saturating_sub(moved);
         db.apply_batch(removals)?;
+        if has_tree {
+            db.drop_tree(keys::CHANGE_LOG_TREE)?;
+        }
         db.flush()?;
         info!(
-            moved,
-            dropped,
+            lines = kept.len(),
+            bytes,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "change log moved to a tree of its own"
+            "change log moved out of the database into files"
         );
         Ok(())
-    }
-
-    /// The bytes of values the tree holds, counted.
-    fn count(&self) -> Result<u64, StoreError> {
-        let mut held = 0;
-        for item in self.tree.iter() {
-            let (key, value) = item?;
-            if key.as_ref() != COUNT {
-                held += value.len() as u64;
-            }
-        }
-        Ok(held)
     }
 
     /// Whether writes are logged (a budget of 0 logs nothing).
@@ -471,67 +522,71 @@ impl ChangeLog {
         self.budget > 0
     }
 
-    /// Whether the log holds more than its budget.
-    pub fn over_budget(&self) -> bool {
-        self.held > self.budget
-    }
-
     /// Adds the lines of the entry of `revision` to the group being committed.
     pub fn append(&mut self, revision: u64, lines: Vec<Vec<u8>>) {
-        self.pending.push(revision, lines);
+        self.pending_first.get_or_insert(revision);
+        for line in lines {
+            self.pending.extend_from_slice(&line);
+        }
     }
 
-    /// The batch of the change log's tree that writes the group's lines and the new
-    /// count (empty if nothing was appended), and how many values it writes.
-    pub fn seal(&mut self) -> (sled::Batch, usize) {
-        let values = std::mem::take(&mut self.pending).finish();
-        let mut batch = sled::Batch::default();
-        if values.is_empty() {
-            return (batch, 0);
+    /// Appends the group's lines to the current segment (starting a new one if it is
+    /// full) and makes them durable; returns how many bytes it wrote.
+    pub fn write(&mut self) -> Result<usize, StoreError> {
+        let Some(first) = self.pending_first.take() else {
+            return Ok(0);
+        };
+        let full = self
+            .segments
+            .last()
+            .is_none_or(|last| last.bytes >= self.segment_bytes());
+        if full {
+            self.segments.push(Segment { first, bytes: 0 });
+            self.current = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.path(first))?,
+            );
+            // The new file's name must survive a crash as well as its contents.
+            File::open(&self.dir)?.sync_all()?;
         }
-        let count = values.len();
-        for (key, value) in values {
-            self.held += value.len() as u64;
-            batch.insert(&key, value);
+        let file = match &mut self.current {
+            Some(file) => file,
+            None => {
+                let last = self.segments.last().map_or(first, |last| last.first);
+                let path = self.path(last);
+                self.current
+                    .insert(OpenOptions::new().append(true).open(path)?)
+            }
+        };
+        file.write_all(&self.pending)?;
+        file.sync_data()?;
+        let written = self.pending.len();
+        if let Some(last) = self.segments.last_mut() {
+            last.bytes += written as u64;
         }
-        batch.insert(COUNT, &self.held.to_be_bytes());
-        (batch, count)
+        self.pending.clear();
+        Ok(written)
     }
 
-    /// Applies a batch made by [`ChangeLog::seal`].
-    pub fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        Ok(self.tree.apply_batch(batch)?)
+    /// Deletes the oldest segments while the log holds more than its budget; never the
+    /// one being appended to. A file that cannot be deleted is left, and reported.
+    pub fn trim(&mut self) {
+        let mut held: u64 = self.segments.iter().map(|s| s.bytes).sum();
+        while held > self.budget && self.segments.len() > 1 {
+            let oldest = self.segments.remove(0);
+            held -= oldest.bytes;
+            if let Err(err) = fs::remove_file(self.path(oldest.first)) {
+                warn!(%err, first = oldest.first, "cannot delete a change log file");
+            }
+        }
     }
+}
 
-    /// Once the log is over its budget, removes the oldest values, at most `max_values`
-    /// of them, until it holds at most seven eighths of it: a trim then comes once per
-    /// eighth of the budget written, rather than after every write. Not flushed (a trim
-    /// lost in a crash is done again).
-    pub fn trim(&mut self, max_values: usize) -> Result<(), StoreError> {
-        if !self.over_budget() {
-            return Ok(());
-        }
-        let target = self.budget - self.budget / 8;
-        let mut removals = sled::Batch::default();
-        let mut held = self.held;
-        let mut oldest = self.tree.range(keys::change_log(0, 0)..);
-        let mut removed = 0;
-        while held > target && removed < max_values {
-            let Some(item) = oldest.next() else {
-                // The tree is empty once these go, whatever the count said.
-                held = 0;
-                break;
-            };
-            let (key, value) = item?;
-            held = held.saturating_sub(value.len() as u64);
-            removals.remove(key);
-            removed += 1;
-        }
-        removals.insert(COUNT, &held.to_be_bytes());
-        self.tree.apply_batch(removals)?;
-        self.held = held;
-        Ok(())
-    }
+/// The name of the segment file whose first revision is `first`.
+fn segment_name(first: u64) -> String {
+    format!("{first:020}.{SEGMENT_EXTENSION}")
 }
 
 #[cfg(test)]
@@ -598,7 +653,11 @@ mod tests {
         assert!(lines.len() > 5, "{} lines", lines.len());
         let mut users = Vec::new();
         for (i, line) in lines.iter().enumerate() {
-            assert!(line.len() <= CHUNK_BYTES, "line {i}: {} bytes", line.len());
+            assert!(
+                line.len() <= LINE_BYTES + 256,
+                "line {i}: {} bytes",
+                line.len()
+            );
             assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
             let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
             assert_eq!(entry["revision"], 42);
@@ -622,38 +681,18 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_packed_in_order_into_values_keyed_by_their_first_line() {
+    fn a_line_names_its_revision_and_part_at_its_start() {
         let catalog = Catalog::built_in();
-        let mut chunks = Chunks::default();
-        let mut expected = Vec::new();
-        for (revision, count) in [(5, 1), (6, 3), (7, 1000), (8, 1), (9, 2)] {
-            let lines = lines(&catalog, revision, 1000, "grant", &grants(&catalog, count));
-            for (part, line) in lines.iter().enumerate() {
-                expected.push((revision, part, line.clone()));
-            }
-            chunks.push(revision, lines);
+        let lines = lines(&catalog, 77, 1000, "grant", &grants(&catalog, 1000));
+        for (part, line) in lines.iter().enumerate() {
+            assert_eq!(line_position(line), Some((77, part as u64)));
         }
-        let values = chunks.finish();
-        assert!(values.len() > 5 && values.len() < expected.len());
-        let mut found = Vec::new();
-        for (key, value) in &values {
-            assert!(value.len() <= CHUNK_BYTES, "{} bytes", value.len());
-            let mut first = true;
-            for line in value.split_inclusive(|b| *b == b'\n') {
-                let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
-                let (revision, part) = (
-                    entry["revision"].as_u64().unwrap(),
-                    entry["part"].as_u64().unwrap(),
-                );
-                if first {
-                    assert_eq!(*key, keys::change_log(revision, part as u32));
-                    first = false;
-                }
-                found.push((revision, part as usize, line.to_vec()));
-            }
-        }
-        assert_eq!(found, expected);
-        assert!(values.windows(2).all(|w| w[0].0 < w[1].0), "keys ascend");
+        assert_eq!(
+            line_position(br#"{"revision":5,"unix_millis":1}"#),
+            Some((5, 0))
+        );
+        assert_eq!(line_position(br#"{"revision":x}"#), None);
+        assert_eq!(line_position(b"torn"), None);
     }
 
     /// An entry as data directories of before the change log's tree stored it.
@@ -684,7 +723,7 @@ mod tests {
         assert_eq!(split_legacy(br#"{"something":"else"}"#), None);
     }
 
-    /// The store's behaviour on disk, read back with sled alone.
+    /// The store's behaviour on disk, read back from the files alone.
     mod on_disk {
         use std::{path::Path, sync::Arc};
 
@@ -692,36 +731,34 @@ mod tests {
         use crate::{
             engine::Command,
             model::{Membership, ProductSet},
-            store::{Store, StoreConfig, open_db},
+            store::{CHANGE_LOG_DIR, Store, StoreConfig, open_db},
         };
 
-        /// What the change log's tree holds: the count, the bytes of its values, and
-        /// every line as (revision, part, command).
+        /// What the change log holds: its files (name, bytes), every line as (revision,
+        /// part, command), and what is left of it in sled.
         struct Contents {
-            count: Option<u64>,
+            files: Vec<(String, u64)>,
             bytes: u64,
             lines: Vec<(u64, u64, String)>,
-            legacy: usize,
+            in_sled: usize,
         }
 
         fn contents(dir: &Path) -> Contents {
-            let db = open_db(dir, &StoreConfig::default()).unwrap();
-            let tree = db.open_tree(keys::CHANGE_LOG_TREE).unwrap();
             let mut contents = Contents {
-                count: None,
+                files: Vec::new(),
                 bytes: 0,
                 lines: Vec::new(),
-                legacy: db.scan_prefix(keys::LEGACY_CHANGE_LOG).count(),
+                in_sled: 0,
             };
-            for item in tree.iter() {
-                let (key, value) = item.unwrap();
-                if key.is_empty() {
-                    contents.count = Some(u64::from_be_bytes(value.as_ref().try_into().unwrap()));
-                    continue;
-                }
-                contents.bytes += value.len() as u64;
-                assert!(value.len() <= CHUNK_BYTES, "{} bytes", value.len());
-                for (i, line) in value.split_inclusive(|b| *b == b'\n').enumerate() {
+            let mut names: Vec<String> = fs::read_dir(dir.join(CHANGE_LOG_DIR))
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            for name in names {
+                let data = fs::read(dir.join(CHANGE_LOG_DIR).join(&name)).unwrap();
+                contents.bytes += data.len() as u64;
+                for (i, line) in data.split_inclusive(|b| *b == b'\n').enumerate() {
                     assert_eq!(line.last(), Some(&b'\n'));
                     let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
                     let (revision, part) = (
@@ -729,12 +766,20 @@ mod tests {
                         entry["part"].as_u64().unwrap_or(0),
                     );
                     if i == 0 {
-                        assert_eq!(key.as_ref(), keys::change_log(revision, part as u32));
+                        assert_eq!(name, segment_name(revision), "named by its first line");
                     }
                     let command = entry["command"].as_str().unwrap().to_owned();
                     contents.lines.push((revision, part, command));
                 }
+                contents.files.push((name, data.len() as u64));
             }
+            let db = open_db(dir, &StoreConfig::default()).unwrap();
+            contents.in_sled = db.scan_prefix(keys::LEGACY_CHANGE_LOG).count()
+                + usize::from(
+                    db.tree_names()
+                        .iter()
+                        .any(|name| name.as_ref() == keys::CHANGE_LOG_TREE),
+                );
             contents
         }
 
@@ -782,6 +827,10 @@ mod tests {
             contents(dir)
         }
 
+        fn revisions(log: &Contents) -> Vec<u64> {
+            log.lines.iter().map(|(r, _, _)| *r).collect()
+        }
+
         #[tokio::test]
         async fn the_writer_keeps_the_newest_entries_within_the_budget_and_drops_the_oldest() {
             let dir = tempfile::tempdir().unwrap();
@@ -789,13 +838,13 @@ mod tests {
             let last = write(dir.path(), &config(budget), commands(2000)).await;
             assert_eq!(last, 2001);
             let log = contents(dir.path());
-            assert_eq!(log.count, Some(log.bytes));
             assert!(log.bytes <= budget, "{} bytes", log.bytes);
             assert!(log.bytes > budget / 2, "{} bytes", log.bytes);
-            let revisions: Vec<u64> = log.lines.iter().map(|(r, _, _)| *r).collect();
-            let oldest = revisions[0];
+            assert!(log.files.len() > 1, "{:?}", log.files);
+            let kept = revisions(&log);
+            let oldest = kept[0];
             assert!(oldest > 1000, "oldest kept: {oldest}");
-            assert_eq!(revisions, (oldest..=last).collect::<Vec<_>>());
+            assert_eq!(kept, (oldest..=last).collect::<Vec<_>>());
             assert_eq!(log.lines.last().unwrap().2, "set_membership");
         }
 
@@ -807,7 +856,7 @@ mod tests {
             write(dir.path(), &config(0), commands(20).split_off(11)).await;
             let log = contents(dir.path());
             assert!(log.lines.is_empty());
-            assert_eq!(log.count, Some(0));
+            assert!(log.files.is_empty());
         }
 
         /// Entries in the default tree, as data directories of before the change log's
@@ -816,22 +865,44 @@ mod tests {
             let catalog = Catalog::built_in();
             let db = open_db(dir, &StoreConfig::default()).unwrap();
             for revision in revisions {
-                let changes: Vec<Change> = (0..changes)
-                    .map(|i| Change::SetMembership {
-                        workspace: WorkspaceId::parse("acme").unwrap(),
-                        user: UserId::parse(&format!("user-{revision}-{i}")).unwrap(),
-                        membership: Membership::Member,
-                    })
-                    .collect();
                 let key = [keys::LEGACY_CHANGE_LOG, &revision.to_be_bytes()].concat();
-                db.insert(key, legacy_entry(&catalog, revision, &changes))
-                    .unwrap();
+                db.insert(
+                    key,
+                    legacy_entry(&catalog, revision, &memberships(revision, changes)),
+                )
+                .unwrap();
             }
             db.flush().unwrap();
         }
 
+        fn memberships(revision: u64, count: usize) -> Vec<Change> {
+            (0..count)
+                .map(|i| Change::SetMembership {
+                    workspace: WorkspaceId::parse("acme").unwrap(),
+                    user: UserId::parse(&format!("user-{revision}-{i}")).unwrap(),
+                    membership: Membership::Member,
+                })
+                .collect()
+        }
+
+        /// Entries in the `change_log` tree, as the release before the change log's
+        /// files wrote them: the lines of each revision in a value keyed by revision
+        /// and part, and the empty key holding their bytes.
+        fn put_in_tree(dir: &Path, revisions: std::ops::RangeInclusive<u64>, command: &str) {
+            let catalog = Catalog::built_in();
+            let db = open_db(dir, &StoreConfig::default()).unwrap();
+            let tree = db.open_tree(keys::CHANGE_LOG_TREE).unwrap();
+            for revision in revisions {
+                let lines = lines(&catalog, revision, 0, command, &memberships(revision, 3));
+                let key = [revision.to_be_bytes().as_slice(), &0_u32.to_be_bytes()].concat();
+                tree.insert(key, lines.concat()).unwrap();
+            }
+            tree.insert(b"", &0_u64.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+
         #[tokio::test]
-        async fn entries_of_the_default_tree_move_to_the_change_log_tree_the_newest_first() {
+        async fn entries_kept_in_sled_move_to_a_file_the_newest_first() {
             // The state of 31 revisions, logged nowhere, and their entries the old way.
             let dir = tempfile::tempdir().unwrap();
             write(dir.path(), &config(0), commands(30)).await;
@@ -851,14 +922,14 @@ mod tests {
             store.close();
             drop(store);
             let log = contents(dir.path());
-            assert_eq!(log.legacy, 0);
-            assert_eq!(log.count, Some(log.bytes));
-            let revisions: Vec<u64> = log.lines.iter().map(|(r, _, _)| *r).collect();
+            assert_eq!(log.in_sled, 0);
+            assert_eq!(log.files.len(), 1);
+            let moved = revisions(&log);
             let mut expected: Vec<u64> = (1..=31).collect();
-            let parts = revisions.iter().filter(|r| **r == 12).count();
+            let parts = moved.iter().filter(|r| **r == 12).count();
             assert!(parts > 1);
             expected.splice(11..12, std::iter::repeat_n(12, parts));
-            assert_eq!(revisions, expected);
+            assert_eq!(moved, expected);
 
             // With a budget for a few entries, only the newest are kept.
             let dir = tempfile::tempdir().unwrap();
@@ -866,75 +937,73 @@ mod tests {
             put_legacy(dir.path(), 1..=31, 1);
             let budget = 1000;
             let log = reopened(dir.path(), &config(budget));
-            assert_eq!(log.legacy, 0);
+            assert_eq!(log.in_sled, 0);
             assert!(
                 log.bytes <= budget && log.bytes > budget / 2,
                 "{}",
                 log.bytes
             );
-            let revisions: Vec<u64> = log.lines.iter().map(|(r, _, _)| *r).collect();
-            let oldest = revisions[0];
-            assert_eq!(revisions, (oldest..=31).collect::<Vec<_>>());
-        }
+            let kept = revisions(&log);
+            assert_eq!(kept, (kept[0]..=31).collect::<Vec<_>>());
 
-        #[tokio::test]
-        async fn an_interrupted_move_is_finished_at_the_next_open_without_counting_twice() {
+            // The change log tree of the previous release, and then new writes.
             let dir = tempfile::tempdir().unwrap();
             write(dir.path(), &config(0), commands(30)).await;
-            put_legacy(dir.path(), 1..=31, 3);
-            // As if a move had copied the newest ten entries and stopped.
-            {
-                let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
-                let tree = db.open_tree(keys::CHANGE_LOG_TREE).unwrap();
-                for revision in 22..=31_u64 {
-                    let key = [keys::LEGACY_CHANGE_LOG, &revision.to_be_bytes()].concat();
-                    let value = db.get(key).unwrap().unwrap();
-                    let mut chunks = Chunks::default();
-                    chunks.push(revision, split_legacy(&value).unwrap());
-                    for (key, value) in chunks.finish() {
-                        tree.insert(key, value).unwrap();
-                    }
-                }
-                db.flush().unwrap();
-            }
-            let log = reopened(dir.path(), &StoreConfig::default());
-            assert_eq!(log.legacy, 0);
-            assert_eq!(log.count, Some(log.bytes));
-            let revisions: Vec<u64> = log.lines.iter().map(|(r, _, _)| *r).collect();
-            assert_eq!(revisions, (1..=31).collect::<Vec<_>>());
-        }
-
-        #[tokio::test]
-        async fn values_of_revisions_the_state_never_reached_are_removed_at_open() {
-            let dir = tempfile::tempdir().unwrap();
-            let last = write(dir.path(), &StoreConfig::default(), commands(5)).await;
-            // As if a crash had come between a group's log and its state.
-            {
-                let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
-                let tree = db.open_tree(keys::CHANGE_LOG_TREE).unwrap();
-                let catalog = Catalog::built_in();
-                let count = tree.get(COUNT).unwrap().unwrap();
-                let mut count = u64::from_be_bytes(count.as_ref().try_into().unwrap());
-                // A value each, so that the next write does not overwrite them all.
-                for revision in last + 1..=last + 3 {
-                    let mut chunks = Chunks::default();
-                    chunks.push(revision, lines(&catalog, revision, 0, "orphan", &[]));
-                    for (key, value) in chunks.finish() {
-                        count += value.len() as u64;
-                        tree.insert(key, value).unwrap();
-                    }
-                }
-                tree.insert(COUNT, &count.to_be_bytes()).unwrap();
-                db.flush().unwrap();
-            }
-            write(
+            put_in_tree(dir.path(), 1..=31, "set_membership");
+            let last = write(
                 dir.path(),
                 &StoreConfig::default(),
-                commands(6).split_off(6),
+                commands(35).split_off(31),
             )
             .await;
             let log = contents(dir.path());
-            assert_eq!(log.count, Some(log.bytes));
+            assert_eq!(log.in_sled, 0);
+            assert_eq!(revisions(&log), (1..=last).collect::<Vec<_>>());
+        }
+
+        #[tokio::test]
+        async fn an_interrupted_move_is_finished_at_the_next_open_without_an_entry_twice() {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), &config(0), commands(30)).await;
+            put_legacy(dir.path(), 1..=31, 3);
+            // As if a move of the release before had copied the newest ten entries into
+            // the tree and stopped; and as if this one had then written the file and
+            // stopped before removing what it moved.
+            put_in_tree(dir.path(), 22..=31, "batch");
+            let first = reopened(dir.path(), &StoreConfig::default());
+            put_legacy(dir.path(), 1..=31, 3);
+            put_in_tree(dir.path(), 22..=31, "batch");
+            let log = reopened(dir.path(), &StoreConfig::default());
+            assert_eq!(log.in_sled, 0);
+            assert_eq!(log.files, first.files);
+            assert_eq!(revisions(&log), (1..=31).collect::<Vec<_>>());
+        }
+
+        #[tokio::test]
+        async fn lines_of_revisions_the_state_never_reached_are_cut_off_at_open() {
+            let dir = tempfile::tempdir().unwrap();
+            let budget = 4 << 10;
+            let last = write(dir.path(), &config(budget), commands(5)).await;
+            // As if a crash had come between a group's log and its state: lines of later
+            // revisions, the last one torn, in the last file and in a file of its own.
+            let catalog = Catalog::built_in();
+            let mut orphans = Vec::new();
+            for revision in last + 1..=last + 3 {
+                orphans.extend(lines(&catalog, revision, 0, "orphan", &[]).concat());
+            }
+            orphans.extend_from_slice(br#"{"revision":99,"part"#);
+            let log = contents(dir.path());
+            let (newest, _) = log.files.last().unwrap();
+            let path = dir.path().join(CHANGE_LOG_DIR);
+            let mut file = OpenOptions::new()
+                .append(true)
+                .open(path.join(newest))
+                .unwrap();
+            file.write_all(&orphans).unwrap();
+            fs::write(path.join(segment_name(last + 2)), &orphans).unwrap();
+
+            write(dir.path(), &config(budget), commands(6).split_off(6)).await;
+            let log = contents(dir.path());
             let lines: Vec<(u64, &str)> =
                 log.lines.iter().map(|(r, _, c)| (*r, c.as_str())).collect();
             let mut expected = vec![(1, "create_workspace")];

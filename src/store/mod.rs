@@ -63,6 +63,9 @@ pub enum StoreError {
     /// sled failed (I/O, corruption it detected).
     #[error("database error: {0}")]
     Database(#[from] sled::Error),
+    /// The change log's files could not be read or written.
+    #[error("change log error: {0}")]
+    ChangeLog(#[from] std::io::Error),
     /// A record could not be decoded.
     #[error("database is corrupt: {0}")]
     Corrupt(String),
@@ -92,11 +95,8 @@ impl StoreConfig {
     pub const DEFAULT_CACHE_MB: u64 = 16;
     /// The default budget of the change log, in MiB: about 300,000 single writes (hours
     /// to days of a control plane's writes) or 400,000 imported records, for a replica
-    /// or an auditor to catch up with. Under a steady stream of writes sled's files hold
-    /// up to about twice the budget for it (measured: 111 MiB with 64, 27 MiB with 8),
-    /// small beside the state (about 520 MiB for a million grants). A bulk import writes
-    /// its whole log through sled whatever the budget, so the files grow by about 1.5
-    /// times what it logged and stay that large, reused by later writes.
+    /// or an auditor to catch up with; small beside the state (about 200 MiB on disk for
+    /// a million grants).
     pub const DEFAULT_CHANGE_LOG_MB: u64 = 64;
 }
 
@@ -126,8 +126,10 @@ impl Store {
         config: &StoreConfig,
     ) -> Result<Self, StoreError> {
         let db = open_db(dir, config)?;
-        // Before loading: moving an old log reads it, and loading reuses that memory.
-        let log = change_log::ChangeLog::open(&db, config.change_log_bytes)?;
+        // Before loading: moving an old log out of sled reads it, and loading reuses that
+        // memory.
+        let log =
+            change_log::ChangeLog::open(&db, &dir.join(CHANGE_LOG_DIR), config.change_log_bytes)?;
         let boundaries = chunk_boundaries(&db)?;
         upgrade::upgrade(&db, boundaries)?;
         let load::Loaded {
@@ -295,6 +297,9 @@ fn chunk_boundaries(db: &sled::Db) -> Result<chunks::Boundaries, StoreError> {
     db.flush()?;
     Ok(chunks::Boundaries::new(seed))
 }
+
+/// The change log's directory, in the data directory.
+pub const CHANGE_LOG_DIR: &str = "change_log";
 
 /// How long [`Store::open`] waits for the database's lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);

@@ -1,10 +1,9 @@
 //! The single writer: a thread that takes queued commands in groups, plans each against
-//! the state left by the ones before it, persists the whole group in one atomic sled
-//! batch (after one of its change log entries), flushes once, and only then publishes
-//! the new state and acknowledges. Many concurrent writes so share one flush (group
-//! commit), and checks never see a write that is not yet durable. After a group, and
-//! whenever it has nothing queued, it trims the change log to its budget, a bounded
-//! step at a time.
+//! the state left by the ones before it, makes the group's change log lines durable,
+//! persists the group's state in one atomic sled batch, flushes once, and only then
+//! publishes the new state and acknowledges. Many concurrent writes so share one flush
+//! (group commit), and checks never see a write that is not yet durable. After a group
+//! it deletes the change log's oldest files past its budget.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -14,10 +13,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use tokio::sync::{
-    mpsc::{self, error::TryRecvError},
-    oneshot,
-};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
 
 use super::{
@@ -34,11 +30,6 @@ use crate::{
 
 /// The most commands persisted under one flush.
 const MAX_GROUP: usize = 1024;
-
-/// The most change log values one trimming step removes while the writer is idle (and
-/// after a group, beyond twice what the group appended): at most 1.5 MiB to read, so
-/// that a write arriving meanwhile waits a few milliseconds at most.
-const TRIM_STEP: usize = 256;
 
 /// How the commands of one request are numbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,25 +69,7 @@ pub struct Writer {
 impl Writer {
     /// Serves requests until every sender is dropped, then flushes a last time.
     pub fn run(mut self, mut requests: mpsc::Receiver<Request>) {
-        loop {
-            let first = if self.log.over_budget() {
-                // Trim a step at a time while nothing is queued.
-                match requests.try_recv() {
-                    Ok(request) => request,
-                    Err(TryRecvError::Empty) => {
-                        if let Err(err) = self.log.trim(TRIM_STEP) {
-                            return refuse_all(requests, &err);
-                        }
-                        continue;
-                    }
-                    Err(TryRecvError::Disconnected) => break,
-                }
-            } else {
-                match requests.blocking_recv() {
-                    Some(request) => request,
-                    None => break,
-                }
-            };
+        while let Some(first) = requests.blocking_recv() {
             let mut group = vec![first];
             let mut queued = group.iter().map(|r| r.commands.len()).sum::<usize>();
             while queued < MAX_GROUP {
@@ -128,7 +101,6 @@ impl Writer {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let mut outcomes = Vec::with_capacity(group.len());
-        let mut logged = 0;
         // The records whose chunks must be rewritten from their final state in this
         // group: once, however many changes they saw.
         let mut dirty = Dirty::default();
@@ -205,16 +177,14 @@ impl Writer {
             self.write_member_chunks(&mut batch, &base, &overlay, &dirty.members);
             self.write_instance_chunks(&mut batch, &base, &overlay, &dirty.instances);
             batch.insert(keys::REVISION, &revision.to_be_bytes());
-            // Each batch is atomic in sled. The log's goes first: sled recovers a prefix of
-            // its writes, so a crash in between leaves log values the state never reached
-            // (removed at open), never state without its log. The flush makes both
-            // durable before anyone hears of them.
-            let (log_batch, values) = self.log.seal();
-            logged = values;
+            // The log is durable first, so a crash before the state's flush leaves log
+            // lines the state never reached (cut off at open), never state without its
+            // log. The state's batch is atomic in sled, and the flush makes it durable
+            // before anyone hears of it.
             let durable = self
                 .log
-                .apply(log_batch)
-                .and_then(|()| Ok(self.db.apply_batch(batch)?))
+                .write()
+                .and_then(|_| Ok(self.db.apply_batch(batch)?))
                 .and_then(|()| Ok(self.db.flush().map(|_| ())?));
             if let Err(err) = durable {
                 for request in group {
@@ -238,9 +208,8 @@ impl Writer {
         for (request, results) in group.into_iter().zip(outcomes) {
             let _ = request.reply.send(Ok(results));
         }
-        // Removing up to twice what was appended keeps the log within its budget
-        // however busy the writer is.
-        self.log.trim(2 * logged + TRIM_STEP)
+        self.log.trim();
+        Ok(())
     }
 
     /// Adds the key operations of one change to the batch, or marks the record it
