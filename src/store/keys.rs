@@ -15,19 +15,15 @@
 //!                                    "{id} 0 " or "{id} 0 {parent type} 0 {parent id}"
 //! ```
 //! A chunk's key names its first record, or nothing for the head chunk (see `chunks`).
-//! The tree `change_log` holds the change log, which nothing in the server reads (see
-//! `change_log` for the format):
-//! ```text
-//! (empty)                         -> u64 BE: bytes of the values below
-//! {u64 BE revision}{u32 BE part}  -> JSON lines, the first one of that revision and part
-//! ```
 //! `0` is a NUL byte; ids are printable ASCII, so neither it nor a newline ever occurs
 //! inside one. A member's grants live in their member record, and records live in
 //! chunks, not under keys of their own: sled's cost is per key.
 //!
-//! Older layouts, upgraded at open (see `upgrade`): one key per record,
-//! `m 0 {ws} 0 {user}` and `i 0 {ws} 0 {type} 0 {id}`, with the record as value; and
-//! change log entries in the default tree as `l {u64 BE revision}`.
+//! Older layouts, upgraded at open: one key per record, `m 0 {ws} 0 {user}` and
+//! `i 0 {ws} 0 {type} 0 {id}`, with the record as value (see `upgrade`); and the change
+//! log, now in files of its own (see `change_log`), in the tree `change_log` as JSON
+//! lines keyed by revision and part, or earlier still in the default tree as
+//! `l {u64 BE revision}`.
 
 use crate::model::{
     Catalog, Grant, InstanceKey, Membership, Scope, WorkspaceId, workspace::Member,
@@ -43,7 +39,7 @@ pub const WORKSPACES: &[u8] = b"w\0";
 pub const MEMBERS: &[u8] = b"M\0";
 /// Prefix of chunks of instance records.
 pub const INSTANCES: &[u8] = b"I\0";
-/// The name of the change log's tree.
+/// The name of the tree that held the change log before it had files of its own.
 pub const CHANGE_LOG_TREE: &[u8] = b"change_log";
 /// Prefix of member records in the layout of one key per record.
 pub const LEGACY_MEMBERS: &[u8] = b"m\0";
@@ -130,17 +126,6 @@ pub fn push_instance(value: &mut Vec<u8>, catalog: &Catalog, parent: Option<&Ins
         value.push(SEP);
         value.extend_from_slice(id.as_str().as_bytes());
     }
-}
-
-/// The key of the change log value whose first line is part `part` of the entry of
-/// `revision`, in the change log's tree; big-endian, so that keys sort by revision,
-/// then part.
-pub fn change_log(revision: u64, part: u32) -> [u8; 12] {
-    let mut key = [0; 12];
-    let (high, low) = key.split_at_mut(8);
-    high.copy_from_slice(&revision.to_be_bytes());
-    low.copy_from_slice(&part.to_be_bytes());
-    key
 }
 
 /// The revision of a change log entry in the default tree (`l {u64 BE revision}`), as
