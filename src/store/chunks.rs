@@ -1,5 +1,5 @@
 //! Records packed into chunks: the members of a workspace, and its instances of each
-//! type, are stored a chunk of about [`PERIOD`] records per sled key rather than one
+//! type, are stored a chunk of about [`DEFAULT_PERIOD`] records per sled key rather than one
 //! record per key. sled's cost is per key (each one is a delta in its log, an entry in a
 //! leaf of at most 17, a step of every scan), so chunks make a bulk import about seven
 //! times cheaper for sled and leave a restart a sixteenth of the keys to read.
@@ -13,8 +13,10 @@
 //! else moves.
 //!
 //! Whether an id starts a chunk is a hash of the id keyed by a seed drawn when the
-//! database was created and stored in it, so that ids cannot be chosen to make one
-//! chunk of a whole workspace. Chunk sizes are geometric with mean [`PERIOD`]; a sled
+//! database was created, so that ids cannot be chosen to make one chunk of a whole
+//! workspace; the seed and the mean chunk size (the period) are stored in the database,
+//! which so keeps its layout whatever later releases choose for new databases. Chunk
+//! sizes are geometric with mean the period; with [`DEFAULT_PERIOD`], a sled
 //! leaf holds at most 17 of them, which keeps leaves far below the size over which sled
 //! stores a leaf as a file of its own.
 //!
@@ -24,8 +26,8 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-/// The mean number of records of a chunk.
-pub const PERIOD: u64 = 16;
+/// The mean number of records of a chunk, in new databases.
+pub const DEFAULT_PERIOD: u64 = 16;
 
 /// The byte between two records of a chunk.
 const RECORD_SEPARATOR: u8 = 0x1e;
@@ -34,20 +36,42 @@ const RECORD_SEPARATOR: u8 = 0x1e;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Boundaries {
     seed: u64,
+    period: u64,
 }
 
 impl Boundaries {
-    /// The boundaries of a database whose seed is `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { seed }
+    /// The boundaries of a database whose seed is `seed` and whose chunks hold `period`
+    /// records on average (at least 1).
+    pub fn new(seed: u64, period: u64) -> Self {
+        Self {
+            seed,
+            period: period.max(1),
+        }
     }
 
-    /// A new random seed, for a new database.
-    pub fn random_seed() -> u64 {
+    /// Boundaries for a new database: a random seed and the default period.
+    pub fn drawn() -> Self {
         // std's hasher keys are drawn from the operating system's random source.
         let mut hasher = std::hash::RandomState::new().build_hasher();
         hasher.write_u64(0);
-        hasher.finish()
+        Self::new(hasher.finish(), DEFAULT_PERIOD)
+    }
+
+    /// The stored form: the seed, then the period, each u64 big-endian.
+    pub fn encode(&self) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        let (seed, period) = bytes.split_at_mut(8);
+        seed.copy_from_slice(&self.seed.to_be_bytes());
+        period.copy_from_slice(&self.period.to_be_bytes());
+        bytes
+    }
+
+    /// Boundaries from their stored form; `None` if it is not one.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let (seed, period) = bytes.split_first_chunk::<8>()?;
+        let period: [u8; 8] = period.try_into().ok()?;
+        let period = u64::from_be_bytes(period);
+        (period > 0).then(|| Self::new(u64::from_be_bytes(*seed), period))
     }
 
     /// Whether a record with id `id` starts a chunk. FNV-1a keyed by the seed, then a
@@ -64,7 +88,7 @@ impl Boundaries {
         hash ^= hash >> 33;
         hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         hash ^= hash >> 33;
-        hash % PERIOD == 0
+        hash % self.period == 0
     }
 
     /// The start of the chunk that holds (or would hold) a record, given the ids of the
@@ -122,7 +146,7 @@ mod tests {
     fn chunk_boundaries_are_fixed_by_the_seed_and_start_about_one_chunk_in_sixteen() {
         let ids: Vec<String> = (0..16_000).map(|n| format!("usr_{n:08}")).collect();
         let starting = |seed| {
-            let boundaries = Boundaries::new(seed);
+            let boundaries = Boundaries::new(seed, DEFAULT_PERIOD);
             ids.iter()
                 .filter(|id| boundaries.starts(id.as_bytes()))
                 .count()
@@ -133,7 +157,7 @@ mod tests {
             starting(7)
         );
         // Stored layouts depend on these values: they must never change.
-        let boundaries = Boundaries::new(7);
+        let boundaries = Boundaries::new(7, DEFAULT_PERIOD);
         let known: Vec<bool> = ["a", "usr_1", "usr_2", "src_QWzEiaAzsqKWT9b8oIAWCA"]
             .iter()
             .map(|id| boundaries.starts(id.as_bytes()))
@@ -144,12 +168,21 @@ mod tests {
             .take(6)
             .collect();
         assert_eq!(firsts, [17, 29, 34, 62, 63, 70]);
-        let other = Boundaries::new(8);
+        let other = Boundaries::new(8, DEFAULT_PERIOD);
         assert!(
             ids.iter()
                 .any(|id| boundaries.starts(id.as_bytes()) != other.starts(id.as_bytes())),
             "another seed draws other boundaries"
         );
+    }
+
+    #[test]
+    fn boundaries_read_back_as_they_were_stored() {
+        let boundaries = Boundaries::new(0x0102_0304_0506_0708, 16);
+        assert_eq!(Boundaries::decode(&boundaries.encode()), Some(boundaries));
+        assert_eq!(Boundaries::decode(&[0; 16]), None, "a period of 0");
+        assert_eq!(Boundaries::decode(&[1; 8]), None, "too short");
+        assert_ne!(Boundaries::drawn(), Boundaries::drawn());
     }
 
     #[test]
@@ -179,7 +212,7 @@ mod tests {
             seed in any::<u64>(),
             ids in proptest::collection::btree_set("[a-z0-9]{1,6}", 0..200),
         ) {
-            let boundaries = Boundaries::new(seed);
+            let boundaries = Boundaries::new(seed, DEFAULT_PERIOD);
             let records: Vec<(String, ())> = ids.into_iter().map(|id| (id, ())).collect();
             let mut covered = Vec::new();
             let mut at = 0;

@@ -5,7 +5,7 @@
 //! sled's default tree holds the state, which start-up reads whole:
 //! ```text
 //! r                               -> u64 BE: the last revision written
-//! c                               -> u64 BE: the seed of chunk boundaries
+//! c                               -> u64 BE seed, u64 BE period: where chunks start
 //! w 0 {ws}                        -> product names joined by ','
 //! M 0 {ws} 0 {first user}         -> a chunk of member records (see `chunks`), each
 //!                                    "{user} 0 owner" | "{user} 0 member", then one line
@@ -31,8 +31,8 @@ use crate::model::{
 
 /// The key of the last revision written.
 pub const REVISION: &[u8] = b"r";
-/// The key of the seed of chunk boundaries.
-pub const CHUNK_SEED: &[u8] = b"c";
+/// The key of the seed and period of chunk boundaries.
+pub const CHUNK_BOUNDARIES: &[u8] = b"c";
 /// Prefix of workspace records.
 pub const WORKSPACES: &[u8] = b"w\0";
 /// Prefix of chunks of member records.

@@ -278,24 +278,21 @@ fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
 /// The database's chunk boundaries: drawn and stored durably when it has none yet, before
 /// any chunk is written.
 fn chunk_boundaries(db: &sled::Db) -> Result<chunks::Boundaries, StoreError> {
-    if db.get(keys::CHUNK_SEED)?.is_some() {
-        return Ok(chunks::Boundaries::new(keys::read_u64(
-            db,
-            keys::CHUNK_SEED,
-            "chunk seed",
-        )?));
+    if let Some(stored) = db.get(keys::CHUNK_BOUNDARIES)? {
+        return chunks::Boundaries::decode(&stored)
+            .ok_or_else(|| StoreError::Corrupt("bad chunk boundaries".into()));
     }
     if db.scan_prefix(keys::MEMBERS).next().is_some()
         || db.scan_prefix(keys::INSTANCES).next().is_some()
     {
         return Err(StoreError::Corrupt(
-            "the database has chunks but not the seed of their boundaries".into(),
+            "the database has chunks but not their boundaries".into(),
         ));
     }
-    let seed = chunks::Boundaries::random_seed();
-    db.insert(keys::CHUNK_SEED, &seed.to_be_bytes())?;
+    let boundaries = chunks::Boundaries::drawn();
+    db.insert(keys::CHUNK_BOUNDARIES, &boundaries.encode())?;
     db.flush()?;
-    Ok(chunks::Boundaries::new(seed))
+    Ok(boundaries)
 }
 
 /// The change log's directory, in the data directory.
