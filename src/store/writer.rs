@@ -319,10 +319,14 @@ impl Writer {
                     .into_iter()
                     .flat_map(|ws| ws.members_in((from, Bound::Unbounded)));
                 for (user, member) in self.boundaries.chunk(start.is_none(), records) {
-                    let retained = self
-                        .retained
-                        .get(&(workspace.clone(), user.clone()))
-                        .map_or(&[][..], Vec::as_slice);
+                    // Nearly always empty: then not worth two reference counts and a hash.
+                    let retained = match self.retained.is_empty() {
+                        true => &[][..],
+                        false => self
+                            .retained
+                            .get(&(workspace.clone(), user.clone()))
+                            .map_or(&[][..], Vec::as_slice),
+                    };
                     let mut record = Vec::new();
                     keys::push_member(&mut record, &self.catalog, member, retained);
                     chunks::push(&mut value, user.as_str(), &record);
