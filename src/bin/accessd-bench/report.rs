@@ -334,8 +334,11 @@ pub struct ScaleLarge {
     pub small_grants: usize,
     /// Grants in the large data set.
     pub grants: usize,
-    /// The most memory accessd held resident after loading it or after restarting on it.
-    pub resident: Option<u64>,
+    /// Memory accessd held resident after restarting on it and verifying its answers:
+    /// the issue's measure.
+    pub resident_restarted: Option<u64>,
+    /// Memory accessd held resident right after loading it by `Import`, reported beside.
+    pub resident_loaded: Option<u64>,
     /// How long the restart took from process start to SERVING.
     pub serving: Option<Duration>,
 }
@@ -382,13 +385,17 @@ pub fn scale_targets(small: &[Summary], large: &[Summary], sizes: &ScaleLarge) -
             ));
         }
     }
-    if let Some(resident) = sizes.resident {
-        lines.push(format!(
-            "resident memory with {with} grants under 2 GiB: {} (the most after loading and \
-             after the restart): {}",
-            mib(resident),
-            verdict(resident < SCALE_MAX_RESIDENT)
-        ));
+    for (when, resident) in [
+        ("after a restart", sizes.resident_restarted),
+        ("right after loading", sizes.resident_loaded),
+    ] {
+        if let Some(resident) = resident {
+            lines.push(format!(
+                "resident memory with {with} grants {when} under 2 GiB: {}: {}",
+                mib(resident),
+                verdict(resident < SCALE_MAX_RESIDENT)
+            ));
+        }
     }
     if let Some(serving) = sizes.serving {
         lines.push(format!(
@@ -464,19 +471,23 @@ mod tests {
         let sizes = ScaleLarge {
             small_grants: 10_200,
             grants: 10_200_000,
-            resident: Some(SCALE_MAX_RESIDENT + 1),
+            resident_restarted: Some(SCALE_MAX_RESIDENT - (1 << 20)),
+            resident_loaded: Some(SCALE_MAX_RESIDENT + 1),
             serving: Some(Duration::from_secs(12)),
         };
         let lines = scale_targets(&small, &large, &sizes);
-        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(lines.len(), 6, "{lines:?}");
         assert!(lines[0].contains("10,200,000 grants within 10% of 10,200"));
         assert!(lines[0].contains("92.0%") && lines[0].ends_with("met"));
         assert!(lines[1].contains("p50") && lines[1].contains("+8.0%"));
         assert!(lines[1].ends_with("met"));
         assert!(lines[2].contains("p99") && lines[2].contains("+11.1%"));
         assert!(lines[2].ends_with("MISSED"));
-        assert!(lines[3].contains("2048.0 MiB") && lines[3].ends_with("MISSED"));
-        assert!(lines[4].contains("12.0 s") && lines[4].ends_with("met"));
+        assert!(lines[3].contains("after a restart") && lines[3].contains("2047.0 MiB"));
+        assert!(lines[3].ends_with("met"));
+        assert!(lines[4].contains("after loading") && lines[4].contains("2048.0 MiB"));
+        assert!(lines[4].ends_with("MISSED"));
+        assert!(lines[5].contains("12.0 s") && lines[5].ends_with("met"));
     }
 
     #[test]

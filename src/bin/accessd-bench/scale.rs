@@ -41,8 +41,10 @@ struct Side {
     data_dir: PathBuf,
     server: Option<ServerProcess>,
     channels: Vec<Channel>,
-    /// The most memory held resident after loading, and after restarting and verifying.
-    resident: Vec<u64>,
+    /// Memory held resident after loading.
+    resident_loaded: Option<u64>,
+    /// Memory held resident after restarting and verifying.
+    resident_restarted: Option<u64>,
     /// From process start to SERVING, on the restart.
     serving_again: Option<Duration>,
 }
@@ -109,7 +111,8 @@ pub async fn scale(args: ScaleArgs, machine: &str, pinning: Option<Pinning>) -> 
             data_dir: scratch.path().join(name),
             server: None,
             channels: Vec::new(),
-            resident: Vec::new(),
+            resident_loaded: None,
+            resident_restarted: None,
             serving_again: None,
         });
     }
@@ -132,7 +135,7 @@ pub async fn scale(args: ScaleArgs, machine: &str, pinning: Option<Pinning>) -> 
             report::loaded(method, &loaded, side.grants)
         );
         let resident = server.rss_bytes();
-        side.resident.extend(resident);
+        side.resident_loaded = resident;
         println!(
             "{} memory after loading: {} resident, {} at most so far (VmHWM)",
             side.name,
@@ -215,7 +218,8 @@ pub async fn scale(args: ScaleArgs, machine: &str, pinning: Option<Pinning>) -> 
         &ScaleLarge {
             small_grants: small_side.grants,
             grants: large_side.grants,
-            resident: large_side.resident.iter().copied().max(),
+            resident_restarted: large_side.resident_restarted,
+            resident_loaded: large_side.resident_loaded,
             serving: large_side.serving_again,
         },
     );
@@ -287,7 +291,7 @@ async fn restart(
     verify(side, &channels).await?;
     drop(channels);
     let resident = again.rss_bytes();
-    side.resident.extend(resident);
+    side.resident_restarted = resident;
     println!(
         "{} memory after the restart and the verification: {} resident, {} at most (VmHWM)",
         side.name,
