@@ -1,7 +1,7 @@
 //! Bulk import and export: records to commands (validated one by one, applied in large
 //! batches with one revision each) and a snapshot back to records.
 
-use std::sync::Arc;
+use std::{collections::VecDeque, sync::Arc};
 
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
@@ -11,11 +11,13 @@ use super::{convert, pb, pb::record::Kind, status};
 use crate::{
     engine::Command,
     model::{Catalog, Grant, Membership, TypeId, Workspace, WorkspaceId},
-    store::Store,
+    store::{Queued, Store},
 };
 
 /// Records applied per atomic batch (one revision each).
 const IMPORT_BATCH: usize = 20_000;
+/// Batches sent to the writer and not yet durable: one being committed, one being planned.
+const IN_FLIGHT: usize = 2;
 /// Records per export message.
 const EXPORT_CHUNK: usize = 1_000;
 /// Rejections reported in full; the rest are only counted.
@@ -80,17 +82,9 @@ impl Tally {
     }
 }
 
-/// The outcome of one batch: the record indexes and what each command did.
-type BatchOutcome = (
-    Vec<u64>,
-    Result<
-        Vec<Result<crate::store::WriteOutcome, crate::engine::WriteError>>,
-        crate::store::StoreError,
-    >,
-);
-
-/// Applies an import stream. While one batch is being made durable, the next one is
-/// received and parsed, so the network, the parsing and the disk overlap.
+/// Applies an import stream. While one batch is being made durable, the next is being
+/// planned by the writer and the one after it received and parsed, so the network, the
+/// parsing, the planning and the disk overlap.
 pub async fn import(
     store: Arc<Store>,
     mut stream: Streaming<pb::ImportRequest>,
@@ -98,7 +92,7 @@ pub async fn import(
     let catalog = Arc::clone(store.catalog());
     let mut tally = Tally::default();
     let mut pending: Vec<(u64, Command)> = Vec::with_capacity(IMPORT_BATCH);
-    let mut in_flight: Option<tokio::task::JoinHandle<BatchOutcome>> = None;
+    let mut in_flight: VecDeque<(Vec<u64>, Queued)> = VecDeque::new();
     while let Some(chunk) = stream.next().await {
         for record in chunk?.records {
             let index = tally.response.records;
@@ -108,18 +102,20 @@ pub async fn import(
                 Err(status) => tally.reject(index, status.message().to_owned()),
             }
             if pending.len() == IMPORT_BATCH {
-                if let Some(previous) = in_flight.take() {
-                    settle(previous, &mut tally).await?;
+                if in_flight.len() == IN_FLIGHT {
+                    if let Some(oldest) = in_flight.pop_front() {
+                        settle(oldest, &mut tally).await?;
+                    }
                 }
-                in_flight = Some(start(&store, std::mem::take(&mut pending)));
+                in_flight.push_back(queue(&store, std::mem::take(&mut pending)).await?);
             }
         }
     }
-    if let Some(previous) = in_flight.take() {
-        settle(previous, &mut tally).await?;
+    while let Some(oldest) = in_flight.pop_front() {
+        settle(oldest, &mut tally).await?;
     }
     if !pending.is_empty() {
-        settle(start(&store, pending), &mut tally).await?;
+        settle(queue(&store, pending).await?, &mut tally).await?;
     }
     if tally.response.revision == 0 {
         tally.response.revision = store.snapshot().revision;
@@ -129,21 +125,18 @@ pub async fn import(
     Ok(tally.response)
 }
 
-fn start(store: &Arc<Store>, batch: Vec<(u64, Command)>) -> tokio::task::JoinHandle<BatchOutcome> {
-    let store = Arc::clone(store);
-    tokio::spawn(async move {
-        let (indexes, commands): (Vec<u64>, Vec<Command>) = batch.into_iter().unzip();
-        (indexes, store.write_batch(commands).await)
-    })
+/// Queues a batch behind those already in flight, so that batches apply in order.
+async fn queue(store: &Store, batch: Vec<(u64, Command)>) -> Result<(Vec<u64>, Queued), Status> {
+    let (indexes, commands): (Vec<u64>, Vec<Command>) = batch.into_iter().unzip();
+    let queued = store
+        .queue_batch(commands)
+        .await
+        .map_err(|e| status::store(&e))?;
+    Ok((indexes, queued))
 }
 
-async fn settle(
-    batch: tokio::task::JoinHandle<BatchOutcome>,
-    tally: &mut Tally,
-) -> Result<(), Status> {
-    let (indexes, results) = batch
-        .await
-        .map_err(|e| Status::internal(format!("import batch failed: {e}")))?;
+async fn settle((indexes, queued): (Vec<u64>, Queued), tally: &mut Tally) -> Result<(), Status> {
+    let results = queued.outcome().await;
     let results = results.map_err(|e| status::store(&e))?;
     let mut changed = false;
     for (index, result) in indexes.into_iter().zip(results) {

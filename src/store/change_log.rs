@@ -337,9 +337,6 @@ pub struct ChangeLog {
     segments: Vec<Segment>,
     /// The last segment, open for appending, once written to since open.
     current: Option<File>,
-    /// The lines of the group being committed, and the revision of the first.
-    pending: Vec<u8>,
-    pending_first: Option<u64>,
 }
 
 impl ChangeLog {
@@ -356,8 +353,6 @@ impl ChangeLog {
             budget,
             segments: Vec::new(),
             current: None,
-            pending: Vec::new(),
-            pending_first: None,
         };
         log.upgrade(db, revision)?;
         log.segments = log.list()?;
@@ -522,20 +517,12 @@ impl ChangeLog {
         self.budget > 0
     }
 
-    /// Adds the lines of the entry of `revision` to the group being committed.
-    pub fn append(&mut self, revision: u64, lines: Vec<Vec<u8>>) {
-        self.pending_first.get_or_insert(revision);
-        for line in lines {
-            self.pending.extend_from_slice(&line);
+    /// Appends `lines`, the lines of a group's entries, the first of revision `first`,
+    /// to the current segment (starting a new one if it is full) and makes them durable.
+    pub fn write(&mut self, first: u64, lines: &[u8]) -> Result<(), StoreError> {
+        if lines.is_empty() || !self.enabled() {
+            return Ok(());
         }
-    }
-
-    /// Appends the group's lines to the current segment (starting a new one if it is
-    /// full) and makes them durable; returns how many bytes it wrote.
-    pub fn write(&mut self) -> Result<usize, StoreError> {
-        let Some(first) = self.pending_first.take() else {
-            return Ok(0);
-        };
         let full = self
             .segments
             .last()
@@ -560,14 +547,12 @@ impl ChangeLog {
                     .insert(OpenOptions::new().append(true).open(path)?)
             }
         };
-        file.write_all(&self.pending)?;
+        file.write_all(lines)?;
         file.sync_data()?;
-        let written = self.pending.len();
         if let Some(last) = self.segments.last_mut() {
-            last.bytes += written as u64;
+            last.bytes += lines.len() as u64;
         }
-        self.pending.clear();
-        Ok(written)
+        Ok(())
     }
 
     /// Deletes the oldest segments while the log holds more than its budget; never the

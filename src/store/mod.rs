@@ -74,6 +74,16 @@ pub enum StoreError {
     Closed,
 }
 
+/// Commands queued for the writer: what they did, once durable.
+pub struct Queued(oneshot::Receiver<Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>>);
+
+impl Queued {
+    /// Waits until the commands are durable (or refused): one outcome per command.
+    pub async fn outcome(self) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
+        self.0.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
 /// Settings of the store.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -217,11 +227,26 @@ impl Store {
         self.send(commands, writer::Revisions::OneForAll).await
     }
 
+    /// Queues commands as [`Store::write_batch`] does, and returns once they are queued
+    /// with what resolves once they are durable. Batches queued one after another are
+    /// applied in that order, so a caller may queue the next before the last is durable.
+    pub async fn queue_batch(&self, commands: Vec<Command>) -> Result<Queued, StoreError> {
+        self.queue(commands, writer::Revisions::OneForAll).await
+    }
+
     async fn send(
         &self,
         commands: Vec<Command>,
         revisions: writer::Revisions,
     ) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
+        self.queue(commands, revisions).await?.outcome().await
+    }
+
+    async fn queue(
+        &self,
+        commands: Vec<Command>,
+        revisions: writer::Revisions,
+    ) -> Result<Queued, StoreError> {
         let sender = self
             .writer
             .lock()
@@ -238,7 +263,7 @@ impl Store {
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        outcome.await.map_err(|_| StoreError::Closed)?
+        Ok(Queued(outcome))
     }
 
     /// Stops taking writes, waits for queued ones and flushes. Blocks: call it from a

@@ -1,9 +1,14 @@
-//! The single writer: a thread that takes queued commands in groups, plans each against
-//! the state left by the ones before it, makes the group's change log lines durable,
-//! persists the group's state in one atomic sled batch, flushes once, and only then
-//! publishes the new state and acknowledges. Many concurrent writes so share one flush
-//! (group commit), and checks never see a write that is not yet durable. After a group
-//! it deletes the change log's oldest files past its budget.
+//! The single writer, in two threads. The planner takes queued commands in groups and
+//! plans each against the state left by the ones before it, including groups not yet
+//! durable; it turns a group into its change log lines and one atomic sled batch of the
+//! chunks it touched. The committer makes each planned group durable (the log lines,
+//! fdatasync, then the batch and a flush), and only then publishes its state and answers
+//! its callers, in order. A bulk-import batch is planned while the group before it is
+//! written; small writes wait for the group in flight instead, so that as many of them
+//! as arrive meanwhile share the next flush (group commit). Checks never see a write
+//! that is not yet durable. If the committer fails, it stops, and every group planned
+//! after the failed one is refused. After each group the committer deletes the change
+//! log's oldest files past its budget.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -30,6 +35,10 @@ use crate::{
 
 /// The most commands persisted under one flush.
 const MAX_GROUP: usize = 1024;
+
+/// The size of a request (in commands) from which it is planned while the group before
+/// it is still being committed: a bulk-import batch.
+const AHEAD_FROM: usize = MAX_GROUP;
 
 /// How the commands of one request are numbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +76,57 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Serves requests until every sender is dropped, then flushes a last time.
-    pub fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+    /// Serves requests until every sender is dropped, then flushes a last time. Plans on
+    /// this thread and commits on another, so that a group is planned while the one
+    /// before it is being made durable.
+    pub fn run(self, mut requests: mpsc::Receiver<Request>) {
+        let Writer {
+            db,
+            log,
+            catalog,
+            published,
+            retained,
+            boundaries,
+        } = self;
+        let mut planner = Planner {
+            db: db.clone(),
+            log_enabled: log.enabled(),
+            catalog,
+            latest: published.load_full(),
+            retained,
+            boundaries,
+        };
+        let (committed, acks) = std::sync::mpsc::channel();
+        let committer = Committer {
+            db,
+            log,
+            published,
+            committed,
+        };
+        // At most one group waits while another commits.
+        let (to_commit, planned) = std::sync::mpsc::sync_channel(1);
+        let committing = std::thread::Builder::new()
+            .name("accessd-commit".into())
+            .spawn(move || committer.run(planned));
+        let committing = match committing {
+            Ok(handle) => handle,
+            Err(err) => {
+                let err = StoreError::Corrupt(format!("cannot start the commit thread: {err}"));
+                return refuse_all(requests, &err);
+            }
+        };
+        let mut in_flight = 0_usize;
         while let Some(first) = requests.blocking_recv() {
+            in_flight -= acks.try_iter().count().min(in_flight);
+            // Small writes wait for the group in flight, gathering more of them into the
+            // next group meanwhile: planning ahead of the disk would only split them into
+            // more groups, each with its own flush. Bulk batches are planned ahead.
+            if in_flight > 0 && first.commands.len() < AHEAD_FROM {
+                in_flight = match acks.recv() {
+                    Ok(()) => in_flight - 1,
+                    Err(_) => 0,
+                };
+            }
             let mut group = vec![first];
             let mut queued = group.iter().map(|r| r.commands.len()).sum::<usize>();
             while queued < MAX_GROUP {
@@ -81,17 +138,109 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if let Err(err) = self.commit(group) {
-                return refuse_all(requests, &err);
+            let planned = match planner.plan(group) {
+                Ok(planned) => planned,
+                Err(err) => {
+                    drop(to_commit);
+                    let _ = committing.join();
+                    return refuse_all(requests, &err);
+                }
+            };
+            // Refused once the committer has stopped after a failure: the group's callers
+            // hear `Closed` as its replies are dropped.
+            if to_commit.send(planned).is_err() {
+                let _ = committing.join();
+                return refuse_all(requests, &StoreError::Closed);
             }
+            in_flight += 1;
+        }
+        drop(to_commit);
+        let _ = committing.join();
+    }
+}
+
+/// A group planned and ready to commit.
+struct Planned {
+    /// The revision of its last change; the previous one if it changed nothing.
+    revision: u64,
+    /// Whether it changed anything (and so has a batch to write and a state to publish).
+    changed: bool,
+    /// Its change log lines, and the revision of the first.
+    log: Option<(u64, Vec<u8>)>,
+    /// Its state's key operations, the revision included.
+    batch: sled::Batch,
+    /// The state once it is durable.
+    snapshot: Arc<Snapshot>,
+    /// Each request's reply, with its outcomes.
+    replies: Vec<(Reply, Vec<Result<WriteOutcome, WriteError>>)>,
+}
+
+/// Where a request's outcomes go.
+type Reply = oneshot::Sender<Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>>;
+
+/// The commit thread: makes each planned group durable (its change log lines, then its
+/// state), then publishes it and answers its callers, in the order planned.
+struct Committer {
+    db: sled::Db,
+    log: ChangeLog,
+    published: Arc<ArcSwap<Snapshot>>,
+    /// Told once each group is answered.
+    committed: std::sync::mpsc::Sender<()>,
+}
+
+impl Committer {
+    /// Commits groups until the planner stops, then flushes a last time. After a
+    /// failure it stops at once: groups planned on top of the failed one are refused.
+    fn run(mut self, planned: std::sync::mpsc::Receiver<Planned>) {
+        for group in planned {
+            if group.changed {
+                // The log is durable first, so a crash before the state's flush leaves
+                // log lines the state never reached (cut off at open), never state without
+                // its log. The state's batch is atomic in sled, and the flush makes it
+                // durable before anyone hears of it.
+                let durable = match &group.log {
+                    Some((first, lines)) => self.log.write(*first, lines),
+                    None => Ok(()),
+                }
+                .and_then(|()| Ok(self.db.apply_batch(group.batch)?))
+                .and_then(|()| Ok(self.db.flush().map(|_| ())?));
+                if let Err(err) = durable {
+                    error!(%err, "write failed; refusing further writes");
+                    for (reply, _) in group.replies {
+                        let _ = reply.send(Err(StoreError::Closed));
+                    }
+                    return;
+                }
+                self.published.store(group.snapshot);
+                debug!(revision = group.revision, "group committed");
+            }
+            for (reply, results) in group.replies {
+                let _ = reply.send(Ok(results));
+            }
+            self.log.trim();
+            let _ = self.committed.send(());
         }
         if let Err(err) = self.db.flush() {
             error!(%err, "final flush failed");
         }
     }
+}
 
-    fn commit(&mut self, group: Vec<Request>) -> Result<(), StoreError> {
-        let base = self.published.load_full();
+/// The planning side of the writer: plans each group against the state the groups
+/// before it leave, which may not be durable yet.
+struct Planner {
+    db: sled::Db,
+    log_enabled: bool,
+    catalog: Arc<Catalog>,
+    /// The state after the last group planned.
+    latest: Arc<Snapshot>,
+    retained: Retained,
+    boundaries: Boundaries,
+}
+
+impl Planner {
+    fn plan(&mut self, group: Vec<Request>) -> Result<Planned, StoreError> {
+        let base = Arc::clone(&self.latest);
         let mut revision = base.revision;
         // Each touched workspace is taken out of the overlay while a command works on
         // it, so the persistent maps are uniquely owned and update in place.
@@ -101,6 +250,13 @@ impl Writer {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let mut outcomes = Vec::with_capacity(group.len());
+        let mut log: Option<(u64, Vec<u8>)> = None;
+        let mut append = |revision: u64, lines: Vec<Vec<u8>>| {
+            let (_, bytes) = log.get_or_insert_with(|| (revision, Vec::new()));
+            for line in lines {
+                bytes.extend_from_slice(&line);
+            }
+        };
         // The records whose chunks must be rewritten from their final state in this
         // group: once, however many changes they saw.
         let mut dirty = Dirty::default();
@@ -127,21 +283,23 @@ impl Writer {
                     }),
                     Ok(changes) => {
                         for change in &changes {
-                            self.persist(&mut batch, &mut dirty, change)?;
+                            self.persist(&mut batch, &mut dirty, state.as_ref(), change)?;
                             Workspace::apply(&mut state, change);
                         }
                         match request.revisions {
                             Revisions::EachCommand => {
                                 revision += 1;
-                                if self.log.enabled() {
-                                    let lines = change_log::lines(
-                                        &self.catalog,
+                                if self.log_enabled {
+                                    append(
                                         revision,
-                                        now,
-                                        command.name(),
-                                        &changes,
+                                        change_log::lines(
+                                            &self.catalog,
+                                            revision,
+                                            now,
+                                            command.name(),
+                                            &changes,
+                                        ),
                                     );
-                                    self.log.append(revision, lines);
                                 }
                             }
                             Revisions::OneForAll => shared_changes.extend(changes),
@@ -160,10 +318,11 @@ impl Writer {
             }
             if !shared_changes.is_empty() {
                 revision = shared_revision;
-                if self.log.enabled() {
-                    let lines =
-                        change_log::lines(&self.catalog, revision, now, "batch", &shared_changes);
-                    self.log.append(revision, lines);
+                if self.log_enabled {
+                    append(
+                        revision,
+                        change_log::lines(&self.catalog, revision, now, "batch", &shared_changes),
+                    );
                 }
                 // Writes that changed nothing earlier in the batch report the batch's revision too.
                 for result in results.iter_mut().flatten() {
@@ -173,25 +332,11 @@ impl Writer {
             outcomes.push(results);
         }
 
-        if revision > base.revision {
+        let changed = revision > base.revision;
+        if changed {
             self.write_member_chunks(&mut batch, &base, &overlay, &dirty.members);
             self.write_instance_chunks(&mut batch, &base, &overlay, &dirty.instances);
             batch.insert(keys::REVISION, &revision.to_be_bytes());
-            // The log is durable first, so a crash before the state's flush leaves log
-            // lines the state never reached (cut off at open), never state without its
-            // log. The state's batch is atomic in sled, and the flush makes it durable
-            // before anyone hears of it.
-            let durable = self
-                .log
-                .write()
-                .and_then(|_| Ok(self.db.apply_batch(batch)?))
-                .and_then(|()| Ok(self.db.flush().map(|_| ())?));
-            if let Err(err) = durable {
-                for request in group {
-                    let _ = request.reply.send(Err(StoreError::Closed));
-                }
-                return Err(err);
-            }
             let mut workspaces = base.workspaces.clone();
             for (id, state) in overlay {
                 match state {
@@ -199,17 +344,23 @@ impl Writer {
                     None => workspaces.remove(&id),
                 };
             }
-            self.published.store(Arc::new(Snapshot {
+            self.latest = Arc::new(Snapshot {
                 revision,
                 workspaces,
-            }));
-            debug!(revision, requests = outcomes.len(), "group committed");
+            });
         }
-        for (request, results) in group.into_iter().zip(outcomes) {
-            let _ = request.reply.send(Ok(results));
-        }
-        self.log.trim();
-        Ok(())
+        Ok(Planned {
+            revision,
+            changed,
+            log,
+            batch,
+            snapshot: Arc::clone(&self.latest),
+            replies: group
+                .into_iter()
+                .map(|request| request.reply)
+                .zip(outcomes)
+                .collect(),
+        })
     }
 
     /// Adds the key operations of one change to the batch, or marks the record it
@@ -218,6 +369,7 @@ impl Writer {
         &mut self,
         batch: &mut sled::Batch,
         dirty: &mut Dirty,
+        state: Option<&Workspace>,
         change: &Change,
     ) -> Result<(), StoreError> {
         match change {
@@ -234,6 +386,11 @@ impl Writer {
             ),
             Change::DeleteWorkspace { workspace } => {
                 batch.remove(keys::workspace(workspace));
+                // Every chunk of the workspace as planned so far: groups planned before
+                // this one may not have reached the database yet.
+                if let Some(ws) = state {
+                    self.remove_chunks(batch, workspace, ws);
+                }
                 // Every chunk the database holds, of types the catalog knows or not.
                 // Records changed earlier in the group are still marked: their chunks are
                 // written from the final state, in which the workspace is gone (or new).
@@ -278,6 +435,25 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Removes every chunk of workspace `id`, whose state is `ws`.
+    fn remove_chunks(&self, batch: &mut sled::Batch, id: &WorkspaceId, ws: &Workspace) {
+        let starts = |id: &str| self.boundaries.starts(id.as_bytes());
+        batch.remove(keys::member_chunk(id.as_str(), ""));
+        for (user, _) in ws.members().filter(|(user, _)| starts(user.as_str())) {
+            batch.remove(keys::member_chunk(id.as_str(), user.as_str()));
+        }
+        for ty in ws.instance_types() {
+            let type_name = self.catalog.type_name(ty);
+            batch.remove(keys::instance_chunk(id.as_str(), type_name, ""));
+            for (rid, _) in ws
+                .instances_of(ty, None)
+                .filter(|(rid, _)| starts(rid.as_str()))
+            {
+                batch.remove(keys::instance_chunk(id.as_str(), type_name, rid.as_str()));
+            }
+        }
     }
 
     /// Rewrites the member chunks that hold the `dirty` members, before (as the database
@@ -599,28 +775,80 @@ mod tests {
         }
     }
 
+    /// Plans every group, each on the state the ones before leave, and only then
+    /// commits them all, in order; returns the state published last.
+    fn plan_all_then_commit(
+        dir: &std::path::Path,
+        catalog: &Arc<Catalog>,
+        groups: Vec<Vec<Command>>,
+    ) -> Arc<Snapshot> {
+        let db = open_db(dir, &StoreConfig::default()).unwrap();
+        let boundaries = crate::store::chunk_boundaries(&db).unwrap();
+        let log = ChangeLog::open(&db, &dir.join(crate::store::CHANGE_LOG_DIR), 1 << 20).unwrap();
+        let published = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+        let mut planner = Planner {
+            db: db.clone(),
+            log_enabled: true,
+            catalog: Arc::clone(catalog),
+            latest: published.load_full(),
+            retained: Retained::new(),
+            boundaries,
+        };
+        let (to_commit, planned) = std::sync::mpsc::sync_channel(groups.len());
+        for commands in groups {
+            let (reply, _) = oneshot::channel();
+            let request = Request {
+                commands,
+                revisions: Revisions::EachCommand,
+                reply,
+            };
+            to_commit
+                .send(planner.plan(vec![request]).unwrap())
+                .unwrap();
+        }
+        drop(to_commit);
+        let (committed, _) = std::sync::mpsc::channel();
+        Committer {
+            db,
+            log,
+            published: Arc::clone(&published),
+            committed,
+        }
+        .run(planned);
+        published.load_full()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// After any sequence of writes, in groups of any size, the database holds
-        /// exactly the chunks of the published state, and reopening it gives that state.
+        /// exactly the chunks of the published state, and reopening it gives that state:
+        /// whether each group is durable before the next is planned (through the store)
+        /// or every group is planned before any is committed (as the planner runs ahead
+        /// of the committer, to the extreme).
         #[test]
         fn chunks_rewritten_change_by_change_equal_the_state_laid_out_afresh(
             groups in proptest::collection::vec(
                 proptest::collection::vec(command(&Catalog::built_in()), 1..40),
                 1..6,
             ),
+            ahead in any::<bool>(),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let catalog = Arc::new(Catalog::built_in());
-            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
-            for group in groups {
-                runtime.block_on(store.write_all(group)).unwrap();
-            }
-            let state = store.snapshot();
-            store.close();
-            drop(store);
+            let state = if ahead {
+                plan_all_then_commit(dir.path(), &catalog, groups)
+            } else {
+                let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let store =
+                    Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+                for group in groups {
+                    runtime.block_on(store.write_all(group)).unwrap();
+                }
+                let state = store.snapshot();
+                store.close();
+                state
+            };
 
             let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
             let boundaries = crate::store::chunk_boundaries(&db).unwrap();
