@@ -775,6 +775,67 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn once_a_group_cannot_be_made_durable_it_and_every_later_write_are_refused_and_reads_go_on()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        // Change log files of 512 bytes: a few writes fill one, and the next starts another.
+        let config = StoreConfig {
+            change_log_bytes: 4096,
+            ..StoreConfig::default()
+        };
+        let store = Store::open(dir.path(), Arc::new(Catalog::built_in()), &config).unwrap();
+        let workspace = WorkspaceId::parse("acme").unwrap();
+        let create = Command::CreateWorkspace {
+            workspace: workspace.clone(),
+            owner: user(0),
+            products: ProductSet::default(),
+        };
+        store.write(create).await.unwrap().unwrap();
+        let log = dir.path().join(crate::store::CHANGE_LOG_DIR);
+        let newest_file = || {
+            std::fs::read_dir(&log)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .max()
+                .map_or(0, |path| std::fs::metadata(path).unwrap().len())
+        };
+        let join = |n| Command::SetMembership {
+            workspace: workspace.clone(),
+            user: user(n),
+            membership: Membership::Member,
+            actor: None,
+        };
+        let mut n = 1;
+        while newest_file() < 512 {
+            store.write(join(n)).await.unwrap().unwrap();
+            n += 1;
+        }
+        let before = store.snapshot();
+
+        // The next group must start a file in a directory that is gone.
+        std::fs::remove_dir_all(&log).unwrap();
+        assert!(matches!(
+            store.write(join(n)).await,
+            Err(StoreError::Closed)
+        ));
+        assert!(matches!(
+            store.write(join(n + 1)).await,
+            Err(StoreError::Closed)
+        ));
+        let after = store.snapshot();
+        assert_eq!(after.revision, before.revision);
+        assert_eq!(after.workspace(&workspace), before.workspace(&workspace));
+        assert!(
+            after
+                .workspace(&workspace)
+                .unwrap()
+                .member(&user(n))
+                .is_none()
+        );
+        store.close();
+    }
+
     /// Plans every group, each on the state the ones before leave, and only then
     /// commits them all, in order; returns the state published last.
     fn plan_all_then_commit(
