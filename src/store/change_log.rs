@@ -347,7 +347,13 @@ impl ChangeLog {
     /// state, and a torn last line) and deletes what is over the budget.
     pub fn open(db: &sled::Db, dir: &Path, budget: u64) -> Result<Self, StoreError> {
         let revision = keys::read_u64(db, keys::REVISION, "revision")?;
-        fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir)?;
+            // The new directory's name must survive a crash, as its files' names do.
+            if let Some(parent) = dir.parent() {
+                File::open(parent)?.sync_all()?;
+            }
+        }
         let mut log = Self {
             dir: dir.to_owned(),
             budget,
@@ -442,9 +448,9 @@ impl ChangeLog {
         let mut lines: BTreeMap<(u64, u64), Vec<u8>> = BTreeMap::new();
         for item in db.scan_prefix(keys::LEGACY_CHANGE_LOG) {
             let (key, value) = item?;
-            if keys::legacy_change_log_revision(&key).is_none() {
+            let Some(entry_revision) = keys::legacy_change_log_revision(&key) else {
                 continue;
-            }
+            };
             // Whole, as it was, if it is not of the shape this crate wrote.
             let entry = split_legacy(&value).unwrap_or_else(|| {
                 let mut line = value.to_vec();
@@ -452,9 +458,7 @@ impl ChangeLog {
                 vec![line]
             });
             for (part, line) in (0..).zip(entry) {
-                if let Some((revision, _)) = line_position(&line) {
-                    lines.insert((revision, part), line);
-                }
+                lines.insert((entry_revision, part), line);
             }
         }
         if has_tree {
@@ -471,19 +475,38 @@ impl ChangeLog {
                 }
             }
         }
+        // Files here can only be what an upgrade interrupted between removing the legacy
+        // entries and dropping the tree wrote: what they hold is merged in, and they are
+        // written again whole.
+        for segment in self.list()? {
+            let contents = fs::read(self.path(segment.first))?;
+            for line in contents.split_inclusive(|b| *b == b'\n') {
+                if let Some(position) = line_position(line).filter(|_| line.ends_with(b"\n")) {
+                    lines.entry(position).or_insert_with(|| line.to_vec());
+                }
+            }
+        }
+        // The newest whole entries that fit the budget.
+        let mut entries: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
+        for ((line_revision, _), line) in lines {
+            if line_revision <= revision {
+                entries.entry(line_revision).or_default().push(line);
+            }
+        }
         let mut kept = Vec::new();
         let mut bytes = 0;
-        for ((line_revision, _), line) in lines.into_iter().rev() {
-            if line_revision > revision {
-                continue;
-            }
-            if bytes + line.len() as u64 > self.budget {
+        for (entry_revision, entry) in entries.into_iter().rev() {
+            let size = entry.iter().map(|line| line.len() as u64).sum::<u64>();
+            if bytes + size > self.budget {
                 break;
             }
-            bytes += line.len() as u64;
-            kept.push((line_revision, line));
+            bytes += size;
+            kept.extend(entry.into_iter().rev().map(|line| (entry_revision, line)));
         }
         kept.reverse();
+        for entry in fs::read_dir(&self.dir)? {
+            fs::remove_file(entry?.path())?;
+        }
         if let Some((first, _)) = kept.first() {
             let temporary = self.dir.join("upgrade.tmp");
             let mut file = File::create(&temporary)?;
@@ -957,6 +980,14 @@ mod tests {
             put_in_tree(dir.path(), 22..=31, "batch");
             let first = reopened(dir.path(), &StoreConfig::default());
             put_legacy(dir.path(), 1..=31, 3);
+            put_in_tree(dir.path(), 22..=31, "batch");
+            let log = reopened(dir.path(), &StoreConfig::default());
+            assert_eq!(log.in_sled, 0);
+            assert_eq!(log.files, first.files);
+            assert_eq!(revisions(&log), (1..=31).collect::<Vec<_>>());
+
+            // As if it had stopped after removing the legacy entries but before dropping
+            // the tree: the file still holds them, and is written again with them.
             put_in_tree(dir.path(), 22..=31, "batch");
             let log = reopened(dir.path(), &StoreConfig::default());
             assert_eq!(log.in_sled, 0);

@@ -106,11 +106,13 @@ fn load_on(
             .collect()
     });
     let mut retained = Retained::new();
+    let mut retained_instances = RetainedInstances::new();
     let mut all = HashMap::new();
     for range in results {
         let range = range?;
         all.extend(range.workspaces);
         retained.extend(range.retained);
+        retained_instances.extend(range.retained_instances);
         report.skipped.extend(range.report.skipped);
         for (role, count) in range.report.unknown_roles {
             *report.unknown_roles.entry(role).or_default() += count;
@@ -131,6 +133,7 @@ fn load_on(
         workspaces: all,
         report,
         retained,
+        retained_instances,
     })
 }
 
@@ -139,6 +142,7 @@ struct Range {
     workspaces: HashMap<WorkspaceId, Workspace>,
     report: LoadReport,
     retained: Retained,
+    retained_instances: RetainedInstances,
 }
 
 /// The keys of `kind` from workspace `first` up to (not including)
@@ -177,6 +181,7 @@ fn load_range(
     let first = range.first().map(|(id, _)| id.clone());
     let mut report = LoadReport::default();
     let mut retained = Retained::new();
+    let mut retained_instances = RetainedInstances::new();
     let (start, stop) = key_range(keys::INSTANCES, first.as_ref(), end);
     let mut instances = db.range(start..stop).peekable();
     let (start, stop) = key_range(keys::MEMBERS, first.as_ref(), end);
@@ -186,6 +191,7 @@ fn load_range(
     let mut parts = Parts::default();
     for (workspace, products) in range {
         parts.products = products;
+        let (mut last_type, mut last_id) = (None, Vec::new());
         while let Some((key, value)) = next_of(&mut instances, keys::INSTANCES, &workspace)? {
             let [_, ty, first] = keys::parts(&key, keys::INSTANCES)[..] else {
                 return Err(StoreError::Corrupt("bad instance chunk key".into()));
@@ -197,30 +203,47 @@ fn load_range(
                 ));
                 continue;
             };
+            if last_type != Some(ty) {
+                (last_type, last_id) = (Some(ty), Vec::new());
+            }
             for record in chunk_records(boundaries, first, &value) {
                 let (rid, record) = record?;
+                in_order(&mut last_id, rid)?;
+                let key = (ty, id(rid, ResourceId::parse)?);
                 let parent = match keys::parts(record, b"")[..] {
                     [b""] | [] => None,
                     [pty, pid] => match catalog.type_id(text(pty)?) {
                         Some(pty) => Some((pty, id(pid, ResourceId::parse)?)),
-                        None => continue,
+                        None => {
+                            // Registered without its parent, which the catalog cannot
+                            // name; the record is kept as it is for when it can.
+                            report.skipped.push(format!(
+                                "workspace `{workspace}`: the parent of `{}` is of type \
+                                 `{}`, which is not in the catalog; kept without it",
+                                text(rid)?,
+                                text(pty)?
+                            ));
+                            retained_instances
+                                .insert((workspace.clone(), key.clone()), record.to_vec());
+                            None
+                        }
                     },
                     _ => return Err(StoreError::Corrupt("bad instance record".into())),
                 };
-                parts
-                    .instances
-                    .push(((ty, id(rid, ResourceId::parse)?), parent));
+                parts.instances.push((key, parent));
             }
         }
         // Sorted for `grant` to find the instances granted on.
         parts.instances.sort_by(|(a, _), (b, _)| a.cmp(b));
 
+        last_id.clear();
         while let Some((key, value)) = next_of(&mut members, keys::MEMBERS, &workspace)? {
             let [_, first] = keys::parts(&key, keys::MEMBERS)[..] else {
                 return Err(StoreError::Corrupt("bad member chunk key".into()));
             };
             for record in chunk_records(boundaries, first, &value) {
                 let (user, record) = record?;
+                in_order(&mut last_id, user)?;
                 let user = id(user, UserId::parse)?;
                 let mut lines = record.split(|b| *b == b'\n');
                 let membership = match lines.next() {
@@ -249,6 +272,7 @@ fn load_range(
         workspaces,
         report,
         retained,
+        retained_instances,
     })
 }
 
@@ -293,7 +317,7 @@ fn chunk_records<'v>(
             record.ok_or_else(|| StoreError::Corrupt("a chunk record has no id".into()))?;
         let placed = match at {
             0 if first.is_empty() => !boundaries.starts(id),
-            0 => id == first,
+            0 => id == first && boundaries.starts(id),
             _ => !boundaries.starts(id),
         };
         if !placed {
@@ -304,6 +328,20 @@ fn chunk_records<'v>(
         }
         Ok((id, record))
     })
+}
+
+/// Checks that `id` follows `last`, the id before it in its run, and makes it the last:
+/// a run's records ascend, each once, across its chunks.
+fn in_order(last: &mut Vec<u8>, id: &[u8]) -> Result<(), StoreError> {
+    if !last.is_empty() && id <= last.as_slice() {
+        return Err(StoreError::Corrupt(format!(
+            "record `{}` is out of order or twice in its chunks",
+            String::from_utf8_lossy(id)
+        )));
+    }
+    last.clear();
+    last.extend_from_slice(id);
+    Ok(())
 }
 
 /// One line of a member record as a grant; `None` (and a note in the report) if the
@@ -354,6 +392,10 @@ fn grant(
 /// that rewriting a member record does not lose them.
 pub type Retained = HashMap<(WorkspaceId, UserId), Vec<Vec<u8>>>;
 
+/// Instance records whose parent's type the catalog in force does not have, as stored,
+/// kept so that rewriting their chunk does not lose the parent.
+pub type RetainedInstances = HashMap<(WorkspaceId, InstanceKey), Vec<u8>>;
+
 /// What start-up read from the database.
 pub struct Loaded {
     /// The last revision written.
@@ -364,6 +406,8 @@ pub struct Loaded {
     pub report: LoadReport,
     /// The member record lines behind `report.unknown_roles`.
     pub retained: Retained,
+    /// The instance records whose parent's type is not in the catalog.
+    pub retained_instances: RetainedInstances,
 }
 
 /// The product names stored for a set of products.

@@ -147,6 +147,7 @@ impl Store {
             workspaces,
             report,
             retained,
+            retained_instances,
         } = load::load(&db, &catalog, boundaries)?;
         info!(revision, workspaces = workspaces.len(), "store loaded");
         let published = Arc::new(ArcSwap::from_pointee(Snapshot {
@@ -163,6 +164,7 @@ impl Store {
             catalog: Arc::clone(&catalog),
             published: Arc::clone(&published),
             retained,
+            retained_instances,
             boundaries,
         };
         let handle = std::thread::Builder::new()

@@ -26,7 +26,7 @@ use super::{
     change_log::{self, ChangeLog},
     chunks::{self, Boundaries},
     keys,
-    load::{Retained, products_value},
+    load::{Retained, RetainedInstances, products_value},
 };
 use crate::{
     engine::{Command, WriteError, plan},
@@ -71,6 +71,9 @@ pub struct Writer {
     pub published: Arc<ArcSwap<Snapshot>>,
     /// Member record lines of roles the catalog does not have, rewritten with the record.
     pub retained: Retained,
+    /// Instance records with a parent of a type the catalog does not have, rewritten as
+    /// they are.
+    pub retained_instances: RetainedInstances,
     /// Where the database's chunks start.
     pub boundaries: Boundaries,
 }
@@ -86,6 +89,7 @@ impl Writer {
             catalog,
             published,
             retained,
+            retained_instances,
             boundaries,
         } = self;
         let mut planner = Planner {
@@ -94,6 +98,7 @@ impl Writer {
             catalog,
             latest: published.load_full(),
             retained,
+            retained_instances,
             boundaries,
         };
         let (committed, acks) = std::sync::mpsc::channel();
@@ -235,6 +240,7 @@ struct Planner {
     /// The state after the last group planned.
     latest: Arc<Snapshot>,
     retained: Retained,
+    retained_instances: RetainedInstances,
     boundaries: Boundaries,
 }
 
@@ -404,6 +410,7 @@ impl Planner {
                     }
                 }
                 self.retained.retain(|(ws, _), _| ws != workspace);
+                self.retained_instances.retain(|(ws, _), _| ws != workspace);
             }
             Change::RemoveMember { workspace, user } => {
                 self.retained.remove(&(workspace.clone(), user.clone()));
@@ -429,9 +436,9 @@ impl Planner {
                 workspace,
                 resource,
             } => {
-                dirty
-                    .instances
-                    .insert((workspace.clone(), resource.clone()));
+                let key = (workspace.clone(), resource.clone());
+                self.retained_instances.remove(&key);
+                dirty.instances.insert(key);
             }
         }
         Ok(())
@@ -560,8 +567,21 @@ impl Planner {
                     .into_iter()
                     .flat_map(|ws| ws.instances_in(ty, (from, Bound::Unbounded)));
                 for (id, instance) in self.boundaries.chunk(start.is_none(), records) {
+                    let retained = match self.retained_instances.is_empty() {
+                        true => None,
+                        false => self
+                            .retained_instances
+                            .get(&(workspace.clone(), (ty, id.clone()))),
+                    };
                     let mut record = Vec::new();
-                    keys::push_instance(&mut record, &self.catalog, instance.parent.as_ref());
+                    match retained {
+                        Some(stored) => record.extend_from_slice(stored),
+                        None => keys::push_instance(
+                            &mut record,
+                            &self.catalog,
+                            instance.parent.as_ref(),
+                        ),
+                    }
                     chunks::push(&mut value, id.as_str(), &record);
                 }
                 if value.is_empty() {
@@ -836,6 +856,104 @@ mod tests {
         store.close();
     }
 
+    #[tokio::test]
+    async fn an_instance_whose_parent_type_the_catalog_lacks_keeps_its_record_through_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::built_in());
+        {
+            let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
+            let boundaries = crate::store::chunk_boundaries(&db).unwrap();
+            db.insert(
+                keys::workspace(&WorkspaceId::parse("acme").unwrap()),
+                &b""[..],
+            )
+            .unwrap();
+            // Destinations d00..d39, d07's parent of a type the catalog does not have.
+            let head = keys::instance_chunk("acme", "destination", "");
+            let (mut key, mut value) = (head.clone(), Vec::new());
+            for n in 0..40 {
+                let id = format!("d{n:02}");
+                if boundaries.starts(id.as_bytes()) && !value.is_empty() {
+                    db.insert(&key, std::mem::take(&mut value)).unwrap();
+                }
+                if boundaries.starts(id.as_bytes()) {
+                    key = [&head[..], id.as_bytes()].concat();
+                }
+                let record: &[u8] = if n == 7 { b"gone_type\0p1" } else { b"" };
+                chunks::push(&mut value, &id, record);
+            }
+            db.insert(&key, value).unwrap();
+            db.flush().unwrap();
+        }
+        let stored = |dir: &std::path::Path| {
+            let db = open_db(dir, &StoreConfig::default()).unwrap();
+            db.scan_prefix(keys::INSTANCES)
+                .values()
+                .map(|value| value.unwrap().to_vec())
+                .collect::<Vec<_>>()
+                .concat()
+        };
+        let destination = catalog.type_id("destination").unwrap();
+        let acme = WorkspaceId::parse("acme").unwrap();
+        let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        assert!(
+            store
+                .load_report()
+                .skipped
+                .iter()
+                .any(|note| note.contains("`d07`") && note.contains("gone_type"))
+        );
+        let (_, d07) = store
+            .snapshot()
+            .workspace(&acme)
+            .unwrap()
+            .instance_named(destination, "d07")
+            .map(|(id, instance)| (id.clone(), instance.clone()))
+            .unwrap();
+        assert_eq!(d07.parent, None);
+        // Every chunk of destinations rewritten: one registration next to each record.
+        let source = catalog.type_id("source").unwrap();
+        let mut commands = vec![Command::RegisterResource {
+            workspace: acme.clone(),
+            resource: (source, ResourceId::parse("s1").unwrap()),
+            parent: None,
+        }];
+        commands.extend((0..40).map(|n| Command::RegisterResource {
+            workspace: acme.clone(),
+            resource: (
+                destination,
+                ResourceId::parse(&format!("d{n:02}x")).unwrap(),
+            ),
+            parent: Some(ResourceId::parse("s1").unwrap()),
+        }));
+        for result in store.write_all(commands).await.unwrap() {
+            result.unwrap();
+        }
+        let state = store.snapshot();
+        store.close();
+        drop(store);
+        let records = stored(dir.path());
+        assert_eq!(
+            records
+                .windows(12)
+                .filter(|w| *w == b"gone_type\0p1")
+                .count(),
+            1,
+            "kept once"
+        );
+        let again = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        assert_eq!(again.snapshot().workspace(&acme), state.workspace(&acme));
+        assert_eq!(
+            again
+                .snapshot()
+                .workspace(&acme)
+                .unwrap()
+                .instances_of(destination, None)
+                .count(),
+            80
+        );
+    }
+
     /// Plans every group, each on the state the ones before leave, and only then
     /// commits them all, in order; returns the state published last.
     fn plan_all_then_commit(
@@ -853,6 +971,7 @@ mod tests {
             catalog: Arc::clone(catalog),
             latest: published.load_full(),
             retained: Retained::new(),
+            retained_instances: RetainedInstances::new(),
             boundaries,
         };
         let (to_commit, planned) = std::sync::mpsc::sync_channel(groups.len());
