@@ -84,7 +84,8 @@ impl Tally {
 
 /// Applies an import stream. While one batch is being made durable, the next is being
 /// planned by the writer and the one after it received and parsed, so the network, the
-/// parsing, the planning and the disk overlap.
+/// parsing, the planning and the disk overlap. An import that fails part-way (a broken
+/// stream) has applied the batches queued before the failure, unreported.
 pub async fn import(
     store: Arc<Store>,
     mut stream: Streaming<pb::ImportRequest>,

@@ -16,9 +16,10 @@
 //! database was created, so that ids cannot be chosen to make one chunk of a whole
 //! workspace; the seed and the mean chunk size (the period) are stored in the database,
 //! which so keeps its layout whatever later releases choose for new databases. Chunk
-//! sizes are geometric with mean the period; with [`DEFAULT_PERIOD`], a sled
-//! leaf holds at most 17 of them, which keeps leaves far below the size over which sled
-//! stores a leaf as a file of its own.
+//! sizes are geometric with mean the period; with [`DEFAULT_PERIOD`], a sled leaf holds
+//! at most 17 of them, which keeps leaves of ordinary records far below the size over
+//! which sled stores a leaf as a file of its own (one member with thousands of grants
+//! still makes its chunk as large as its record).
 //!
 //! A chunk's value is its records in id order, each `{id} 0 {record}`, separated by the
 //! byte 0x1E (record separator): ids are printable ASCII, and records are printable text

@@ -135,8 +135,8 @@ pub fn legacy_change_log_revision(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(revision.try_into().ok()?))
 }
 
-/// A counter stored as 8 bytes big-endian under `key` of `tree` (the revision, the change
-/// log's size); 0 when absent. `what` names it in the corruption error.
+/// A counter stored as 8 bytes big-endian under `key` of `tree` (the revision); 0 when
+/// absent. `what` names it in the corruption error.
 pub fn read_u64(tree: &sled::Tree, key: &[u8], what: &str) -> Result<u64, super::StoreError> {
     match tree.get(key)? {
         Some(bytes) => bytes

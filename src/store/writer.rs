@@ -463,8 +463,9 @@ impl Planner {
         }
     }
 
-    /// Rewrites the member chunks that hold the `dirty` members, before (as the database
-    /// holds them, `base`) or after the group (`overlay`), and those they start.
+    /// Rewrites the member chunks that hold the `dirty` members, before the group
+    /// (`base`: what the database holds once the groups planned before it are
+    /// committed) or after it (`overlay`).
     fn write_member_chunks(
         &self,
         batch: &mut sled::Batch,
@@ -523,8 +524,9 @@ impl Planner {
         }
     }
 
-    /// Rewrites the instance chunks that hold the `dirty` instances, before (as the
-    /// database holds them, `base`) or after the group (`overlay`), and those they start.
+    /// Rewrites the instance chunks that hold the `dirty` instances, before the group
+    /// (`base`: what the database holds once the groups planned before it are
+    /// committed) or after it (`overlay`).
     fn write_instance_chunks(
         &self,
         batch: &mut sled::Batch,
@@ -615,8 +617,8 @@ fn final_state<'a>(
 
 /// The chunks of one run of records (a workspace's members, or its instances of one
 /// type) that changes to the records `changed` touch: by their starts, `None` for the
-/// head chunk. `states` are the workspace before the group (what the database holds) and
-/// after it; `down(ws, id)` lists the run's ids in `ws` up to `id`, nearest first.
+/// head chunk. `states` are the workspace before the group (what the database holds once
+/// the groups planned before it are committed) and after it; `down(ws, id)` lists the run's ids in `ws` up to `id`, nearest first.
 ///
 /// A chunk's contents change only if a record in it changed, or if its range did, which
 /// takes a record that starts a chunk to come or go. So the chunks that hold a changed
