@@ -515,11 +515,7 @@ impl Planner {
                     keys::push_member(&mut record, &self.catalog, member, retained);
                     chunks::push(&mut value, user.as_str(), &record);
                 }
-                if value.is_empty() {
-                    batch.remove(key);
-                } else {
-                    batch.insert(key, value);
-                }
+                put_chunk(batch, key, value);
             }
         }
     }
@@ -586,13 +582,18 @@ impl Planner {
                     }
                     chunks::push(&mut value, id.as_str(), &record);
                 }
-                if value.is_empty() {
-                    batch.remove(key);
-                } else {
-                    batch.insert(key, value);
-                }
+                put_chunk(batch, key, value);
             }
         }
+    }
+}
+
+/// Writes a chunk, or removes its key if it has no records left.
+fn put_chunk(batch: &mut sled::Batch, key: Vec<u8>, value: Vec<u8>) {
+    if value.is_empty() {
+        batch.remove(key);
+    } else {
+        batch.insert(key, value);
     }
 }
 
@@ -677,6 +678,15 @@ mod tests {
         let admin = catalog.role_id("source_admin").unwrap();
         let workspace =
             prop_oneof![Just("a"), Just("b")].prop_map(|ws| WorkspaceId::parse(ws).unwrap());
+        // All instances, or source `r`.
+        let admin_grant = move |all: bool, r: u8| Grant {
+            role: admin,
+            scope: if all {
+                Scope::All
+            } else {
+                Scope::Instance(source, resource(r))
+            },
+        };
         (workspace, 0..9_u8, 0..80_u8, 0..40_u8, any::<bool>()).prop_map(
             move |(workspace, op, u, r, flag)| match op {
                 0 => Command::CreateWorkspace {
@@ -716,27 +726,13 @@ mod tests {
                 6 | 7 => Command::Grant {
                     workspace,
                     user: user(u),
-                    grant: Grant {
-                        role: admin,
-                        scope: if flag {
-                            Scope::All
-                        } else {
-                            Scope::Instance(source, resource(r))
-                        },
-                    },
+                    grant: admin_grant(flag, r),
                     actor: None,
                 },
                 _ => Command::Revoke {
                     workspace,
                     user: user(u),
-                    grant: Grant {
-                        role: admin,
-                        scope: if flag {
-                            Scope::All
-                        } else {
-                            Scope::Instance(source, resource(r))
-                        },
-                    },
+                    grant: admin_grant(flag, r),
                     actor: None,
                 },
             },
