@@ -232,11 +232,27 @@ async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
     .await;
 
     let logged = logged_users(dir.path());
-    for (user, revision) in acknowledged {
-        let write = (revision, user);
+    for (user, revision) in &acknowledged {
+        let write = (*revision, user.clone());
         assert!(
             logged.contains(&write),
             "{write:?} was acknowledged but is not in the change log"
         );
     }
+
+    // Restarted, the state is at some revision: the log holds every revision up to it
+    // (never state without its log) and, once the open has cut off what the killed
+    // process logged past it, none beyond.
+    let server = spawn(dir.path()).await;
+    let revision = AccessServiceClient::new(server.channel.clone())
+        .check(check_req("acme", "olivia", "workspace.read", None))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    drop(server);
+    let mut revisions: Vec<u64> = logged_users(dir.path()).iter().map(|(r, _)| *r).collect();
+    revisions.dedup();
+    // Every revision names a user: revision 1, creating the workspace, names its owner.
+    assert_eq!(revisions, (1..=revision).collect::<Vec<_>>());
 }
