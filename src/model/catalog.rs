@@ -256,6 +256,14 @@ where
 {
     let mut map = HashMap::default();
     for (i, name) in names.enumerate() {
+        // Names are stored in the database, between separators (NUL, newline, comma, and
+        // 0x1E between records) that must never occur inside one.
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            return Err(CatalogError::Invalid(format!(
+                "{kind} `{}`: a name is printable ASCII, without spaces or commas",
+                name.escape_debug()
+            )));
+        }
         let index = I::try_from(i)
             .map_err(|_| CatalogError::Invalid(format!("too many {kind}s in the catalog")))?;
         if map.insert(name.clone(), make(index)).is_some() {
@@ -695,6 +703,21 @@ mod tests {
         );
         let err = Catalog::parse(&text).expect_err("duplicate");
         assert_eq!(err.to_string(), "role `source_read` is defined twice");
+    }
+
+    #[test]
+    fn names_that_would_break_the_stored_records_are_rejected() {
+        // As TOML strings.
+        for bad in [
+            r#""source admin""#,
+            r#""source,admin""#,
+            r#""source\u001Eadmin""#,
+            r#""""#,
+        ] {
+            let text = BUILT_IN.replace("name = \"source_read\"", &format!("name = {bad}"));
+            let err = Catalog::parse(&text).expect_err(bad);
+            assert!(err.to_string().contains("printable ASCII"), "{err}");
+        }
     }
 
     #[test]

@@ -504,12 +504,12 @@ impl Planner {
                     .flat_map(|ws| ws.members_in((from, Bound::Unbounded)));
                 for (user, member) in self.boundaries.chunk(start.is_none(), records) {
                     // Nearly always empty: then not worth two reference counts and a hash.
-                    let retained = match self.retained.is_empty() {
-                        true => &[][..],
-                        false => self
-                            .retained
+                    let retained = if self.retained.is_empty() {
+                        &[][..]
+                    } else {
+                        self.retained
                             .get(&(workspace.clone(), user.clone()))
-                            .map_or(&[][..], Vec::as_slice),
+                            .map_or(&[][..], Vec::as_slice)
                     };
                     let mut record = Vec::new();
                     keys::push_member(&mut record, &self.catalog, member, retained);
@@ -565,11 +565,11 @@ impl Planner {
                     .into_iter()
                     .flat_map(|ws| ws.instances_in(ty, (from, Bound::Unbounded)));
                 for (id, instance) in self.boundaries.chunk(start.is_none(), records) {
-                    let retained = match self.retained_instances.is_empty() {
-                        true => None,
-                        false => self
-                            .retained_instances
-                            .get(&(workspace.clone(), (ty, id.clone()))),
+                    let retained = if self.retained_instances.is_empty() {
+                        None
+                    } else {
+                        self.retained_instances
+                            .get(&(workspace.clone(), (ty, id.clone())))
                     };
                     let mut record = Vec::new();
                     match retained {
