@@ -5,7 +5,7 @@ use crate::model::{
     TypeId, UserId, Workspace,
     catalog::{MAX_TYPE_DEPTH, Target},
     decision::DecisionRef,
-    workspace::Member,
+    workspace::{Instance, Member},
 };
 
 /// One check, already validated: the resource is present exactly when the permission
@@ -126,28 +126,13 @@ impl<'w, 'u> UserInWorkspace<'w, 'u> {
         if permission.every_member {
             return DecisionRef::AllowedByMembership(Membership::Member);
         }
-        // The target and its ancestors (a destination's source), looked up once: every
-        // instance-scoped grant is then compared against this short chain.
-        let mut chain: [Option<(TypeId, &ResourceId)>; MAX_TYPE_DEPTH] = [None; MAX_TYPE_DEPTH];
-        if let Some((ty, (id, instance))) = target {
-            let parents = instance
-                .parent
-                .iter()
-                .flat_map(|p| workspace.lineage(p))
-                .map(|(ty, id)| (*ty, id));
-            for (link, key) in chain
-                .iter_mut()
-                .zip(std::iter::once((ty, id)).chain(parents))
-            {
-                *link = Some(key);
-            }
-        }
-        let covered = |scope: &Scope| match scope {
+        // The target and its ancestors (a destination's source), looked up once and only
+        // as far as an instance-scoped grant needs them: owners, all-scope grants and
+        // grants on the target itself never look up the instance above it.
+        let mut lineage = Lineage::new(workspace, target);
+        let mut covered = |scope: &Scope| match scope {
             Scope::All => true,
-            Scope::Instance(ty, id) => chain
-                .iter()
-                .map_while(|link| *link)
-                .any(|key| key.0 == *ty && key.1 == id),
+            Scope::Instance(ty, id) => lineage.contains(*ty, id),
         };
         let products = workspace.products();
         member
@@ -164,6 +149,89 @@ impl<'w, 'u> UserInWorkspace<'w, 'u> {
                 DecisionRef::Denied(DenialReason::NoCoveringGrant),
                 DecisionRef::AllowedByGrant,
             )
+    }
+}
+
+/// The target of a check and the instances above it, found as far as they are asked for.
+/// Within [`MAX_TYPE_DEPTH`] links, as `Workspace::lineage` bounds them.
+struct Lineage<'w> {
+    workspace: &'w Workspace,
+    /// The keys found so far, the target first; the first `len` are `Some`.
+    found: [Option<(TypeId, &'w ResourceId)>; MAX_TYPE_DEPTH],
+    len: usize,
+    /// Where the next key comes from.
+    next: Next<'w>,
+}
+
+/// The link a [`Lineage`] finds next.
+enum Next<'w> {
+    /// This key: the target's parent, known from the target's instance.
+    Key(&'w InstanceKey),
+    /// The parent of this key, which needs the key's instance looked up.
+    ParentOf(&'w InstanceKey),
+    /// None: the last key found has no parent.
+    End,
+}
+
+impl<'w> Lineage<'w> {
+    fn new(
+        workspace: &'w Workspace,
+        target: Option<(TypeId, (&'w ResourceId, &'w Instance))>,
+    ) -> Self {
+        let mut found = [None; MAX_TYPE_DEPTH];
+        let (len, next) = match target {
+            Some((ty, (id, instance))) => {
+                if let Some(first) = found.first_mut() {
+                    *first = Some((ty, id));
+                }
+                (1, instance.parent.as_ref().map_or(Next::End, Next::Key))
+            }
+            None => (0, Next::End),
+        };
+        Self {
+            workspace,
+            found,
+            len,
+            next,
+        }
+    }
+
+    /// Whether instance (`ty`, `id`) is the target or one of the instances above it.
+    fn contains(&mut self, ty: TypeId, id: &ResourceId) -> bool {
+        let mut at = 0;
+        loop {
+            if at == self.len && !self.extend() {
+                return false;
+            }
+            match self.found.get(at).copied().flatten() {
+                Some((t, i)) if t == ty && i == id => return true,
+                Some(_) => at += 1,
+                None => return false,
+            }
+        }
+    }
+
+    /// Finds one more link; false if there is none.
+    fn extend(&mut self) -> bool {
+        let key = match std::mem::replace(&mut self.next, Next::End) {
+            Next::Key(key) => key,
+            Next::ParentOf(child) => match self
+                .workspace
+                .instance(child)
+                .and_then(|instance| instance.parent.as_ref())
+            {
+                Some(key) => key,
+                None => return false,
+            },
+            Next::End => return false,
+        };
+        let Some(slot) = self.found.get_mut(self.len) else {
+            return false;
+        };
+        *slot = Some((key.0, &key.1));
+        self.len += 1;
+        self.next = Next::ParentOf(key);
+        true
     }
 }
 

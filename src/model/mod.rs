@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod catalog_text;
 pub mod change;
 pub mod decision;
+pub mod id_table;
 pub mod ids;
 pub mod table;
 pub mod workspace;

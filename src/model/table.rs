@@ -88,6 +88,14 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
         self.len() == 0
     }
 
+    /// The entries in key order while the table is flat; `None` once it is a tree.
+    pub(super) fn flat_entries(&self) -> Option<&[(K, V)]> {
+        match &self.0 {
+            Repr::Flat(entries) => Some(entries),
+            Repr::Tree(_) => None,
+        }
+    }
+
     /// The entry for `key`, with the key as stored.
     pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where

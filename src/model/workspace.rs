@@ -11,6 +11,7 @@
 use super::{
     catalog::{MAX_TYPE_DEPTH, ProductSet, RoleId, TypeId},
     change::Change,
+    id_table::IdTable,
     ids::{ResourceId, UserId},
     table::{Set, Table},
 };
@@ -127,10 +128,10 @@ impl Holders {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Workspace {
     products: ProductSet,
-    members: Table<UserId, Member>,
+    members: IdTable<UserId, Member>,
     owners: Set<UserId>,
     /// By type, then id: an instance is found by a borrowed id, without building a key.
-    instances: Table<TypeId, Table<ResourceId, Instance>>,
+    instances: Table<TypeId, IdTable<ResourceId, Instance>>,
     children: Table<InstanceKey, Set<InstanceKey>>,
     /// Present while the workspace has more than `HOLDER_INDEX_FROM` members (and until
     /// it falls below `HOLDER_INDEX_UNTIL`).
@@ -215,7 +216,7 @@ impl Workspace {
                 .chunk_by(|((a, _), _), ((b, _), _)| a == b)
                 .filter_map(|run| {
                     let ((ty, _), _) = run.first()?;
-                    let of_type = Table::from_entries(
+                    let of_type = IdTable::from_entries(
                         run.iter()
                             .map(|((_, id), parent)| {
                                 (
@@ -257,7 +258,7 @@ impl Workspace {
         let members: Vec<(UserId, Member)> = members.drain(..).collect();
         let mut workspace = Self {
             products: *products,
-            members: Table::from_entries(members),
+            members: IdTable::from_entries(members),
             owners: Set::from_entries(owners),
             instances: instance_tables,
             children,
@@ -552,7 +553,7 @@ impl Workspace {
                     children.add(key.clone());
                 });
         }
-        self.instances.update(key.0, Table::default, |of_type| {
+        self.instances.update(key.0, IdTable::default, |of_type| {
             of_type.insert(key.1.clone(), Instance { parent });
         });
     }

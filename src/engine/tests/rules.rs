@@ -6,7 +6,10 @@ use super::{
     ALL_ADD_ONS, Fixture, M, NO_GRANT, NOT_A_MEMBER, NOT_ENABLED, NOT_REGISTERED, ONE_S1, OWNER,
     Spec, WriteError, by_grant, sources, user,
 };
-use crate::model::{Catalog, catalog::BUILT_IN};
+use crate::model::{
+    Catalog,
+    catalog::{BUILT_IN, MAX_TYPE_DEPTH},
+};
 
 // Rule 1: all current and future.
 
@@ -384,4 +387,82 @@ fn a_role_added_to_the_catalog_as_data_is_enforced() {
         f.exec(&all),
         Err(WriteError::ScopeNotAccepted { .. })
     ));
+}
+
+/// A catalog whose sources have `levels` generations of descendants below them, `level0`
+/// (child of `source`) to `level{levels - 1}`, a permission on the deepest, and a role
+/// scoped to each level that allows it.
+fn deep_catalog(levels: usize) -> Catalog {
+    let deepest = levels - 1;
+    let mut text = format!(
+        "{BUILT_IN}\n[[permissions]]\nname = \"deep.read\"\nproduct = \"connections\"\n\
+         names = \"level{deepest}\"\n\
+         [[roles]]\nname = \"deep_reader\"\nproduct = \"connections\"\n\
+         scope_type = \"source\"\nscopes = [\"instance\"]\npermissions = [\"deep.read\"]\n"
+    );
+    for level in 0..levels {
+        let parent = match level {
+            0 => "source".to_owned(),
+            _ => format!("level{}", level - 1),
+        };
+        text.push_str(&format!(
+            "\n[[resource_types]]\nname = \"level{level}\"\nproduct = \"connections\"\n\
+             parent = \"{parent}\"\n\
+             [[roles]]\nname = \"level{level}_reader\"\nproduct = \"connections\"\n\
+             scope_type = \"level{level}\"\nscopes = [\"instance\"]\n\
+             permissions = [\"deep.read\"]\n"
+        ));
+    }
+    Catalog::parse(&text).expect("catalog")
+}
+
+#[test]
+fn a_grant_on_any_ancestor_covers_down_the_deepest_hierarchy_the_catalog_allows() {
+    // The deepest catalog accepted: the source and MAX_TYPE_DEPTH - 1 levels below it.
+    let levels = MAX_TYPE_DEPTH - 1;
+    let mut f = Fixture::with_catalog(deep_catalog(levels), ALL_ADD_ONS);
+    // Two chains, `a` and `b`, from a source down to the deepest level.
+    for chain in ["a", "b"] {
+        f.add("source", &format!("{chain}-source"), None);
+        for level in 0..levels {
+            let parent = match level {
+                0 => format!("{chain}-source"),
+                _ => format!("{chain}-{}", level - 1),
+            };
+            f.add(
+                &format!("level{level}"),
+                &format!("{chain}-{level}"),
+                Some(&parent),
+            );
+        }
+    }
+    let deepest = levels - 1;
+    let (a_bottom, b_bottom) = (format!("a-{deepest}"), format!("b-{deepest}"));
+    f.join(M);
+    assert_eq!(f.decide(M, "deep.read", Some(&a_bottom)), NO_GRANT);
+
+    // A grant on the source covers the bottom of its own chain, not of the other.
+    f.give(M, "deep_reader", Spec::One("source", "a-source"));
+    assert_eq!(
+        f.decide(M, "deep.read", Some(&a_bottom)),
+        by_grant(&f, "deep_reader", Spec::One("source", "a-source"))
+    );
+    assert_eq!(f.decide(M, "deep.read", Some(&b_bottom)), NO_GRANT);
+
+    // So does a grant on every level between, each found however many grants that do
+    // not cover come before it.
+    for level in 0..levels {
+        let (ty, id) = (format!("level{level}"), format!("b-{level}"));
+        let role = format!("level{level}_reader");
+        let mut g = Fixture::with_catalog(deep_catalog(levels), ALL_ADD_ONS);
+        g.state = f.state.clone();
+        g.give(M, &role, Spec::One(&ty, &format!("a-{level}")));
+        assert_eq!(g.decide(M, "deep.read", Some(&b_bottom)), NO_GRANT, "{ty}");
+        g.give(M, &role, Spec::One(&ty, &id));
+        assert_eq!(
+            g.decide(M, "deep.read", Some(&b_bottom)),
+            by_grant(&g, &role, Spec::One(&ty, &id)),
+            "{ty}"
+        );
+    }
 }

@@ -1,0 +1,344 @@
+//! A [`Table`] keyed by ids that keeps the first eight bytes of each key in an array of
+//! its own, so that finding an id reads the keys' strings once rather than at every step.
+//!
+//! With ten million grants a workspace's tables are out of cache on most checks. A binary
+//! search over the entries of a flat table of ids followed, at every step, one pointer to
+//! the entry and a second to the id's bytes on the heap: two cache misses a step, and a
+//! lookup in sixty members took a dozen. Here each entry has eight bytes of its id kept
+//! in an array of integers (sixty of them fill eight cache lines), where the search
+//! runs; it then reads the one entry it lands on, and that entry's id to confirm.
+//!
+//! The eight bytes are a window that starts after the prefix every key of the table
+//! shares: `usr_` for random ids, and more for ids such as `usr_000000000042` that are
+//! numbers padded with zeros, whose first eight bytes would all be equal. Keys whose
+//! windows are equal anyway are told apart by a binary search on the whole keys.
+//!
+//! The price is eight bytes an entry and a pointer a table, for the tables a check
+//! searches: a workspace's members and its instances of each type. Writes rebuild the
+//! windows of the table they change, which they copy whole anyway.
+
+use std::{borrow::Borrow, cmp::Ordering};
+
+use super::table::{Iter, Range, StrKey, Table};
+
+/// A map from ids to `V` in id order, found by borrowed `&str` at the cost of one
+/// pointer to follow, not one a step.
+#[derive(Clone)]
+pub struct IdTable<K: Ord + Clone + StrKey, V: Clone> {
+    table: Table<K, V>,
+    /// While `table` is flat, the `window` at `offset` of each of its keys, in the same
+    /// order; empty once it is a tree, whose lookups go to the tree.
+    windows: Box<[u64]>,
+    /// How many bytes every key of the flat table starts with in common (at most 255).
+    offset: u8,
+}
+
+/// Eight bytes of `key` from `offset`, padded with zeros, as a big-endian integer. Of
+/// two keys that share their first `offset` bytes, the one with the lesser window is the
+/// lesser key (a zero pad sorts first, as a shorter key does); keys with equal windows
+/// must be compared whole.
+fn window(key: &[u8], offset: u8) -> u64 {
+    let rest = key.get(usize::from(offset)..).unwrap_or_default();
+    let mut bytes = [0; 8];
+    let n = rest.len().min(8);
+    if let (Some(to), Some(from)) = (bytes.get_mut(..n), rest.get(..n)) {
+        to.copy_from_slice(from);
+    }
+    u64::from_be_bytes(bytes)
+}
+
+/// How many bytes `a` and `b` start with in common, at most 255. For the first and the
+/// last key of a sorted table, that is what every key between shares too.
+fn common_prefix(a: &[u8], b: &[u8]) -> u8 {
+    let shared = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    u8::try_from(shared).unwrap_or(u8::MAX)
+}
+
+impl<K: Ord + Clone + StrKey, V: Clone> Default for IdTable<K, V> {
+    fn default() -> Self {
+        Self {
+            table: Table::default(),
+            windows: Box::default(),
+            offset: 0,
+        }
+    }
+}
+
+impl<K: Ord + Clone + StrKey + std::fmt::Debug, V: Clone + std::fmt::Debug> std::fmt::Debug
+    for IdTable<K, V>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.table.fmt(f)
+    }
+}
+
+impl<K: Ord + Clone + StrKey, V: Clone + PartialEq> PartialEq for IdTable<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.table == other.table
+    }
+}
+
+impl<K: Ord + Clone + StrKey, V: Clone + Eq> Eq for IdTable<K, V> {}
+
+impl<K: Ord + Clone + StrKey, V: Clone> IdTable<K, V> {
+    fn indexed(table: Table<K, V>) -> Self {
+        let Some(entries) = table.flat_entries() else {
+            return Self {
+                table,
+                windows: Box::default(),
+                offset: 0,
+            };
+        };
+        let offset = match (entries.first(), entries.last()) {
+            (Some((first, _)), Some((last, _))) => {
+                common_prefix(first.key_bytes(), last.key_bytes())
+            }
+            _ => 0,
+        };
+        let windows = entries
+            .iter()
+            .map(|(k, _)| window(k.key_bytes(), offset))
+            .collect();
+        Self {
+            table,
+            windows,
+            offset,
+        }
+    }
+
+    /// Rebuilds the windows after a write that may have added or removed keys.
+    fn reindex(&mut self) {
+        *self = Self::indexed(std::mem::take(&mut self.table));
+    }
+
+    /// A table of `entries`, in any order; of equal keys, the last one stays.
+    pub fn from_entries(entries: Vec<(K, V)>) -> Self {
+        Self::indexed(Table::from_entries(entries))
+    }
+
+    /// How many entries the table holds.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The entry for the key whose string is `key`, with the key as stored.
+    pub fn get_key_value_str(&self, key: &str) -> Option<(&K, &V)> {
+        let Some(entries) = self.table.flat_entries() else {
+            return self.table.get_key_value_str(key);
+        };
+        // A key of the table shares its first `offset` bytes, and then the order of the
+        // windows is the order of the keys: the keys whose windows equal the wanted one
+        // are a run, one long nearly always, found by integers in a few cache lines.
+        // Whole keys are compared within the run only, which also confirms the shared
+        // bytes. A key that does not share them is found nowhere, as it should be.
+        let wanted = window(key.as_bytes(), self.offset);
+        let start = self.windows.partition_point(|&w| w < wanted);
+        let end = self.windows.partition_point(|&w| w <= wanted);
+        let run = entries.get(start..end)?;
+        let at = run
+            .binary_search_by(|(k, _)| k.key_bytes().cmp(key.as_bytes()))
+            .ok()?;
+        run.get(at).map(|(k, v)| (k, v))
+    }
+
+    /// The entry for `key`, with the key as stored.
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.table.get_key_value(key)
+    }
+
+    /// The value for `key`.
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.table.get(key)
+    }
+
+    /// The value for `key`, to change in place (copying it first if it is shared).
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.table.get_mut(key)
+    }
+
+    /// Sets `key` to `value`, returning the value it replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let replaced = self.table.insert(key, value);
+        if replaced.is_none() {
+            self.reindex();
+        }
+        replaced
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let removed = self.table.remove(key);
+        if removed.is_some() {
+            self.reindex();
+        }
+        removed
+    }
+
+    /// Every entry in key order.
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        self.table.iter()
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
+        self.table.keys()
+    }
+
+    /// The values in key order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
+        self.table.values()
+    }
+
+    /// The entries whose keys fall in `range`, in key order.
+    pub fn range<Q, R>(&self, range: R) -> Range<'_, K, V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+        R: std::ops::RangeBounds<Q>,
+    {
+        self.table.range(range)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{UserId, table::FLAT_MAX};
+
+    #[test]
+    fn windows_order_as_keys_do_where_they_differ() {
+        assert_eq!(window(b"", 0), 0);
+        assert_eq!(window(b"usr_", 7), 0);
+        assert!(window(b"a", 0) < window(b"ab", 0));
+        assert!(window(b"usr_0", 0) < window(b"usr_1", 0));
+        assert_eq!(window(b"abcdefgh", 0), window(b"abcdefghZ", 0));
+        assert!(window(b"usr_0000000041", 4) == window(b"usr_0000000042", 4));
+        assert!(window(b"usr_0000000041", 8) < window(b"usr_0000000042", 8));
+        assert_eq!(common_prefix(b"usr_0000000041", b"usr_0000000099"), 12);
+        assert_eq!(common_prefix(b"a", b"a"), 1);
+        assert_eq!(common_prefix(&[b'x'; 300], &[b'x'; 300]), 255);
+    }
+
+    #[test]
+    fn ids_padded_with_zeros_are_found_by_the_bytes_after_their_shared_prefix() {
+        let ids: Vec<String> = (0..FLAT_MAX)
+            .map(|n| format!("usr_{:020}", n * 37))
+            .collect();
+        let table = IdTable::from_entries(ids.iter().map(|id| (user(id), ())).collect());
+        assert_eq!(usize::from(table.offset), "usr_".len() + 20 - 4);
+        for id in &ids {
+            assert!(table.get_key_value_str(id).is_some(), "{id}");
+        }
+        for absent in ["usr_00000000000000000001", "usr_", "usr_1", "zzz", "a"] {
+            assert!(table.get_key_value_str(absent).is_none(), "{absent}");
+        }
+    }
+
+    fn user(raw: &str) -> UserId {
+        UserId::parse(raw).unwrap_or_else(|e| panic!("{raw:?}: {e}"))
+    }
+
+    /// The part of an id after its case's common prefix: from a small alphabet, some a
+    /// prefix of others, so that many share their windows.
+    fn suffix() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[ab]{0,3}",
+            "[ab]{0,12}",
+            "abababab[ab]{0,3}",
+            "[a-z0-9]{1,12}"
+        ]
+    }
+
+    /// A prefix every id of a case starts with, so that tables share more than it.
+    fn shared() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just("u"),
+            Just("usr_"),
+            Just("usr_0000000000"),
+            Just("usr_abababababab")
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(String, u8),
+        Remove(String),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (suffix(), any::<u8>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            1 => suffix().prop_map(Op::Remove),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the writes, every id is found by `&str` exactly when a BTreeMap holds
+        /// it, flat or (past `FLAT_MAX`) a tree, and so is every id never inserted.
+        #[test]
+        fn ids_are_found_as_an_ordered_map_finds_them(
+            shared in shared(),
+            ops in proptest::collection::vec(op(), 0..(3 * FLAT_MAX)),
+            suffixes in proptest::collection::vec(suffix(), 0..32),
+            others in proptest::collection::vec("[a-z0-9_]{1,20}", 0..32),
+        ) {
+            let mut table: IdTable<UserId, u8> = IdTable::default();
+            let mut model: BTreeMap<String, u8> = BTreeMap::new();
+            for op in &ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        let k = format!("{shared}{k}");
+                        prop_assert_eq!(table.insert(user(&k), *v), model.insert(k, *v));
+                    }
+                    Op::Remove(k) => {
+                        let k = format!("{shared}{k}");
+                        prop_assert_eq!(table.remove(k.as_str()), model.remove(&k));
+                    }
+                }
+            }
+            // Absent ids with the shared prefix, and ids that may not share it.
+            let probes: Vec<String> =
+                suffixes.iter().map(|s| format!("{shared}{s}")).chain(others).collect();
+            prop_assert_eq!(table.len(), model.len());
+            for k in model.keys().chain(&probes) {
+                let found = table.get_key_value_str(k).map(|(k, v)| (k.as_str(), *v));
+                prop_assert_eq!(found, model.get_key_value(k).map(|(k, v)| (k.as_str(), *v)));
+            }
+            let rebuilt = IdTable::from_entries(model.iter().map(|(k, v)| (user(k), *v)).collect());
+            prop_assert!(rebuilt == table);
+            for k in model.keys().chain(&probes) {
+                prop_assert_eq!(
+                    rebuilt.get_key_value_str(k).map(|(_, v)| *v),
+                    model.get(k).copied()
+                );
+            }
+        }
+    }
+}
