@@ -17,7 +17,7 @@
 //! searches: a workspace's members and its instances of each type. Writes rebuild the
 //! windows of the table they change, which they copy whole anyway.
 
-use std::{borrow::Borrow, cmp::Ordering};
+use std::borrow::Borrow;
 
 use super::table::{Iter, Range, StrKey, Table};
 
