@@ -24,6 +24,18 @@ pub struct ProductId(u8);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeId(u8);
 
+impl TypeId {
+    /// The type's place in the catalog, from 0: an index for tables by type.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// The type at `index` in a catalog (whether the catalog has one or not).
+    pub fn at(index: usize) -> Option<Self> {
+        u8::try_from(index).ok().map(Self)
+    }
+}
+
 /// Index of a permission in the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PermissionId(u16);
