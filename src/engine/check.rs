@@ -61,7 +61,30 @@ pub fn decide<'w>(
     workspace: Option<&'w Workspace>,
     check: CheckRef<'_>,
 ) -> DecisionRef<'w> {
-    UserInWorkspace::new(workspace, check.user).decide(catalog, check.permission, check.resource)
+    let Some(workspace) = workspace else {
+        return DecisionRef::Denied(DenialReason::NotAMember);
+    };
+    let target = match (catalog.permission(check.permission), check.resource) {
+        (Some(permission), Some(id)) => match permission.target {
+            Target::Instance(ty) => Some((ty, id)),
+            Target::Workspace => None,
+        },
+        _ => None,
+    };
+    // Both looked up together, as neither depends on the other: at scale, where each
+    // is a few reads from memory, that saves the time of one of them.
+    let (member, instance) = workspace.member_and_instance(check.user, target);
+    let Some(member) = member else {
+        return DecisionRef::Denied(DenialReason::NotAMember);
+    };
+    decide_member(
+        catalog,
+        workspace,
+        member,
+        check.permission,
+        check.resource,
+        |_, _| instance,
+    )
 }
 
 /// A user looked up in a workspace once, to decide any number of their checks there:
@@ -105,51 +128,72 @@ impl<'w, 'u> UserInWorkspace<'w, 'u> {
         let (Some(workspace), Some(member)) = (self.workspace, self.member) else {
             return DecisionRef::Denied(DenialReason::NotAMember);
         };
-        // An id the catalog does not know cannot come from a validated request; deny.
-        let Some(permission) = catalog.permission(permission_id) else {
-            return DecisionRef::Denied(DenialReason::NoCoveringGrant);
-        };
-        if !workspace.products().contains(permission.product) {
-            return DecisionRef::Denied(DenialReason::ProductNotEnabled);
-        }
-        let target = match (permission.target, resource) {
-            (Target::Workspace, None) => None,
-            (Target::Instance(ty), Some(id)) => match workspace.instance_named(ty, id) {
-                Some(found) => Some((ty, found)),
-                None => return DecisionRef::Denied(DenialReason::ResourceNotRegistered),
-            },
-            _ => return DecisionRef::Denied(DenialReason::ResourceNotRegistered),
-        };
-        if member.membership == Membership::Owner {
-            return DecisionRef::AllowedByMembership(Membership::Owner);
-        }
-        if permission.every_member {
-            return DecisionRef::AllowedByMembership(Membership::Member);
-        }
-        // The target and its ancestors (a destination's source), looked up once and only
-        // as far as an instance-scoped grant needs them: owners, all-scope grants and
-        // grants on the target itself never look up the instance above it.
-        let mut lineage = Lineage::new(workspace, target);
-        let mut covered = |scope: &Scope| match scope {
-            Scope::All => true,
-            Scope::Instance(ty, id) => lineage.contains(*ty, id),
-        };
-        let products = workspace.products();
-        member
-            .grants
-            .iter()
-            .find(|grant| {
-                catalog.role(grant.role).is_some_and(|role| {
-                    products.contains(role.product)
-                        && role.allows(permission_id)
-                        && covered(&grant.scope)
-                })
-            })
-            .map_or(
-                DecisionRef::Denied(DenialReason::NoCoveringGrant),
-                DecisionRef::AllowedByGrant,
-            )
+        decide_member(
+            catalog,
+            workspace,
+            member,
+            permission_id,
+            resource,
+            |ty, id| workspace.instance_named(ty, id),
+        )
     }
+}
+
+/// Decides whether `member` of `workspace` holds `permission_id` on `resource`, in the
+/// order of [`check`]; `instance` finds the registered instance of a type and id, or
+/// gives the one already found.
+fn decide_member<'w>(
+    catalog: &Catalog,
+    workspace: &'w Workspace,
+    member: &'w Member,
+    permission_id: PermissionId,
+    resource: Option<&str>,
+    instance: impl FnOnce(TypeId, &str) -> Option<(&'w ResourceId, &'w Instance)>,
+) -> DecisionRef<'w> {
+    // An id the catalog does not know cannot come from a validated request; deny.
+    let Some(permission) = catalog.permission(permission_id) else {
+        return DecisionRef::Denied(DenialReason::NoCoveringGrant);
+    };
+    if !workspace.products().contains(permission.product) {
+        return DecisionRef::Denied(DenialReason::ProductNotEnabled);
+    }
+    let target = match (permission.target, resource) {
+        (Target::Workspace, None) => None,
+        (Target::Instance(ty), Some(id)) => match instance(ty, id) {
+            Some(found) => Some((ty, found)),
+            None => return DecisionRef::Denied(DenialReason::ResourceNotRegistered),
+        },
+        _ => return DecisionRef::Denied(DenialReason::ResourceNotRegistered),
+    };
+    if member.membership == Membership::Owner {
+        return DecisionRef::AllowedByMembership(Membership::Owner);
+    }
+    if permission.every_member {
+        return DecisionRef::AllowedByMembership(Membership::Member);
+    }
+    // The target and its ancestors (a destination's source), looked up once and only
+    // as far as an instance-scoped grant needs them: owners, all-scope grants and
+    // grants on the target itself never look up the instance above it.
+    let mut lineage = Lineage::new(workspace, target);
+    let mut covered = |scope: &Scope| match scope {
+        Scope::All => true,
+        Scope::Instance(ty, id) => lineage.contains(*ty, id),
+    };
+    let products = workspace.products();
+    member
+        .grants
+        .iter()
+        .find(|grant| {
+            catalog.role(grant.role).is_some_and(|role| {
+                products.contains(role.product)
+                    && role.allows(permission_id)
+                    && covered(&grant.scope)
+            })
+        })
+        .map_or(
+            DecisionRef::Denied(DenialReason::NoCoveringGrant),
+            DecisionRef::AllowedByGrant,
+        )
 }
 
 /// The target of a check and the instances above it, found as far as they are asked for.

@@ -120,8 +120,11 @@ impl Fixture {
         self.state.as_ref().expect("the workspace exists")
     }
 
+    /// The engine's decision, by both of its paths: a single check (which finds the
+    /// member and the instance together) and BatchCheck's (which finds the member once
+    /// for many items); every test holds them equal.
     fn decide(&self, user_id: &str, permission: &str, resource: Option<&str>) -> Decision {
-        check(
+        let single = check(
             &self.catalog,
             self.state.as_ref(),
             &Check {
@@ -129,7 +132,15 @@ impl Fixture {
                 permission: self.permission(permission),
                 resource: resource.map(rid),
             },
-        )
+        );
+        let batched = super::check::UserInWorkspace::new(self.state.as_ref(), user_id)
+            .decide(&self.catalog, self.permission(permission), resource)
+            .to_decision();
+        assert_eq!(
+            single, batched,
+            "{user_id} asking {permission} on {resource:?}"
+        );
+        single
     }
 
     fn allowed(&self, user_id: &str, permission: &str, resource: Option<&str>) -> bool {

@@ -25,6 +25,30 @@ use std::borrow::Borrow;
 
 use super::table::{Iter, Range, StrKey, Table};
 
+/// The entries of an [`IdTable`] that may hold a key, to confirm by comparing it whole.
+pub enum Candidates<'a, K: Ord + Clone + StrKey, V: Clone> {
+    /// Consecutive entries of a flat table, in key order: one, nearly always.
+    Run(&'a [(K, V)]),
+    /// A table too large to be flat, searched as a tree.
+    Tree(&'a Table<K, V>),
+}
+
+impl<'a, K: Ord + Clone + StrKey, V: Clone> Candidates<'a, K, V> {
+    /// The entry whose key is `key`, if one of the candidates is: the second half of a
+    /// lookup, given the key the candidates were found for.
+    pub fn confirm(self, key: &str) -> Option<(&'a K, &'a V)> {
+        match self {
+            Self::Run(run) => {
+                let at = run
+                    .binary_search_by(|(k, _)| k.key_bytes().cmp(key.as_bytes()))
+                    .ok()?;
+                run.get(at).map(|(k, v)| (k, v))
+            }
+            Self::Tree(table) => table.get_key_value_str(key),
+        }
+    }
+}
+
 /// A map from ids to `V` in id order, found by borrowed `&str` at the cost of one
 /// pointer to follow, not one a step.
 #[derive(Clone)]
@@ -136,8 +160,16 @@ impl<K: Ord + Clone + StrKey, V: Clone> IdTable<K, V> {
 
     /// The entry for the key whose string is `key`, with the key as stored.
     pub fn get_key_value_str(&self, key: &str) -> Option<(&K, &V)> {
+        self.candidates(key).confirm(key)
+    }
+
+    /// The first half of a lookup of `key`: the entries that may hold it, found from the
+    /// windows alone. Two lookups whose halves are taken in turn (see
+    /// `Workspace::member_and_instance`) wait for memory at the same time rather than
+    /// one after the other.
+    pub fn candidates(&self, key: &str) -> Candidates<'_, K, V> {
         let Some(entries) = self.table.flat_entries() else {
-            return self.table.get_key_value_str(key);
+            return Candidates::Tree(&self.table);
         };
         // A key of the table shares its first `offset` bytes, and then the order of the
         // windows is the order of the keys: the keys whose windows equal the wanted one
@@ -153,11 +185,7 @@ impl<K: Ord + Clone + StrKey, V: Clone> IdTable<K, V> {
             .iter()
             .take_while(|&&w| w == wanted)
             .count();
-        let run = entries.get(start..start + equal)?;
-        let at = run
-            .binary_search_by(|(k, _)| k.key_bytes().cmp(key.as_bytes()))
-            .ok()?;
-        run.get(at).map(|(k, v)| (k, v))
+        Candidates::Run(entries.get(start..start + equal).unwrap_or_default())
     }
 
     /// The entry for `key`, with the key as stored.

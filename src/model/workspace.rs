@@ -406,6 +406,24 @@ impl Workspace {
             .map(|(_, instance)| instance)
     }
 
+    /// The member `user` and, if `target` names one, the registered instance (`ty`,
+    /// `id`) with its id as stored: what a check needs, found together. With the state
+    /// out of cache each lookup is a few reads from memory, each waiting on the one
+    /// before; neither lookup depends on the other, so the first reads of both are made
+    /// before the second reads of either, and the processor waits for them together.
+    pub fn member_and_instance(
+        &self,
+        user: &str,
+        target: Option<(TypeId, &str)>,
+    ) -> (Option<&Member>, Option<(&ResourceId, &Instance)>) {
+        let members = self.members.candidates(user);
+        let instances =
+            target.and_then(|(ty, id)| Some((self.instances.get(ty)?.candidates(id), id)));
+        let member = members.confirm(user).map(|(_, member)| member);
+        let instance = instances.and_then(|(candidates, id)| candidates.confirm(id));
+        (member, instance)
+    }
+
     /// The registered instance of type `ty` with id `id`, with its id as stored.
     pub fn instance_named(&self, ty: TypeId, id: &str) -> Option<(&ResourceId, &Instance)> {
         self.instances.get(ty)?.get_key_value_str(id)
