@@ -3,7 +3,7 @@
 use crate::model::{
     Catalog, Decision, DenialReason, InstanceKey, Membership, PermissionId, ResourceId, Scope,
     TypeId, UserId, Workspace,
-    catalog::{MAX_TYPE_DEPTH, Target},
+    catalog::{MAX_TYPE_DEPTH, Permission, Target},
     decision::DecisionRef,
     workspace::{Instance, Member},
 };
@@ -64,13 +64,9 @@ pub fn decide<'w>(
     let Some(workspace) = workspace else {
         return DecisionRef::Denied(DenialReason::NotAMember);
     };
-    let target = match (catalog.permission(check.permission), check.resource) {
-        (Some(permission), Some(id)) => match permission.target {
-            Target::Instance(ty) => Some((ty, id)),
-            Target::Workspace => None,
-        },
-        _ => None,
-    };
+    let target = catalog
+        .permission(check.permission)
+        .and_then(|permission| named_instance(permission, check.resource));
     // Both looked up together, as neither depends on the other: at scale, where each
     // is a few reads from memory, that saves the time of one of them.
     let (member, instance) = workspace.member_and_instance(check.user, target);
@@ -83,8 +79,21 @@ pub fn decide<'w>(
         member,
         check.permission,
         check.resource,
-        |_, _| instance,
+        instance,
     )
+}
+
+/// The instance a check of `permission` on `resource` is about, as a type and an id to
+/// look up: `None` when the permission names the workspace, or names an instance and
+/// the check gives none (which `decide_member` denies).
+fn named_instance<'r>(
+    permission: &Permission,
+    resource: Option<&'r str>,
+) -> Option<(TypeId, &'r str)> {
+    match (permission.target, resource) {
+        (Target::Instance(ty), Some(id)) => Some((ty, id)),
+        _ => None,
+    }
 }
 
 /// A user looked up in a workspace once, to decide any number of their checks there:
@@ -128,27 +137,31 @@ impl<'w, 'u> UserInWorkspace<'w, 'u> {
         let (Some(workspace), Some(member)) = (self.workspace, self.member) else {
             return DecisionRef::Denied(DenialReason::NotAMember);
         };
+        let instance = catalog
+            .permission(permission_id)
+            .and_then(|permission| named_instance(permission, resource))
+            .and_then(|(ty, id)| workspace.instance_named(ty, id));
         decide_member(
             catalog,
             workspace,
             member,
             permission_id,
             resource,
-            |ty, id| workspace.instance_named(ty, id),
+            instance,
         )
     }
 }
 
 /// Decides whether `member` of `workspace` holds `permission_id` on `resource`, in the
-/// order of [`check`]; `instance` finds the registered instance of a type and id, or
-/// gives the one already found.
+/// order of [`check`], given the registered instance that `named_instance` names, if
+/// it is registered.
 fn decide_member<'w>(
     catalog: &Catalog,
     workspace: &'w Workspace,
     member: &'w Member,
     permission_id: PermissionId,
     resource: Option<&str>,
-    instance: impl FnOnce(TypeId, &str) -> Option<(&'w ResourceId, &'w Instance)>,
+    instance: Option<(&'w ResourceId, &'w Instance)>,
 ) -> DecisionRef<'w> {
     // An id the catalog does not know cannot come from a validated request; deny.
     let Some(permission) = catalog.permission(permission_id) else {
@@ -159,7 +172,7 @@ fn decide_member<'w>(
     }
     let target = match (permission.target, resource) {
         (Target::Workspace, None) => None,
-        (Target::Instance(ty), Some(id)) => match instance(ty, id) {
+        (Target::Instance(ty), Some(_)) => match instance {
             Some(found) => Some((ty, found)),
             None => return DecisionRef::Denied(DenialReason::ResourceNotRegistered),
         },
@@ -257,6 +270,9 @@ impl<'w> Lineage<'w> {
 
     /// Finds one more link; false if there is none.
     fn extend(&mut self) -> bool {
+        if self.len >= MAX_TYPE_DEPTH {
+            return false;
+        }
         let key = match std::mem::replace(&mut self.next, Next::End) {
             Next::Key(key) => key,
             Next::ParentOf(child) => match self

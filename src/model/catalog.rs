@@ -30,8 +30,9 @@ impl TypeId {
         usize::from(self.0)
     }
 
-    /// The type at `index` in a catalog (whether the catalog has one or not).
-    pub fn at(index: usize) -> Option<Self> {
+    /// The type at `index` in a catalog (whether the catalog has one or not): for
+    /// tables by type to name their slots, not for ids from outside.
+    pub(crate) fn at(index: usize) -> Option<Self> {
         u8::try_from(index).ok().map(Self)
     }
 }

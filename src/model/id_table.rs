@@ -1,25 +1,9 @@
-//! A [`Table`] keyed by ids that keeps four bytes of each key in an array of its own,
-//! so that finding an id reads the keys' strings once rather than at every step.
-//!
-//! With ten million grants a workspace's tables are out of cache on most checks. A binary
-//! search over the entries of a flat table of ids followed, at every step, one pointer to
-//! the entry and a second to the id's bytes on the heap: two cache misses a step, and a
-//! lookup in sixty members took a dozen. Here each entry has four bytes of its id kept
-//! in an array of integers (sixty of them fill four cache lines), which the search
-//! counts through; it then reads the one entry it lands on, and that entry's id to
-//! confirm. Counting, not bisecting: a count reads every line of the array at once, as
-//! its loads do not wait on one another, where each step of a binary search waits for
-//! the line before; and the compiler compares many integers per instruction.
-//!
-//! The four bytes are a window that starts after the prefix every key of the table
-//! shares: `usr_` for random ids, and more for ids such as `usr_000000000042` that are
-//! numbers padded with zeros, whose first bytes are all equal. Four bytes of a random id
-//! are one of millions, which sets apart the at most 128 keys of a flat table; keys whose
-//! windows are equal anyway are told apart by a binary search on the whole keys.
-//!
-//! The price is four bytes an entry and 24 bytes a table, for the tables a check
-//! searches: a workspace's members and its instances of each type. Writes rebuild the
-//! windows of the table they change, which they copy whole anyway.
+//! A [`Table`] of ids that keeps four bytes of each key in an array of its own, so that
+//! a lookup counts through a few cache lines of integers and then reads one entry and
+//! one id, where a binary search over ids read an entry and an id's bytes at every step.
+//! The four bytes are a window after the prefix all of the table's keys share; keys
+//! whose windows are equal are told apart by a binary search on whole keys. Why, and
+//! what it costs: ARCHITECTURE.md, "In memory".
 
 use std::borrow::Borrow;
 
@@ -49,8 +33,8 @@ impl<'a, K: Ord + Clone + StrKey, V: Clone> Candidates<'a, K, V> {
     }
 }
 
-/// A map from ids to `V` in id order, found by borrowed `&str` at the cost of one
-/// pointer to follow, not one a step.
+/// A map from ids to `V` in id order, found by borrowed `&str`: while flat (up to
+/// `FLAT_MAX` entries) by its windows, then one id followed; past that, as a B-tree.
 #[derive(Clone)]
 pub struct IdTable<K: Ord + Clone + StrKey, V: Clone> {
     table: Table<K, V>,
@@ -197,15 +181,6 @@ impl<K: Ord + Clone + StrKey, V: Clone> IdTable<K, V> {
         self.table.get_key_value(key)
     }
 
-    /// The value for `key`.
-    pub fn get<Q>(&self, key: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-        Q: Ord + ?Sized,
-    {
-        self.table.get(key)
-    }
-
     /// The value for `key`, to change in place (copying it first if it is shared).
     pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
@@ -240,11 +215,6 @@ impl<K: Ord + Clone + StrKey, V: Clone> IdTable<K, V> {
     /// Every entry in key order.
     pub fn iter(&self) -> Iter<'_, K, V> {
         self.table.iter()
-    }
-
-    /// The keys in order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
-        self.table.keys()
     }
 
     /// The values in key order.
@@ -285,6 +255,28 @@ mod tests {
         assert_eq!(common_prefix(b"usr_0000000041", b"usr_0000000099"), 12);
         assert_eq!(common_prefix(b"a", b"a"), 1);
         assert_eq!(common_prefix(&[b'x'; 300], &[b'x'; 300]), 255);
+    }
+
+    #[test]
+    fn a_table_that_became_a_tree_and_flat_again_finds_every_key() {
+        let id = |n: usize| format!("usr_{n:04}");
+        let mut table: IdTable<UserId, usize> = IdTable::default();
+        for n in 0..=FLAT_MAX {
+            table.insert(user(&id(n)), n);
+        }
+        assert!(table.windows.is_empty(), "a tree keeps no windows");
+        for n in 0..=FLAT_MAX / 2 {
+            table.remove(id(n).as_str());
+        }
+        assert_eq!(
+            table.windows.len(),
+            table.len(),
+            "flat again, with its windows"
+        );
+        for n in 0..=FLAT_MAX {
+            let found = table.get_key_value_str(&id(n)).map(|(_, v)| *v);
+            assert_eq!(found, (n > FLAT_MAX / 2).then_some(n), "{}", id(n));
+        }
     }
 
     #[test]
@@ -330,14 +322,31 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Insert(String, u8),
+        /// Removes a key the table may not hold.
         Remove(String),
+        /// Removes one of the keys the table holds, if any.
+        RemoveHeld(proptest::sample::Index),
     }
 
-    fn op() -> impl Strategy<Value = Op> {
+    fn op(inserts: u32, removes: u32) -> impl Strategy<Value = Op> {
         prop_oneof![
-            4 => (suffix(), any::<u8>()).prop_map(|(k, v)| Op::Insert(k, v)),
-            1 => suffix().prop_map(Op::Remove),
+            inserts => (suffix(), any::<u8>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            removes => suffix().prop_map(Op::Remove),
+            removes => any::<proptest::sample::Index>().prop_map(Op::RemoveHeld),
         ]
+    }
+
+    /// Mostly inserts, then mostly removes: tables grow past `FLAT_MAX` into a tree,
+    /// and often shrink back to flat, whose windows must then be built again.
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        (
+            proptest::collection::vec(op(8, 1), 0..(3 * FLAT_MAX)),
+            proptest::collection::vec(op(1, 8), 0..(3 * FLAT_MAX)),
+        )
+            .prop_map(|(mut grow, shrink)| {
+                grow.extend(shrink);
+                grow
+            })
     }
 
     proptest! {
@@ -348,7 +357,7 @@ mod tests {
         #[test]
         fn ids_are_found_as_an_ordered_map_finds_them(
             shared in shared(),
-            ops in proptest::collection::vec(op(), 0..(3 * FLAT_MAX)),
+            ops in ops(),
             suffixes in proptest::collection::vec(suffix(), 0..32),
             others in proptest::collection::vec("[a-z0-9_]{1,20}", 0..32),
         ) {
@@ -363,6 +372,11 @@ mod tests {
                     Op::Remove(k) => {
                         let k = format!("{shared}{k}");
                         prop_assert_eq!(table.remove(k.as_str()), model.remove(&k));
+                    }
+                    Op::RemoveHeld(at) => {
+                        if let Some(k) = model.keys().nth(at.index(model.len().max(1))).cloned() {
+                            prop_assert_eq!(table.remove(k.as_str()), model.remove(&k));
+                        }
                     }
                 }
             }

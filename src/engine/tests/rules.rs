@@ -9,6 +9,7 @@ use super::{
 use crate::model::{
     Catalog,
     catalog::{BUILT_IN, MAX_TYPE_DEPTH},
+    table::FLAT_MAX,
 };
 
 // Rule 1: all current and future.
@@ -449,8 +450,8 @@ fn a_grant_on_any_ancestor_covers_down_the_deepest_hierarchy_the_catalog_allows(
     );
     assert_eq!(f.decide(M, "deep.read", Some(&b_bottom)), NO_GRANT);
 
-    // So does a grant on every level between, each found however many grants that do
-    // not cover come before it.
+    // So does a grant on every level between, each found after a grant on the same
+    // level of the other chain, which does not cover and comes first.
     for level in 0..levels {
         let (ty, id) = (format!("level{level}"), format!("b-{level}"));
         let role = format!("level{level}_reader");
@@ -465,4 +466,57 @@ fn a_grant_on_any_ancestor_covers_down_the_deepest_hierarchy_the_catalog_allows(
             "{ty}"
         );
     }
+}
+
+#[test]
+fn checks_decide_alike_in_tables_past_the_flat_size_and_after_they_shrink_back() {
+    // Members and sources past the 128 entries a flat table holds, so that both are
+    // searched as trees, then fewer than 64, so that both are flat again.
+    let n = FLAT_MAX + 2;
+    let mut f = Fixture::new(ALL_ADD_ONS);
+    let (source, member) = (|i: usize| format!("s{i:03}"), |i: usize| format!("m{i:03}"));
+    for i in 0..n {
+        f.add("source", &source(i), None);
+    }
+    for i in 0..n {
+        f.join(&member(i));
+        f.give(&member(i), "source_read", Spec::One("source", &source(i)));
+    }
+    let assert_own_source_only = |f: &Fixture, from: usize| {
+        for i in from..n {
+            let (own, other) = (source(i), source(from.max(i.saturating_sub(1))));
+            assert_eq!(
+                f.decide(&member(i), "source.read", Some(&own)),
+                by_grant(f, "source_read", Spec::One("source", &own)),
+                "{}",
+                member(i)
+            );
+            if other != own {
+                assert_eq!(f.decide(&member(i), "source.read", Some(&other)), NO_GRANT);
+            }
+        }
+        assert_eq!(
+            f.decide("stranger", "source.read", Some(&source(n - 1))),
+            NOT_A_MEMBER
+        );
+        assert_eq!(f.decide(OWNER, "source.read", Some("s999")), NOT_REGISTERED);
+    };
+    assert_own_source_only(&f, 0);
+
+    let kept_from = n - FLAT_MAX / 4;
+    for i in 0..kept_from {
+        let remove = f.remove_member(&member(i), None);
+        f.ok(&remove);
+        let delete = f.delete("source", &source(i));
+        f.ok(&delete);
+    }
+    assert_own_source_only(&f, kept_from);
+    assert_eq!(
+        f.decide(&member(0), "source.read", Some(&source(n - 1))),
+        NOT_A_MEMBER
+    );
+    assert_eq!(
+        f.decide(OWNER, "source.read", Some(&source(0))),
+        NOT_REGISTERED
+    );
 }
