@@ -1,6 +1,7 @@
 //! The vocabulary of the access model: ids, the role catalog, workspace state, changes
 //! and decisions. Pure data and its invariants; no I/O and no gRPC types.
 
+pub mod by_type;
 pub mod catalog;
 pub mod catalog_text;
 pub mod change;
