@@ -13,7 +13,7 @@
     reason = "a benchmark's setup stops at its first failure"
 )]
 
-use std::{hint::black_box, ops::Range, sync::Arc, time::Duration};
+use std::{hint::black_box, ops::Range, time::Duration};
 
 use accessd::{
     engine::check::{CheckRef, decide},
@@ -215,10 +215,7 @@ fn build(catalog: &Catalog, workspaces: usize, rng: &mut Rng) -> (Workspaces, Ve
             users.push((user, grants));
         }
         let workspace = Workspace::from_parts(&mut parts);
-        map.insert(
-            WorkspaceId::parse(&id).expect("a valid id"),
-            Arc::new(workspace),
-        );
+        map.insert(&WorkspaceId::parse(&id).expect("a valid id"), workspace);
         drawn.push(Drawn {
             id,
             users,
@@ -320,7 +317,7 @@ fn requests(catalog: &Catalog, drawn: &[Drawn], rng: &mut Rng) -> Requests {
 /// Decides `request` as the Check handler does, from the request's strings.
 fn check(catalog: &Catalog, workspaces: &Workspaces, text: &str, request: &Request) -> bool {
     let id = text.get(request.workspace.clone()).unwrap_or_default();
-    let workspace = workspaces.get(id).map(|ws| &**ws);
+    let workspace = workspaces.get(id);
     let check = CheckRef {
         user: text.get(request.user.clone()).unwrap_or_default(),
         permission: request.permission,
@@ -347,7 +344,7 @@ fn scale(c: &mut Criterion) {
             .iter()
             .filter(|r| check(&catalog, &map, &requests.text, r))
             .count();
-        let grants: usize = map.values().map(|ws| ws.grant_count()).sum();
+        let grants: usize = map.iter().map(|(_, ws)| ws.grant_count()).sum();
         eprintln!(
             "scale/{name}: {workspaces} workspaces, {grants} grants; {:.0}% of the checks allowed",
             100.0 * allowed as f64 / requests.list.len() as f64

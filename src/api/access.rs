@@ -45,7 +45,7 @@ impl AccessService for AccessApi {
         let catalog = self.store()?.catalog();
         let (workspace_id, check) = convert::check(catalog, None, request.get_ref())?;
         let snapshot = self.store()?.current();
-        let workspace = snapshot.workspaces.get(workspace_id).map(|ws| &**ws);
+        let workspace = snapshot.workspaces.get(workspace_id);
         let decision = engine::check::decide(catalog, workspace, check);
         Ok(Response::new(pb::CheckResponse {
             decision: Some(convert::decision_message(
@@ -86,7 +86,7 @@ impl AccessService for AccessApi {
             let workspace = match last_workspace {
                 Some((id, workspace)) if id == workspace_id => workspace,
                 _ => {
-                    let workspace = snapshot.workspaces.get(workspace_id).map(|ws| &**ws);
+                    let workspace = snapshot.workspaces.get(workspace_id);
                     last_workspace = Some((workspace_id, workspace));
                     workspace
                 }

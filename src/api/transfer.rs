@@ -174,7 +174,12 @@ pub fn export(
             }
             vec![id]
         }
-        None => snapshot.workspaces.keys().cloned().collect(),
+        // Stored ids were valid when written; one that is not any more is not exported.
+        None => snapshot
+            .workspaces
+            .iter()
+            .filter_map(|(id, _)| WorkspaceId::parse(id).ok())
+            .collect(),
     };
     ids.sort_unstable();
     let (sender, receiver) = mpsc::channel(4);

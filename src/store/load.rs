@@ -517,7 +517,7 @@ mod tests {
             assert_eq!(loaded.revision, before.revision);
             for (id, ws) in before.workspaces.iter() {
                 let again = loaded.workspaces.get(id).unwrap();
-                assert_eq!(again, &**ws, "{id}");
+                assert_eq!(again, ws, "{id}");
                 assert_eq!(again.grant_count(), 1, "{id}");
                 assert_eq!(again.instances_of(destination, None).count(), 1, "{id}");
             }

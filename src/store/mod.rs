@@ -8,6 +8,7 @@ mod chunks;
 pub mod keys;
 mod load;
 mod upgrade;
+mod workspaces;
 mod writer;
 
 use std::{path::Path, sync::Arc, thread::JoinHandle};
@@ -23,14 +24,7 @@ use crate::{
     model::{Catalog, Workspace, WorkspaceId},
 };
 
-/// Every workspace by id. A persistent map, so publishing a write copies only the path
-/// to the workspaces it changed; foldhash, because every check looks a workspace up.
-pub type Workspaces = imbl::GenericHashMap<
-    WorkspaceId,
-    Arc<Workspace>,
-    foldhash::fast::RandomState,
-    imbl::shared_ptr::DefaultSharedPtr,
->;
+pub use workspaces::Workspaces;
 
 /// A consistent view of every workspace at one revision.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +38,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// The workspace `id`, if it exists at this revision.
     pub fn workspace(&self, id: &WorkspaceId) -> Option<&Workspace> {
-        self.workspaces.get(id).map(|ws| &**ws)
+        self.workspaces.get(id.as_str())
     }
 }
 
@@ -152,10 +146,7 @@ impl Store {
         info!(revision, workspaces = workspaces.len(), "store loaded");
         let published = Arc::new(ArcSwap::from_pointee(Snapshot {
             revision,
-            workspaces: workspaces
-                .into_iter()
-                .map(|(id, ws)| (id, Arc::new(ws)))
-                .collect(),
+            workspaces: workspaces.into_iter().collect(),
         }));
         let (sender, receiver) = mpsc::channel(4096);
         let writer = writer::Writer {

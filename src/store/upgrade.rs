@@ -271,7 +271,11 @@ mod tests {
             let state = open(dir.path()).snapshot();
             assert_eq!(state.workspaces.len(), expected.workspaces.len());
             for (id, ws) in expected.workspaces.iter() {
-                assert_eq!(state.workspace(id), Some(&**ws), "after {batches} batches");
+                assert_eq!(
+                    state.workspaces.get(id),
+                    Some(ws),
+                    "after {batches} batches"
+                );
             }
             if left == 0 {
                 break;

@@ -275,7 +275,7 @@ impl Planner {
                 let id = command.workspace();
                 let mut state = match overlay.remove(id) {
                     Some(state) => state,
-                    None => base.workspaces.get(id).map(|ws| Workspace::clone(ws)),
+                    None => base.workspaces.get(id.as_str()).cloned(),
                 };
                 let planned = plan(&self.catalog, state.as_ref(), command);
                 let result = match planned {
@@ -346,9 +346,9 @@ impl Planner {
             let mut workspaces = base.workspaces.clone();
             for (id, state) in overlay {
                 match state {
-                    Some(ws) => workspaces.insert(id, Arc::new(ws)),
-                    None => workspaces.remove(&id),
-                };
+                    Some(ws) => workspaces.insert(&id, ws),
+                    None => workspaces.remove(id.as_str()),
+                }
             }
             self.latest = Arc::new(Snapshot {
                 revision,
@@ -1032,7 +1032,7 @@ mod tests {
             let boundaries = crate::store::chunk_boundaries(&db).unwrap();
             let mut expected = BTreeMap::new();
             for (id, ws) in state.workspaces.iter() {
-                layout(&catalog, boundaries, id, ws, &mut expected);
+                layout(&catalog, boundaries, &WorkspaceId::parse(id).unwrap(), ws, &mut expected);
             }
             let mut stored = BTreeMap::new();
             for prefix in [keys::MEMBERS, keys::INSTANCES] {
@@ -1048,7 +1048,7 @@ mod tests {
             let reloaded = again.snapshot();
             prop_assert_eq!(reloaded.workspaces.len(), state.workspaces.len());
             for (id, ws) in state.workspaces.iter() {
-                prop_assert_eq!(reloaded.workspace(id), Some(&**ws));
+                prop_assert_eq!(reloaded.workspaces.get(id), Some(ws));
             }
         }
     }
