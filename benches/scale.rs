@@ -1,7 +1,8 @@
 //! The engine's check at scale: the same mix of checks over 100 workspaces (about 10,000
 //! grants, all in cache) and over 100,000 (about nine million grants, a state of about
-//! 1.5 GB, nearly all out of cache; the process peaks at 2.7 GB while building it), each check going where the server's does: the workspace looked up in
-//! the snapshot's map by the request's id, then `engine::check::decide`. The difference
+//! 1.5 GB, nearly all out of cache; the process peaks at 2.7 GB while building it),
+//! each check going where the server's does: the workspace looked up in the snapshot's
+//! map by the request's id, then `engine::check::decide`. The difference
 //! is what the data's size adds to a check, which the live scale benchmark
 //! (`accessd-bench scale`) sees through the noise of the network stack around it.
 //!

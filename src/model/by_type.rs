@@ -53,6 +53,12 @@ impl ByType {
         changed
     }
 
+    /// Removes instance `id` of type `ty`, returning it.
+    pub fn remove(&mut self, ty: TypeId, id: &ResourceId) -> Option<Instance> {
+        self.get(ty)?;
+        self.change(ty, |of_type| of_type.remove(id))
+    }
+
     fn trim(&mut self) {
         let len = self
             .0

@@ -7,7 +7,14 @@
 
 use std::borrow::Borrow;
 
-use super::table::{Iter, Range, StrKey, Table};
+use super::table::{Iter, Range, Table};
+
+/// Keys that are strings underneath, ordered bytewise: a table of them is searched by a
+/// borrowed `&str`, comparing bytes, without turning each key it passes into a `str`.
+pub trait StrKey: Borrow<str> {
+    /// The string's bytes.
+    fn key_bytes(&self) -> &[u8];
+}
 
 /// The entries of an [`IdTable`] that may hold a key, to confirm by comparing it whole.
 pub enum Candidates<'a, K: Ord + Clone + StrKey, V: Clone> {
@@ -28,7 +35,7 @@ impl<'a, K: Ord + Clone + StrKey, V: Clone> Candidates<'a, K, V> {
                     .ok()?;
                 run.get(at).map(|(k, v)| (k, v))
             }
-            Self::Tree(table) => table.get_key_value_str(key),
+            Self::Tree(table) => table.get_key_value(key),
         }
     }
 }
@@ -49,9 +56,9 @@ pub struct IdTable<K: Ord + Clone + StrKey, V: Clone> {
 type Window = u32;
 const WINDOW_BYTES: usize = Window::BITS as usize / 8;
 
-/// `WINDOW_BYTES` bytes of `key` from `offset`, padded with zeros, as a big-endian integer. Of
-/// two keys that share their first `offset` bytes, the one with the lesser window is the
-/// lesser key (a zero pad sorts first, as a shorter key does); keys with equal windows
+/// `WINDOW_BYTES` bytes of `key` from `offset`, padded with zeros, as a big-endian
+/// integer. Of two keys that share their first `offset` bytes, the one with the lesser
+/// window is the lesser key (a zero pad sorts first, as a shorter key does); keys with equal windows
 /// must be compared whole.
 fn window(key: &[u8], offset: u8) -> Window {
     let rest = key.get(usize::from(offset)..).unwrap_or_default();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 // Without a weak count: 8 bytes less for each of the millions of ids held.
 use triomphe::Arc;
 
-use super::table::StrKey;
+use super::id_table::StrKey;
 
 /// The longest id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 128;

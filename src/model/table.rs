@@ -268,37 +268,6 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
     }
 }
 
-/// The order of `[u8]::cmp`, decided on the first eight bytes where they differ: as one
-/// big-endian integer comparison, without the call to `memcmp` the slice comparison
-/// makes. Ids differ early (after a short common prefix at most), so this settles most
-/// steps of a binary search over them.
-fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
-    match (a.first_chunk::<8>(), b.first_chunk::<8>()) {
-        (Some(x), Some(y)) if x != y => u64::from_be_bytes(*x).cmp(&u64::from_be_bytes(*y)),
-        _ => a.cmp(b),
-    }
-}
-
-/// Keys that are strings underneath, ordered bytewise: a flat table finds one by a
-/// borrowed `&str` comparing bytes, without turning each key it passes into a `str`.
-pub trait StrKey: Borrow<str> {
-    /// The string's bytes.
-    fn key_bytes(&self) -> &[u8];
-}
-
-impl<K: Ord + Clone + StrKey, V: Clone> Table<K, V> {
-    /// The entry for the key whose string is `key`, with the key as stored.
-    pub fn get_key_value_str(&self, key: &str) -> Option<(&K, &V)> {
-        match &self.0 {
-            Repr::Flat(entries) => {
-                let at = search(entries, |k| compare_bytes(k.key_bytes(), key.as_bytes())).ok()?;
-                entries.get(at).map(|(k, v)| (k, v))
-            }
-            Repr::Tree(map) => map.get_key_value(key),
-        }
-    }
-}
-
 impl<T: Ord + Clone> Set<T> {
     /// Adds `value`; false if it was there.
     pub fn add(&mut self, value: T) -> bool {
@@ -454,21 +423,6 @@ mod tests {
             if let Repr::Flat(flat) = &built.0 {
                 prop_assert_eq!(flat.capacity(), flat.len());
             }
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn comparing_bytes_orders_as_slices_do(
-            a in proptest::collection::vec(any::<u8>(), 0..20),
-            b in proptest::collection::vec(any::<u8>(), 0..20),
-            shared in proptest::collection::vec(any::<u8>(), 0..12),
-        ) {
-            prop_assert_eq!(compare_bytes(&a, &b), a.cmp(&b));
-            // With a common prefix, so that the first eight bytes are often equal.
-            let (a, b) = ([&shared[..], &a].concat(), [&shared[..], &b].concat());
-            prop_assert_eq!(compare_bytes(&a, &b), a.cmp(&b));
-            prop_assert_eq!(compare_bytes(&a, &a), Ordering::Equal);
         }
     }
 

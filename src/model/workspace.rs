@@ -578,13 +578,7 @@ impl Workspace {
     }
 
     fn delete_resource(&mut self, key: &InstanceKey) {
-        let removed = match self.instances.get(key.0) {
-            Some(_) => self
-                .instances
-                .change(key.0, |of_type| of_type.remove(&key.1)),
-            None => None,
-        };
-        if let Some(instance) = removed {
+        if let Some(instance) = self.instances.remove(key.0, &key.1) {
             if let Some(parent) = instance.parent {
                 remove_from_set(&mut self.children, &parent, key);
             }
