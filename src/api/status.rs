@@ -33,9 +33,10 @@ pub fn refused_naming(err: &WriteError, instance_field: &str) -> Status {
 pub fn store(err: &StoreError) -> Status {
     match err {
         StoreError::Closed => Status::unavailable(err.to_string()),
-        StoreError::Database(_) | StoreError::ChangeLog(_) | StoreError::Corrupt(_) => {
-            Status::internal(err.to_string())
-        }
+        StoreError::Database(_)
+        | StoreError::ChangeLog(_)
+        | StoreError::Blobs(_)
+        | StoreError::Corrupt(_) => Status::internal(err.to_string()),
     }
 }
 

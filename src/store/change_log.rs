@@ -32,7 +32,7 @@ use std::{
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::{StoreError, keys};
+use super::{StoreError, blobs::Blobs, keys};
 use crate::model::{Catalog, Change, Grant, InstanceKey, Membership, Scope, UserId, WorkspaceId};
 
 /// The most bytes of changes on one line (a single larger change has a line of its own).
@@ -345,7 +345,12 @@ impl ChangeLog {
     /// data directories keep in sled (see [`ChangeLog::upgrade`]); then cuts off what
     /// follows the state's revision (lines a crash left between a group's log and its
     /// state, and a torn last line) and deletes what is over the budget.
-    pub fn open(db: &sled::Db, dir: &Path, budget: u64) -> Result<Self, StoreError> {
+    pub fn open(
+        db: &sled::Db,
+        blobs: &mut Blobs,
+        dir: &Path,
+        budget: u64,
+    ) -> Result<Self, StoreError> {
         let revision = keys::read_u64(db, keys::REVISION, "revision")?;
         if !dir.is_dir() {
             fs::create_dir_all(dir)?;
@@ -360,7 +365,7 @@ impl ChangeLog {
             segments: Vec::new(),
             current: None,
         };
-        log.upgrade(db, revision)?;
+        log.upgrade(db, blobs, revision)?;
         log.segments = log.list()?;
         // Whole files past the state's revision, then the tail of the last one.
         while let Some(last) = log.segments.last().copied() {
@@ -435,7 +440,7 @@ impl ChangeLog {
     /// the sled copies are removed. The file is written whole under a temporary name
     /// and renamed, and named by its first revision: an upgrade interrupted before the
     /// removal writes the same file again at the next open.
-    fn upgrade(&self, db: &sled::Db, revision: u64) -> Result<(), StoreError> {
+    fn upgrade(&self, db: &sled::Db, blobs: &mut Blobs, revision: u64) -> Result<(), StoreError> {
         let has_tree = db
             .tree_names()
             .iter()
@@ -525,7 +530,7 @@ impl ChangeLog {
         if has_tree {
             db.drop_tree(keys::CHANGE_LOG_TREE)?;
         }
-        db.flush()?;
+        blobs.flush(db)?;
         info!(
             lines = kept.len(),
             bytes,

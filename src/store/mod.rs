@@ -3,6 +3,7 @@
 //! durable write; writes go through one writer thread (see `writer`). The only module
 //! that names sled.
 
+mod blobs;
 mod change_log;
 mod chunks;
 pub mod keys;
@@ -60,6 +61,9 @@ pub enum StoreError {
     /// The change log's files could not be read or written.
     #[error("change log error: {0}")]
     ChangeLog(#[from] std::io::Error),
+    /// sled's blob files could not be made durable.
+    #[error("cannot sync the database's blob files: {0}")]
+    Blobs(#[source] std::io::Error),
     /// A record could not be decoded.
     #[error("database is corrupt: {0}")]
     Corrupt(String),
@@ -130,12 +134,17 @@ impl Store {
         config: &StoreConfig,
     ) -> Result<Self, StoreError> {
         let db = open_db(dir, config)?;
+        let mut blobs = blobs::Blobs::new(dir);
         // Before loading: moving an old log out of sled reads it, and loading reuses that
         // memory.
-        let log =
-            change_log::ChangeLog::open(&db, &dir.join(CHANGE_LOG_DIR), config.change_log_bytes)?;
+        let log = change_log::ChangeLog::open(
+            &db,
+            &mut blobs,
+            &dir.join(CHANGE_LOG_DIR),
+            config.change_log_bytes,
+        )?;
         let boundaries = chunk_boundaries(&db)?;
-        upgrade::upgrade(&db, boundaries)?;
+        upgrade::upgrade(&db, &mut blobs, boundaries)?;
         let load::Loaded {
             revision,
             workspaces,
@@ -151,6 +160,7 @@ impl Store {
         let (sender, receiver) = mpsc::channel(4096);
         let writer = writer::Writer {
             db,
+            blobs,
             log,
             catalog: Arc::clone(&catalog),
             published: Arc::clone(&published),

@@ -12,6 +12,7 @@ use tracing::info;
 
 use super::{
     StoreError,
+    blobs::Blobs,
     chunks::{self, Boundaries},
     keys,
 };
@@ -20,14 +21,15 @@ use super::{
 const BATCH_BYTES: usize = 16 << 20;
 
 /// Moves every record kept under a key of its own into its chunk.
-pub fn upgrade(db: &sled::Db, boundaries: Boundaries) -> Result<(), StoreError> {
-    upgrade_in_batches(db, boundaries, BATCH_BYTES, usize::MAX)
+pub fn upgrade(db: &sled::Db, blobs: &mut Blobs, boundaries: Boundaries) -> Result<(), StoreError> {
+    upgrade_in_batches(db, blobs, boundaries, BATCH_BYTES, usize::MAX)
 }
 
 /// The upgrade, in batches of about `batch_bytes`, stopping after `batches` of them (as
 /// a crash would, for tests).
 fn upgrade_in_batches(
     db: &sled::Db,
+    blobs: &mut Blobs,
     boundaries: Boundaries,
     batch_bytes: usize,
     mut batches: usize,
@@ -92,7 +94,7 @@ fn upgrade_in_batches(
         moved += batch.apply(db)?;
     }
     if moved > 0 {
-        db.flush()?;
+        blobs.flush(db)?;
         info!(records = moved, "records moved into chunks");
     }
     Ok(())
@@ -263,7 +265,7 @@ mod tests {
             let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
             let boundaries = chunk_boundaries(&db).unwrap();
             // Each chunk a batch of its own.
-            upgrade_in_batches(&db, boundaries, 1, batches).unwrap();
+            upgrade_in_batches(&db, &mut Blobs::new(dir.path()), boundaries, 1, batches).unwrap();
             let left = db.scan_prefix(keys::LEGACY_MEMBERS).count()
                 + db.scan_prefix(keys::LEGACY_INSTANCES).count();
             db.flush().unwrap();

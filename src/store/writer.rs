@@ -23,6 +23,7 @@ use tracing::{debug, error};
 
 use super::{
     Snapshot, StoreError, WriteOutcome,
+    blobs::Blobs,
     change_log::{self, ChangeLog},
     chunks::{self, Boundaries},
     keys,
@@ -67,6 +68,8 @@ pub struct Writer {
     pub log: ChangeLog,
     /// The catalog commands are planned with.
     pub catalog: Arc<Catalog>,
+    /// sled's blob files, synced before each flush.
+    pub blobs: Blobs,
     /// Where new states are published for readers.
     pub published: Arc<ArcSwap<Snapshot>>,
     /// Member record lines of roles the catalog does not have, rewritten with the record.
@@ -85,6 +88,7 @@ impl Writer {
     pub fn run(self, mut requests: mpsc::Receiver<Request>) {
         let Writer {
             db,
+            blobs,
             log,
             catalog,
             published,
@@ -104,6 +108,7 @@ impl Writer {
         let (committed, acks) = std::sync::mpsc::channel();
         let committer = Committer {
             db,
+            blobs,
             log,
             published,
             committed,
@@ -187,6 +192,7 @@ type Reply = oneshot::Sender<Result<Vec<Result<WriteOutcome, WriteError>>, Store
 /// state), then publishes it and answers its callers, in the order planned.
 struct Committer {
     db: sled::Db,
+    blobs: Blobs,
     log: ChangeLog,
     published: Arc<ArcSwap<Snapshot>>,
     /// Told once each group is answered.
@@ -208,7 +214,7 @@ impl Committer {
                     None => Ok(()),
                 }
                 .and_then(|()| Ok(self.db.apply_batch(group.batch)?))
-                .and_then(|()| Ok(self.db.flush().map(|_| ())?));
+                .and_then(|()| self.blobs.flush(&self.db));
                 if let Err(err) = durable {
                     error!(%err, "write failed; refusing further writes");
                     for (reply, _) in group.replies {
@@ -225,7 +231,7 @@ impl Committer {
             self.log.trim();
             let _ = self.committed.send(());
         }
-        if let Err(err) = self.db.flush() {
+        if let Err(err) = self.blobs.flush(&self.db) {
             error!(%err, "final flush failed");
         }
     }
@@ -854,6 +860,67 @@ mod tests {
         store.close();
     }
 
+    /// A member with thousands of grants has a record over the 128 KiB past which sled
+    /// keeps a message in a blob file of its own (see `store::blobs`): the write is made
+    /// durable through it, and a restart reads every grant back.
+    #[tokio::test]
+    async fn a_record_sled_keeps_in_a_blob_file_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::built_in());
+        let source = catalog.type_id("source").unwrap();
+        let admin = catalog.role_id("source_admin").unwrap();
+        let acme = WorkspaceId::parse("acme").unwrap();
+        let sources: Vec<ResourceId> = (0..4000)
+            .map(|n| ResourceId::parse(&format!("src_{n:022}")).unwrap())
+            .collect();
+        let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        let mut commands = vec![
+            Command::CreateWorkspace {
+                workspace: acme.clone(),
+                owner: user(0),
+                products: ProductSet::default(),
+            },
+            Command::SetMembership {
+                workspace: acme.clone(),
+                user: user(1),
+                membership: Membership::Member,
+                actor: None,
+            },
+        ];
+        for id in &sources {
+            commands.push(Command::RegisterResource {
+                workspace: acme.clone(),
+                resource: (source, id.clone()),
+                parent: None,
+            });
+        }
+        store.write_batch(commands).await.unwrap();
+        let grants = sources.iter().map(|id| Command::Grant {
+            workspace: acme.clone(),
+            user: user(1),
+            grant: Grant {
+                role: admin,
+                scope: Scope::Instance(source, id.clone()),
+            },
+            actor: None,
+        });
+        for outcome in store.write_batch(grants.collect()).await.unwrap() {
+            outcome.unwrap();
+        }
+        let blob_files = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+        assert!(blob_files > 0, "the record went to a blob file");
+        let before = store.snapshot();
+        store.close();
+
+        let store = Store::open(dir.path(), catalog, &StoreConfig::default()).unwrap();
+        let after = store.snapshot();
+        assert_eq!(after.revision, before.revision);
+        let member = after.workspace(&acme).unwrap().member(&user(1)).unwrap();
+        assert_eq!(member.grants.len(), sources.len());
+        assert_eq!(after.workspace(&acme), before.workspace(&acme));
+        store.close();
+    }
+
     #[tokio::test]
     async fn an_instance_whose_parent_type_the_catalog_lacks_keeps_its_record_through_rewrites() {
         let dir = tempfile::tempdir().unwrap();
@@ -961,7 +1028,14 @@ mod tests {
     ) -> Arc<Snapshot> {
         let db = open_db(dir, &StoreConfig::default()).unwrap();
         let boundaries = crate::store::chunk_boundaries(&db).unwrap();
-        let log = ChangeLog::open(&db, &dir.join(crate::store::CHANGE_LOG_DIR), 1 << 20).unwrap();
+        let mut blobs = Blobs::new(dir);
+        let log = ChangeLog::open(
+            &db,
+            &mut blobs,
+            &dir.join(crate::store::CHANGE_LOG_DIR),
+            1 << 20,
+        )
+        .unwrap();
         let published = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
         let mut planner = Planner {
             db: db.clone(),
@@ -988,6 +1062,7 @@ mod tests {
         let (committed, _) = std::sync::mpsc::channel();
         Committer {
             db,
+            blobs,
             log,
             published: Arc::clone(&published),
             committed,
