@@ -5,6 +5,8 @@
 //! map by the request's id, then `engine::check::decide`. The difference
 //! is what the data's size adds to a check, which the live scale benchmark
 //! (`accessd-bench scale`) sees through the noise of the network stack around it.
+//! `decide/…` runs the same checks with each workspace found beforehand: `check` less
+//! `decide` is what finding the workspace in the snapshot's map costs.
 //!
 //! `cargo bench --bench scale`. Under `cargo test` each bench runs once, on 10 and 200
 //! workspaces.
@@ -318,7 +320,16 @@ fn requests(catalog: &Catalog, drawn: &[Drawn], rng: &mut Rng) -> Requests {
 /// Decides `request` as the Check handler does, from the request's strings.
 fn check(catalog: &Catalog, workspaces: &Workspaces, text: &str, request: &Request) -> bool {
     let id = text.get(request.workspace.clone()).unwrap_or_default();
-    let workspace = workspaces.get(id);
+    decide_in(catalog, workspaces.get(id), text, request)
+}
+
+/// Decides `request` in `workspace`, already found.
+fn decide_in(
+    catalog: &Catalog,
+    workspace: Option<&Workspace>,
+    text: &str,
+    request: &Request,
+) -> bool {
     let check = CheckRef {
         user: text.get(request.user.clone()).unwrap_or_default(),
         permission: request.permission,
@@ -360,6 +371,21 @@ fn scale(c: &mut Criterion) {
                 next = (next + 1) % requests.list.len();
                 let request = requests.list.get(next).expect("in range");
                 check(black_box(&catalog), &map, &requests.text, request)
+            })
+        });
+        // The same checks with their workspaces found beforehand: what the decision costs
+        // apart from the snapshot's map (its share is `check` less `decide`).
+        let found: Vec<Option<&Workspace>> = requests
+            .list
+            .iter()
+            .map(|r| map.get(requests.text.get(r.workspace.clone()).unwrap_or_default()))
+            .collect();
+        group.bench_function(format!("decide/{name}"), |b| {
+            b.iter(|| {
+                next = (next + 1) % requests.list.len();
+                let request = requests.list.get(next).expect("in range");
+                let workspace = found.get(next).copied().flatten();
+                decide_in(black_box(&catalog), workspace, &requests.text, request)
             })
         });
     }

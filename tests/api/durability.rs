@@ -256,3 +256,89 @@ async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
     // Every revision names a user: revision 1, creating the workspace, names its owner.
     assert_eq!(revisions, (1..=revision).collect::<Vec<_>>());
 }
+
+/// A member with thousands of grants has a record larger than the 128 KiB past which
+/// sled keeps a message in a file of its own (`store::blobs`). Acknowledged by Import,
+/// it survives `kill -9`: the restarted server reads every grant back.
+#[tokio::test]
+async fn a_member_with_thousands_of_grants_survives_kill_9() {
+    use accessd::api::pb::record::Kind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn_with_acme(dir.path()).await;
+    let sources: Vec<String> = (0..3000).map(|i| format!("src_{i:022}")).collect();
+    let mut records = vec![pb::Record {
+        kind: Some(Kind::Member(pb::MemberRecord {
+            workspace_id: "acme".into(),
+            user_id: "sam".into(),
+            membership: pb::Membership::Member.into(),
+        })),
+    }];
+    for source in &sources {
+        records.push(pb::Record {
+            kind: Some(Kind::Resource(pb::ResourceRecord {
+                workspace_id: "acme".into(),
+                resource: res("source", source),
+                parent_id: String::new(),
+            })),
+        });
+    }
+    for source in &sources {
+        records.push(pb::Record {
+            kind: Some(Kind::Grant(pb::GrantRecord {
+                workspace_id: "acme".into(),
+                user_id: "sam".into(),
+                role: "source_admin".into(),
+                scope: one("source", source),
+            })),
+        });
+    }
+    let requests: Vec<pb::ImportRequest> = records
+        .chunks(2000)
+        .map(|chunk| pb::ImportRequest {
+            records: chunk.to_vec(),
+        })
+        .collect();
+    let imported = AdminServiceClient::new(server.channel.clone())
+        .import(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(imported.rejected_count, 0);
+    assert!(
+        std::fs::read_dir(dir.path().join("blobs")).unwrap().count() > 0,
+        "the member's record went to a blob file"
+    );
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+
+    let server = spawn(dir.path()).await;
+    let mut access = AccessServiceClient::new(server.channel.clone());
+    for source in sources.iter().step_by(97).chain(sources.last()) {
+        let answer = access
+            .check(check_req(
+                "acme",
+                "sam",
+                "source.update",
+                res("source", source),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            answer.decision.unwrap().allowed,
+            "sam's grant on {source} was lost"
+        );
+    }
+    let team = AccessServiceClient::new(server.channel.clone())
+        .list_access(pb::ListAccessRequest {
+            workspace_id: "acme".into(),
+            user_id: "sam".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let grants: usize = team.entries.iter().map(|e| e.grants.len()).sum();
+    assert_eq!(grants, sources.len());
+}
