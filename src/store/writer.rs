@@ -13,7 +13,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     ops::Bound,
-    sync::Arc,
+    sync::{Arc, mpsc::RecvTimeoutError},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -23,7 +23,7 @@ use tracing::{debug, error};
 
 use super::{
     Snapshot, StoreError, WriteOutcome,
-    blobs::Blobs,
+    blobs::{self, Blobs},
     change_log::{self, ChangeLog},
     chunks::{self, Boundaries},
     keys,
@@ -203,7 +203,19 @@ impl Committer {
     /// Commits groups until the planner stops, then flushes a last time. After a
     /// failure it stops at once: groups planned on top of the failed one are refused.
     fn run(mut self, planned: std::sync::mpsc::Receiver<Planned>) {
-        for group in planned {
+        loop {
+            let group = match planned.recv_timeout(blobs::IDLE_SYNC) {
+                Ok(group) => group,
+                Err(RecvTimeoutError::Disconnected) => break,
+                // sled writes blob files from its own threads too (`store::blobs`).
+                Err(RecvTimeoutError::Timeout) => match self.blobs.sync_new() {
+                    Ok(_) => continue,
+                    Err(err) => {
+                        error!(%err, "cannot sync blob files; refusing further writes");
+                        return;
+                    }
+                },
+            };
             if group.changed {
                 // The log is durable first, so a crash before the state's flush leaves
                 // log lines the state never reached (cut off at open), never state without
@@ -1026,6 +1038,20 @@ mod tests {
         catalog: &Arc<Catalog>,
         groups: Vec<Vec<Command>>,
     ) -> Arc<Snapshot> {
+        plan_all_then_commit_with(dir, catalog, groups, false).0
+    }
+
+    /// What the callers of one request are answered.
+    type Answer = Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>;
+
+    /// As `plan_all_then_commit`, with every sync of blob files failing if
+    /// `fail_blob_sync`; also returns what the first group's callers were answered.
+    fn plan_all_then_commit_with(
+        dir: &std::path::Path,
+        catalog: &Arc<Catalog>,
+        groups: Vec<Vec<Command>>,
+        fail_blob_sync: bool,
+    ) -> (Arc<Snapshot>, Option<Answer>) {
         let db = open_db(dir, &StoreConfig::default()).unwrap();
         let boundaries = crate::store::chunk_boundaries(&db).unwrap();
         let mut blobs = Blobs::new(dir);
@@ -1046,9 +1072,12 @@ mod tests {
             retained_instances: RetainedInstances::new(),
             boundaries,
         };
+        blobs.fail = fail_blob_sync;
         let (to_commit, planned) = std::sync::mpsc::sync_channel(groups.len());
+        let mut first_answer = None;
         for commands in groups {
-            let (reply, _) = oneshot::channel();
+            let (reply, answer) = oneshot::channel();
+            first_answer.get_or_insert(answer);
             let request = Request {
                 commands,
                 revisions: Revisions::EachCommand,
@@ -1068,7 +1097,75 @@ mod tests {
             committed,
         }
         .run(planned);
-        published.load_full()
+        let answer = first_answer.and_then(|mut answer| answer.try_recv().ok());
+        (published.load_full(), answer)
+    }
+
+    /// While no write comes, the committer still syncs the blob files sled's own
+    /// threads write: when it cannot, it stops, and the next group finds it gone.
+    #[test]
+    fn an_idle_committer_syncs_blob_files_and_stops_when_it_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
+        let mut blobs = Blobs::new(dir.path());
+        let log = ChangeLog::open(
+            &db,
+            &mut blobs,
+            &dir.path().join(crate::store::CHANGE_LOG_DIR),
+            1 << 20,
+        )
+        .unwrap();
+        blobs.fail = true;
+        let (to_commit, planned) = std::sync::mpsc::sync_channel::<Planned>(1);
+        let (committed, _) = std::sync::mpsc::channel();
+        let committer = Committer {
+            db,
+            blobs,
+            log,
+            published: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            committed,
+        };
+        let running = std::thread::spawn(move || committer.run(planned));
+        // No group is ever sent: only the idle sync can end the committer. The bound is
+        // for a loaded machine, not the expected wait (one idle period).
+        let started = std::time::Instant::now();
+        while !running.is_finished() && started.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(blobs::IDLE_SYNC);
+        }
+        assert!(
+            running.is_finished(),
+            "the failed idle sync stopped the committer"
+        );
+        running.join().unwrap();
+        drop(to_commit);
+    }
+
+    /// The committer's flush goes through the blob files: when they cannot be synced,
+    /// the group is refused and not published, and the groups after it too.
+    #[test]
+    fn a_group_whose_blob_files_cannot_be_synced_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::built_in());
+        let create = |ws: &str| Command::CreateWorkspace {
+            workspace: WorkspaceId::parse(ws).unwrap(),
+            owner: user(0),
+            products: ProductSet::default(),
+        };
+        let (published, answer) = plan_all_then_commit_with(
+            dir.path(),
+            &catalog,
+            vec![vec![create("a")], vec![create("b")]],
+            true,
+        );
+        assert!(matches!(answer, Some(Err(StoreError::Closed))));
+        assert_eq!(published.revision, 0);
+        assert_eq!(published.workspaces.len(), 0);
+
+        let dir = tempfile::tempdir().unwrap();
+        let (published, answer) =
+            plan_all_then_commit_with(dir.path(), &catalog, vec![vec![create("a")]], false);
+        assert!(matches!(answer, Some(Ok(_))));
+        assert_eq!(published.revision, 1);
     }
 
     proptest! {
