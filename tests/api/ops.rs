@@ -193,6 +193,9 @@ fn assert_documented(
         "accessd.v1.AccessService",
         "accessd.v1.AdminService",
         "grpc.health.v1.Health",
+        // Both versions of reflection, whichever one is asked.
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
     ] {
         assert!(
             services.iter().any(|s| s == service),
