@@ -11,13 +11,18 @@
 //! skipped instead). accessd would come back at an older revision, its change log cut
 //! to match.
 //!
-//! [`Blobs::flush`] therefore fsyncs every blob file written or grown since it last
+//! [`Blobs::flush`] therefore fsyncs every blob file created or written since it last
 //! looked, then the directory, then has sled flush, then looks once more. The blobs
 //! that a write makes are written while its message is logged, in the `apply_batch`
 //! that logs it, so they are on disk before the flush that acknowledges the write. The
 //! second look catches blobs that another thread was writing during the first: the
 //! flush waits for every message it makes durable to be fully logged, blob included.
 //! The committer also looks every [`IDLE_SYNC`] while no write comes.
+//!
+//! A look costs one `read` when nothing was written: an inotify watch on `blobs/` names
+//! the files created or written since the last look, however many the directory holds
+//! (a database of large workspaces keeps thousands). The directory is listed whole only
+//! at the first look, after the kernel dropped events, or where it refuses a watch.
 //!
 //! What is left, because sled gives no hook to close it:
 //! - sled's flusher (every 500 ms; it also collects old segments, so it stays on) may
@@ -31,7 +36,7 @@
 //!   the two.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     ffi::OsString,
     fs::File,
     io,
@@ -39,7 +44,8 @@ use std::{
     time::Duration,
 };
 
-use tracing::debug;
+use inotify::{EventMask, Inotify, WatchMask};
+use tracing::{debug, warn};
 
 use super::StoreError;
 
@@ -50,13 +56,33 @@ const BLOBS_DIR: &str = "blobs";
 /// 500 ms after which sled's flusher makes durable what it logged meanwhile.
 pub const IDLE_SYNC: Duration = Duration::from_millis(100);
 
+/// The events that mean a file has bytes that may not be on disk yet.
+const WRITTEN: WatchMask = WatchMask::CREATE
+    .union(WatchMask::MODIFY)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::MOVED_TO);
+
+/// How the next look finds the files to sync.
+#[derive(Debug)]
+enum Watch {
+    /// Not set up yet: the first look sets the watch up, then lists the directory.
+    Unset,
+    /// The kernel names what was written.
+    Events(Inotify),
+    /// The kernel refused a watch: every look lists the directory.
+    Listing,
+}
+
 /// The blob files of one database, and which of them are known to be durable.
 #[derive(Debug)]
 pub struct Blobs {
     dir: PathBuf,
-    /// The files fsynced so far that still exist, with the length each had when synced:
-    /// a file another thread was still writing is synced again once it has grown. Empty
-    /// at first, so that the first look also syncs what an earlier process left.
+    watch: Watch,
+    /// Whether the next look lists the directory although the watch is up: the kernel
+    /// dropped events.
+    overflowed: bool,
+    /// Without a watch: the files synced so far, with the length each had then, so that
+    /// a file still being written is synced again once it has grown.
     synced: HashMap<OsString, u64>,
     /// Fail every sync, to test that a failure refuses the write.
     #[cfg(test)]
@@ -68,6 +94,8 @@ impl Blobs {
     pub fn new(data_dir: &Path) -> Self {
         Self {
             dir: data_dir.join(BLOBS_DIR),
+            watch: Watch::Unset,
+            overflowed: false,
             synced: HashMap::new(),
             #[cfg(test)]
             fail: false,
@@ -83,45 +111,100 @@ impl Blobs {
         Ok(())
     }
 
-    /// Fsyncs the blob files not synced before or grown since, then the directory if
-    /// there were any; returns how many. One directory listing when there are none.
+    /// Fsyncs the blob files created or written since the last look, then the
+    /// directory if there were any; returns how many.
     pub fn sync_new(&mut self) -> io::Result<usize> {
         #[cfg(test)]
         if self.fail {
             return Err(io::Error::other("failing as the test asked"));
         }
-        let listing = match std::fs::read_dir(&self.dir) {
-            Ok(listing) => listing,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(err) => return Err(err),
-        };
-        let mut present = HashMap::with_capacity(self.synced.len());
-        let mut synced = 0;
-        for entry in listing {
-            let entry = entry?;
-            let name = entry.file_name();
-            let known = self.synced.get(&name).copied();
-            let len = match File::open(self.dir.join(&name)) {
-                Ok(file) => {
-                    let len = file.metadata()?.len();
-                    if known != Some(len) {
-                        file.sync_all()?;
-                        synced += 1;
-                    }
-                    len
+        if matches!(self.watch, Watch::Unset) {
+            if !self.dir.is_dir() {
+                // sled makes the directory at open; nothing to sync until it has.
+                return Ok(0);
+            }
+            self.watch = match Inotify::init().and_then(|inotify| {
+                inotify.watches().add(&self.dir, WRITTEN)?;
+                Ok(inotify)
+            }) {
+                Ok(inotify) => Watch::Events(inotify),
+                Err(err) => {
+                    warn!(%err, "no inotify watch on sled's blob files; listing them instead");
+                    Watch::Listing
                 }
-                // sled removed it since the listing: a blob it no longer needs.
+            };
+            // Whatever was written before the watch: an earlier process's files.
+            self.overflowed = true;
+        }
+        let names = match &mut self.watch {
+            Watch::Events(inotify) => {
+                let mut names = HashSet::new();
+                let mut buffer = [0; 4096];
+                loop {
+                    match inotify.read_events(&mut buffer) {
+                        Ok(events) => {
+                            for event in events {
+                                if event.mask.contains(EventMask::Q_OVERFLOW) {
+                                    self.overflowed = true;
+                                }
+                                if let Some(name) = event.name {
+                                    names.insert(name.to_owned());
+                                }
+                            }
+                        }
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(err) => return Err(err),
+                    }
+                }
+                if std::mem::take(&mut self.overflowed) {
+                    self.list()?.into_keys().collect()
+                } else {
+                    names
+                }
+            }
+            Watch::Listing => {
+                let listed = self.list()?;
+                let grown = listed
+                    .iter()
+                    .filter(|(name, len)| self.synced.get(*name) != Some(len))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                self.synced = listed;
+                grown
+            }
+            Watch::Unset => HashSet::new(),
+        };
+        let mut synced = 0;
+        for name in names {
+            match File::open(self.dir.join(&name)) {
+                Ok(file) => file.sync_all()?,
+                // sled removed it since: a blob it no longer needs.
                 Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
                 Err(err) => return Err(err),
-            };
-            present.insert(name, len);
+            }
+            synced += 1;
         }
-        self.synced = present;
         if synced > 0 {
             File::open(&self.dir)?.sync_all()?;
             debug!(files = synced, "blob files synced");
         }
         Ok(synced)
+    }
+
+    /// Every file of the directory, with its length.
+    fn list(&self) -> io::Result<HashMap<OsString, u64>> {
+        let mut listed = HashMap::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            match entry.metadata() {
+                Ok(metadata) => {
+                    listed.insert(entry.file_name(), metadata.len());
+                }
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(listed)
     }
 }
 
@@ -155,9 +238,9 @@ mod tests {
     }
 
     /// A file synced while another thread was still writing it is synced again once it
-    /// has grown.
-    #[test]
-    fn a_file_that_grew_since_its_sync_is_synced_again() {
+    /// has grown; a file that went is not synced. `listing` runs the same without a
+    /// watch, as where the kernel refuses one.
+    fn a_file_that_grew_since_its_sync_is_synced_again(listing: bool) {
         use std::io::Write;
 
         let dir = tempfile::tempdir().unwrap();
@@ -166,14 +249,33 @@ mod tests {
         let mut file = File::create(&path).unwrap();
         file.write_all(b"crc").unwrap();
         let mut blobs = Blobs::new(dir.path());
-        assert_eq!(blobs.sync_new().unwrap(), 1);
+        if listing {
+            blobs.watch = Watch::Listing;
+        }
+        assert_eq!(blobs.sync_new().unwrap(), 1, "there before the first look");
         assert_eq!(blobs.sync_new().unwrap(), 0);
         file.write_all(b"the rest").unwrap();
         assert_eq!(blobs.sync_new().unwrap(), 1, "grown since");
         assert_eq!(blobs.sync_new().unwrap(), 0);
+        std::fs::write(dir.path().join(BLOBS_DIR).join("43"), b"whole").unwrap();
+        assert_eq!(blobs.sync_new().unwrap(), 1, "a new one");
         std::fs::remove_file(&path).unwrap();
         assert_eq!(blobs.sync_new().unwrap(), 0, "gone");
-        assert!(blobs.synced.is_empty());
+        assert_eq!(
+            matches!(blobs.watch, Watch::Events(_)),
+            !listing,
+            "the kernel gave a watch"
+        );
+    }
+
+    #[test]
+    fn a_file_that_grew_is_synced_again_as_the_watch_tells() {
+        a_file_that_grew_since_its_sync_is_synced_again(false);
+    }
+
+    #[test]
+    fn a_file_that_grew_is_synced_again_as_listing_tells() {
+        a_file_that_grew_since_its_sync_is_synced_again(true);
     }
 
     /// A database without a blob directory yet has nothing to sync.
