@@ -68,7 +68,7 @@ pub struct Writer {
     pub log: ChangeLog,
     /// The catalog commands are planned with.
     pub catalog: Arc<Catalog>,
-    /// sled's blob files, synced before each flush.
+    /// sled's blob files, synced around each flush and while idle.
     pub blobs: Blobs,
     /// Where new states are published for readers.
     pub published: Arc<ArcSwap<Snapshot>>,
