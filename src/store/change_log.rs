@@ -29,11 +29,14 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{StoreError, blobs::Blobs, keys};
-use crate::model::{Catalog, Change, Grant, InstanceKey, Membership, Scope, UserId, WorkspaceId};
+use crate::model::{
+    Catalog, Change, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId,
+    WorkspaceId,
+};
 
 /// The most bytes of changes on one line (a single larger change has a line of its own).
 pub const LINE_BYTES: usize = 6 * 1024 - 256;
@@ -300,6 +303,204 @@ fn split_legacy(value: &[u8]) -> Option<Vec<Vec<u8>>> {
     Some(assemble(revision, rest, &changes))
 }
 
+/// A line of the log read back: the changes of one part of one revision's entry.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ReadLine {
+    pub revision: u64,
+    pub part: u64,
+    pub parts: u64,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Deserialize)]
+struct LineRecord {
+    revision: u64,
+    part: u64,
+    parts: u64,
+    changes: Vec<ChangeRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScopeRecord {
+    All(String),
+    Instance { r#type: String, id: String },
+}
+
+#[derive(Deserialize)]
+struct GrantRecord {
+    role: String,
+    scope: ScopeRecord,
+}
+
+#[derive(Deserialize)]
+struct ResourceRecord {
+    r#type: String,
+    id: String,
+}
+
+/// What [`ChangeView`] writes, read back.
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum ChangeRecord {
+    CreateWorkspace {
+        workspace: WorkspaceId,
+        products: Vec<String>,
+    },
+    SetProducts {
+        workspace: WorkspaceId,
+        products: Vec<String>,
+    },
+    DeleteWorkspace {
+        workspace: WorkspaceId,
+    },
+    SetMembership {
+        workspace: WorkspaceId,
+        user: UserId,
+        membership: String,
+    },
+    RemoveMember {
+        workspace: WorkspaceId,
+        user: UserId,
+    },
+    AddGrant {
+        workspace: WorkspaceId,
+        user: UserId,
+        grant: GrantRecord,
+    },
+    RemoveGrant {
+        workspace: WorkspaceId,
+        user: UserId,
+        grant: GrantRecord,
+    },
+    RegisterResource {
+        workspace: WorkspaceId,
+        resource: ResourceRecord,
+        parent: Option<ResourceRecord>,
+    },
+    DeleteResource {
+        workspace: WorkspaceId,
+        resource: ResourceRecord,
+    },
+}
+
+/// Reads a line of the log back into the changes it records, by `catalog`'s names.
+pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, String> {
+    let record: LineRecord = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let products = |names: Vec<String>| {
+        names.iter().try_fold(ProductSet::default(), |set, name| {
+            catalog
+                .product_id(name)
+                .map(|id| set.with(id))
+                .ok_or_else(|| format!("unknown product `{name}`"))
+        })
+    };
+    let ty = |name: &str| {
+        catalog
+            .type_id(name)
+            .ok_or_else(|| format!("unknown resource type `{name}`"))
+    };
+    let resource = |r: ResourceRecord| -> Result<InstanceKey, String> {
+        let id = ResourceId::parse(&r.id).map_err(|e| format!("resource id: {e}"))?;
+        Ok((ty(&r.r#type)?, id))
+    };
+    let grant = |g: GrantRecord| -> Result<Grant, String> {
+        let role = catalog
+            .role_id(&g.role)
+            .ok_or_else(|| format!("unknown role `{}`", g.role))?;
+        let scope = match g.scope {
+            ScopeRecord::All(all) if all == "all" => Scope::All,
+            ScopeRecord::All(other) => return Err(format!("unknown scope `{other}`")),
+            ScopeRecord::Instance { r#type, id } => {
+                let (ty, id) = resource(ResourceRecord { r#type, id })?;
+                Scope::Instance(ty, id)
+            }
+        };
+        Ok(Grant { role, scope })
+    };
+    let changes = record
+        .changes
+        .into_iter()
+        .map(|change| {
+            Ok(match change {
+                ChangeRecord::CreateWorkspace {
+                    workspace,
+                    products: names,
+                } => Change::CreateWorkspace {
+                    workspace,
+                    products: products(names)?,
+                },
+                ChangeRecord::SetProducts {
+                    workspace,
+                    products: names,
+                } => Change::SetProducts {
+                    workspace,
+                    products: products(names)?,
+                },
+                ChangeRecord::DeleteWorkspace { workspace } => {
+                    Change::DeleteWorkspace { workspace }
+                }
+                ChangeRecord::SetMembership {
+                    workspace,
+                    user,
+                    membership,
+                } => Change::SetMembership {
+                    workspace,
+                    user,
+                    membership: match membership.as_str() {
+                        "owner" => Membership::Owner,
+                        "member" => Membership::Member,
+                        other => return Err(format!("unknown membership `{other}`")),
+                    },
+                },
+                ChangeRecord::RemoveMember { workspace, user } => {
+                    Change::RemoveMember { workspace, user }
+                }
+                ChangeRecord::AddGrant {
+                    workspace,
+                    user,
+                    grant: g,
+                } => Change::AddGrant {
+                    workspace,
+                    user,
+                    grant: grant(g)?,
+                },
+                ChangeRecord::RemoveGrant {
+                    workspace,
+                    user,
+                    grant: g,
+                } => Change::RemoveGrant {
+                    workspace,
+                    user,
+                    grant: grant(g)?,
+                },
+                ChangeRecord::RegisterResource {
+                    workspace,
+                    resource: r,
+                    parent,
+                } => Change::RegisterResource {
+                    workspace,
+                    resource: resource(r)?,
+                    parent: parent.map(resource).transpose()?,
+                },
+                ChangeRecord::DeleteResource {
+                    workspace,
+                    resource: r,
+                } => Change::DeleteResource {
+                    workspace,
+                    resource: resource(r)?,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(ReadLine {
+        revision: record.revision,
+        part: record.part,
+        parts: record.parts,
+        changes,
+    })
+}
+
 /// The revision and part a line names, read from its start (`{"revision":R,"part":P,`);
 /// part 0 if it names none.
 fn line_position(line: &[u8]) -> Option<(u64, u64)> {
@@ -328,6 +529,19 @@ struct Segment {
     bytes: u64,
 }
 
+/// An entry of the log read in part, at open.
+struct Partial {
+    revision: u64,
+    /// The part the next line must be.
+    next: u64,
+    changes: Vec<Change>,
+    /// Where its first line starts: the segment's index and the byte offset in it.
+    start: (usize, usize),
+}
+
+/// Entries of the log the state lacks, by revision, in order: what to redo at open.
+pub type Pending = Vec<(u64, Vec<Change>)>;
+
 /// The change log's files and how much they hold; owned by the writer.
 pub struct ChangeLog {
     dir: PathBuf,
@@ -341,16 +555,19 @@ pub struct ChangeLog {
 
 impl ChangeLog {
     /// Opens the change log in `dir` (created if missing) of a database whose state is at
-    /// `revision`, with a budget of `budget` bytes. First moves the entries that older
-    /// data directories keep in sled (see [`ChangeLog::upgrade`]); then cuts off what
-    /// follows the state's revision (lines a crash left between a group's log and its
-    /// state, and a torn last line) and deletes what is over the budget.
+    /// the revision sled holds, with a budget of `budget` bytes. First moves the entries
+    /// that older data directories keep in sled (see [`ChangeLog::upgrade`]); then reads
+    /// the complete entries past the state's revision, which the caller redoes (a crash
+    /// between a group's log and its state leaves one group's; a database that lost
+    /// writes it had acknowledged, more), cuts off what cannot follow them (a torn
+    /// line, an entry missing parts) and deletes what is over the budget.
     pub fn open(
         db: &sled::Db,
         blobs: &mut Blobs,
+        catalog: &Catalog,
         dir: &Path,
         budget: u64,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<(Self, Pending), StoreError> {
         let revision = keys::read_u64(db, keys::REVISION, "revision")?;
         if !dir.is_dir() {
             fs::create_dir_all(dir)?;
@@ -367,39 +584,125 @@ impl ChangeLog {
         };
         log.upgrade(db, blobs, revision)?;
         log.segments = log.list()?;
-        // Whole files past the state's revision, then the tail of the last one.
-        while let Some(last) = log.segments.last().copied() {
-            if last.first <= revision && budget > 0 {
-                break;
+        if budget == 0 {
+            // No log is kept: nothing to redo from, and nothing to keep.
+            for segment in std::mem::take(&mut log.segments) {
+                fs::remove_file(log.path(segment.first))?;
             }
-            fs::remove_file(log.path(last.first))?;
-            log.segments.pop();
+            return Ok((log, Vec::new()));
         }
-        if let Some(last) = log.segments.last_mut() {
-            let path = dir.join(segment_name(last.first));
-            let contents = fs::read(&path)?;
-            let mut keep = 0;
+        let pending = log.read_pending(catalog, revision)?;
+        // Entries to redo stay until the state has them: the writer trims after its first
+        // group.
+        if pending.is_empty() {
+            log.trim();
+        }
+        Ok((log, pending))
+    }
+
+    /// The complete entries past `revision`, in order: what the log holds and the state
+    /// lacks, to be redone. Cuts the log at the first line that does not continue them
+    /// (a torn line, an entry missing parts, a revision out of sequence): nothing ever
+    /// depended on what follows it.
+    fn read_pending(&mut self, catalog: &Catalog, revision: u64) -> Result<Pending, StoreError> {
+        let mut pending = Vec::new();
+        let mut partial: Option<Partial> = None;
+        let mut cut = None;
+        let first = self
+            .segments
+            .iter()
+            .rposition(|s| s.first <= revision)
+            .unwrap_or(0);
+        'files: for (index, segment) in self.segments.iter().enumerate().skip(first) {
+            let contents = fs::read(self.path(segment.first))?;
+            let mut offset = 0;
             for line in contents.split_inclusive(|b| *b == b'\n') {
+                let at = (index, offset);
+                offset += line.len();
+                let position = line_position(line);
                 let torn = line.last() != Some(&b'\n');
-                let after = line_position(line).is_some_and(|(r, _)| r > revision);
-                if torn || after {
-                    break;
+                // Lines the state has, and lines of no known shape that an older log
+                // kept: passed over until the entries to redo start, and a cut after.
+                let passed = position.is_none_or(|(r, _)| r <= revision);
+                if passed && !torn && pending.is_empty() && partial.is_none() {
+                    continue;
                 }
-                keep += line.len();
+                if torn || passed {
+                    cut = Some(partial.as_ref().map_or(at, |p| p.start));
+                    break 'files;
+                }
+                let read = read_line(catalog, line).map_err(|err| {
+                    StoreError::Corrupt(format!(
+                        "change log line of revision {} in `{}` cannot be redone: {err}; \
+                         the state lacks it, so accessd will not start without it",
+                        position.map_or(0, |(r, _)| r),
+                        self.path(segment.first).display(),
+                    ))
+                })?;
+                let expected = revision + 1 + pending.len() as u64;
+                if pending.is_empty() && partial.is_none() && read.revision > expected {
+                    return Err(StoreError::Corrupt(format!(
+                        "the state is at revision {revision} but the change log resumes at \
+                         {}: revisions in between are in neither",
+                        read.revision
+                    )));
+                }
+                match &mut partial {
+                    None if read.revision == expected && read.part == 0 => {
+                        partial = Some(Partial {
+                            revision: read.revision,
+                            next: 1,
+                            changes: read.changes,
+                            start: at,
+                        });
+                    }
+                    Some(p) if read.revision == p.revision && read.part == p.next => {
+                        p.next += 1;
+                        p.changes.extend(read.changes);
+                    }
+                    _ => {
+                        cut = Some(partial.as_ref().map_or(at, |p| p.start));
+                        break 'files;
+                    }
+                }
+                if let Some(p) = partial.take_if(|p| p.next >= read.parts) {
+                    pending.push((p.revision, p.changes));
+                }
             }
-            if keep < contents.len() {
-                warn!(
-                    bytes = contents.len() - keep,
-                    revision, "change log lines past the state's revision cut off"
-                );
-                let file = OpenOptions::new().write(true).open(&path)?;
-                file.set_len(keep as u64)?;
-                file.sync_all()?;
-            }
-            last.bytes = keep as u64;
         }
-        log.trim();
-        Ok(log)
+        if let Some(p) = &partial {
+            cut = cut.or(Some(p.start));
+        }
+        if let Some((index, offset)) = cut {
+            // A file cut to nothing goes whole: its name says it starts with a revision
+            // it no longer holds.
+            let keep = if offset == 0 { index } else { index + 1 };
+            let removed = self.segments.split_off(keep);
+            for segment in &removed {
+                fs::remove_file(self.path(segment.first))?;
+            }
+            warn!(
+                files = removed.len(),
+                revision = revision + pending.len() as u64,
+                "change log lines past what can be redone cut off"
+            );
+            if let Some(segment) = self.segments.last_mut().filter(|_| offset > 0) {
+                let path = self.dir.join(segment_name(segment.first));
+                let file = OpenOptions::new().write(true).open(&path)?;
+                file.set_len(offset as u64)?;
+                file.sync_all()?;
+                segment.bytes = offset as u64;
+            }
+            File::open(&self.dir)?.sync_all()?;
+        }
+        if let Some((last, _)) = pending.last() {
+            info!(
+                from = revision + 1,
+                to = last,
+                "change log entries the state lacks, to be redone"
+            );
+        }
+        Ok(pending)
     }
 
     /// The segment files in the directory, oldest first.
@@ -620,6 +923,96 @@ mod tests {
                 },
             })
             .collect()
+    }
+
+    /// Every kind of change, in an entry long enough to take several lines, reads back
+    /// as it was written: what the redo at open relies on.
+    #[test]
+    fn every_change_reads_back_as_written() {
+        let catalog = Catalog::built_in();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let sam = UserId::parse("sam").unwrap();
+        let source = catalog.type_id("source").unwrap();
+        let destination = catalog.type_id("destination").unwrap();
+        let ios = (source, ResourceId::parse("ios").unwrap());
+        let products = ProductSet::default().with(catalog.product_id("personas").unwrap());
+        let mut changes = vec![
+            Change::CreateWorkspace {
+                workspace: ws.clone(),
+                products,
+            },
+            Change::SetProducts {
+                workspace: ws.clone(),
+                products: ProductSet::default(),
+            },
+            Change::SetMembership {
+                workspace: ws.clone(),
+                user: sam.clone(),
+                membership: Membership::Owner,
+            },
+            Change::SetMembership {
+                workspace: ws.clone(),
+                user: sam.clone(),
+                membership: Membership::Member,
+            },
+            Change::RegisterResource {
+                workspace: ws.clone(),
+                resource: ios.clone(),
+                parent: None,
+            },
+            Change::RegisterResource {
+                workspace: ws.clone(),
+                resource: (destination, ResourceId::parse("amp").unwrap()),
+                parent: Some(ios.clone()),
+            },
+            Change::AddGrant {
+                workspace: ws.clone(),
+                user: sam.clone(),
+                grant: Grant {
+                    role: catalog.role_id("source_admin").unwrap(),
+                    scope: Scope::Instance(ios.0, ios.1.clone()),
+                },
+            },
+            Change::RemoveGrant {
+                workspace: ws.clone(),
+                user: sam.clone(),
+                grant: Grant {
+                    role: catalog.role_id("warehouse_read").unwrap(),
+                    scope: Scope::All,
+                },
+            },
+            Change::DeleteResource {
+                workspace: ws.clone(),
+                resource: ios,
+            },
+            Change::RemoveMember {
+                workspace: ws.clone(),
+                user: sam,
+            },
+            Change::DeleteWorkspace { workspace: ws },
+        ];
+        changes.extend(grants(&catalog, 300));
+        let lines = lines(&catalog, 7, 1000, "batch", &changes);
+        assert!(lines.len() > 2, "{} lines", lines.len());
+        let mut read = Vec::new();
+        for (part, line) in lines.iter().enumerate() {
+            let line = read_line(&catalog, line).unwrap();
+            assert_eq!((line.revision, line.part), (7, part as u64));
+            assert_eq!(line.parts, lines.len() as u64);
+            read.extend(line.changes);
+        }
+        assert_eq!(read, changes);
+    }
+
+    /// A name the catalog does not have, or a line that is not an entry, is an error
+    /// that says what is wrong, not a change guessed at.
+    #[test]
+    fn a_line_that_cannot_be_read_back_says_why() {
+        let catalog = Catalog::built_in();
+        let line = br#"{"revision":3,"part":0,"parts":1,"changes":[{"op":"add_grant","workspace":"a","user":"u","grant":{"role":"auditor","scope":"all"}}]}"#;
+        let err = read_line(&catalog, line).unwrap_err();
+        assert!(err.contains("unknown role `auditor`"), "{err}");
+        assert!(read_line(&catalog, b"{\"revision\":3}").is_err());
     }
 
     #[test]
@@ -1000,13 +1393,50 @@ mod tests {
             assert_eq!(revisions(&log), (1..=31).collect::<Vec<_>>());
         }
 
+        /// Entries past the state that cannot be redone (a name the catalog lacks), or a
+        /// log that resumes after a gap, stop the open with the reason: serving without
+        /// writes the log says were made would be serving stale access.
         #[tokio::test]
-        async fn lines_of_revisions_the_state_never_reached_are_cut_off_at_open() {
+        async fn entries_past_the_state_that_cannot_be_redone_stop_the_open() {
+            let catalog = Arc::new(Catalog::built_in());
+            for (entry, reason) in [
+                (
+                    r#"{"op":"add_grant","workspace":"acme","user":"u","grant":{"role":"auditor","scope":"all"}}"#,
+                    "unknown role `auditor`",
+                ),
+                ("", "resumes at"),
+            ] {
+                let dir = tempfile::tempdir().unwrap();
+                let last = write(dir.path(), &config(4 << 10), commands(3)).await;
+                let revision = if entry.is_empty() { last + 2 } else { last + 1 };
+                let line = format!(
+                    "{{\"revision\":{revision},\"part\":0,\"parts\":1,\"unix_millis\":0,\"command\":\"x\",\"changes\":[{entry}]}}\n"
+                );
+                let log = contents(dir.path());
+                let (newest, _) = log.files.last().unwrap();
+                let mut file = OpenOptions::new()
+                    .append(true)
+                    .open(dir.path().join(CHANGE_LOG_DIR).join(newest))
+                    .unwrap();
+                file.write_all(line.as_bytes()).unwrap();
+                match Store::open(dir.path(), Arc::clone(&catalog), &config(4 << 10)) {
+                    Err(StoreError::Corrupt(message)) => {
+                        assert!(message.contains(reason), "{message}");
+                    }
+                    Err(other) => panic!("{other}"),
+                    Ok(_) => panic!("opened"),
+                }
+            }
+        }
+
+        #[tokio::test]
+        async fn entries_past_the_state_are_redone_at_open_and_what_cannot_follow_is_cut() {
             let dir = tempfile::tempdir().unwrap();
             let budget = 4 << 10;
             let last = write(dir.path(), &config(budget), commands(5)).await;
-            // As if a crash had come between a group's log and its state: lines of later
-            // revisions, the last one torn, in the last file and in a file of its own.
+            // As if a crash had come between a group's log and its state: complete entries
+            // of later revisions, then a torn line, in the last file; and the same again
+            // in a file of its own, out of sequence after them.
             let catalog = Catalog::built_in();
             let mut orphans = Vec::new();
             for revision in last + 1..=last + 3 {
@@ -1021,14 +1451,19 @@ mod tests {
                 .open(path.join(newest))
                 .unwrap();
             file.write_all(&orphans).unwrap();
-            fs::write(path.join(segment_name(last + 2)), &orphans).unwrap();
+            fs::write(path.join(segment_name(last + 4)), &orphans).unwrap();
 
-            write(dir.path(), &config(budget), commands(6).split_off(6)).await;
+            // The three complete entries are redone (the state reaches their revisions);
+            // the torn line and the file after it are cut, and the next write follows.
+            let after = write(dir.path(), &config(budget), commands(6).split_off(6)).await;
+            assert_eq!(after, last + 4);
             let log = contents(dir.path());
             let lines: Vec<(u64, &str)> =
                 log.lines.iter().map(|(r, _, c)| (*r, c.as_str())).collect();
             let mut expected = vec![(1, "create_workspace")];
-            expected.extend((2..=last + 1).map(|r| (r, "set_membership")));
+            expected.extend((2..=last).map(|r| (r, "set_membership")));
+            expected.extend((last + 1..=last + 3).map(|r| (r, "orphan")));
+            expected.push((last + 4, "set_membership"));
             assert_eq!(lines, expected);
         }
     }

@@ -137,9 +137,10 @@ impl Store {
         let mut blobs = blobs::Blobs::new(dir);
         // Before loading: moving an old log out of sled reads it, and loading reuses that
         // memory.
-        let log = change_log::ChangeLog::open(
+        let (log, pending) = change_log::ChangeLog::open(
             &db,
             &mut blobs,
+            &catalog,
             &dir.join(CHANGE_LOG_DIR),
             config.change_log_bytes,
         )?;
@@ -152,11 +153,45 @@ impl Store {
             retained,
             retained_instances,
         } = load::load(&db, &catalog, boundaries)?;
-        info!(revision, workspaces = workspaces.len(), "store loaded");
-        let published = Arc::new(ArcSwap::from_pointee(Snapshot {
+        let loaded = Snapshot {
             revision,
             workspaces: workspaces.into_iter().collect(),
-        }));
+        };
+        let writer::Redone {
+            snapshot,
+            retained,
+            retained_instances,
+        } = if pending.is_empty() {
+            writer::Redone {
+                snapshot: loaded,
+                retained,
+                retained_instances,
+            }
+        } else {
+            let redone = pending.len();
+            let redone_state = writer::redo(
+                &db,
+                &mut blobs,
+                &catalog,
+                boundaries,
+                retained,
+                retained_instances,
+                loaded,
+                pending,
+            )?;
+            info!(
+                revisions = redone,
+                revision = redone_state.snapshot.revision,
+                "redid the change log's entries the database lacked"
+            );
+            redone_state
+        };
+        info!(
+            revision = snapshot.revision,
+            workspaces = snapshot.workspaces.len(),
+            "store loaded"
+        );
+        let published = Arc::new(ArcSwap::from_pointee(snapshot));
         let (sender, receiver) = mpsc::channel(4096);
         let writer = writer::Writer {
             db,

@@ -249,6 +249,80 @@ impl Committer {
     }
 }
 
+/// What the state is once the change log's entries it lacks are redone.
+pub struct Redone {
+    pub snapshot: Snapshot,
+    pub retained: Retained,
+    pub retained_instances: RetainedInstances,
+}
+
+/// Applies `pending`, the change log's entries that `base` (the state sled holds) lacks,
+/// and makes the result durable, before the writer starts: the state as it was when
+/// those entries were logged. sled holds fewer revisions than the log after a crash
+/// between a group's log and its state, or if it lost writes (see `store::blobs`).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of the writer the redo borrows, once, at open"
+)]
+pub fn redo(
+    db: &sled::Db,
+    blobs: &mut Blobs,
+    catalog: &Arc<Catalog>,
+    boundaries: Boundaries,
+    retained: Retained,
+    retained_instances: RetainedInstances,
+    base: Snapshot,
+    pending: change_log::Pending,
+) -> Result<Redone, StoreError> {
+    let base = Arc::new(base);
+    let mut planner = Planner {
+        db: db.clone(),
+        log_enabled: false,
+        catalog: Arc::clone(catalog),
+        latest: Arc::clone(&base),
+        retained,
+        retained_instances,
+        boundaries,
+    };
+    let mut overlay: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
+    let mut batch = sled::Batch::default();
+    let mut dirty = Dirty::default();
+    let mut revision = base.revision;
+    for (logged, changes) in pending {
+        for change in &changes {
+            let id = change.workspace();
+            let mut state = match overlay.remove(id) {
+                Some(state) => state,
+                None => base.workspaces.get(id.as_str()).cloned(),
+            };
+            planner.persist(&mut batch, &mut dirty, state.as_ref(), change)?;
+            Workspace::apply(&mut state, change);
+            overlay.insert(id.clone(), state);
+        }
+        revision = logged;
+    }
+    planner.write_member_chunks(&mut batch, &base, &overlay, &dirty.members);
+    planner.write_instance_chunks(&mut batch, &base, &overlay, &dirty.instances);
+    batch.insert(keys::REVISION, &revision.to_be_bytes());
+    db.apply_batch(batch)?;
+    blobs.flush(db)?;
+    let mut workspaces = base.workspaces.clone();
+    for (id, state) in overlay {
+        match state {
+            Some(ws) => workspaces.insert(&id, ws),
+            None => workspaces.remove(id.as_str()),
+        }
+    }
+    Ok(Redone {
+        snapshot: Snapshot {
+            revision,
+            workspaces,
+        },
+        retained: planner.retained,
+        retained_instances: planner.retained_instances,
+    })
+}
+
 /// The planning side of the writer: plans each group against the state the groups
 /// before it leave, which may not be durable yet.
 struct Planner {
@@ -1055,9 +1129,10 @@ mod tests {
         let db = open_db(dir, &StoreConfig::default()).unwrap();
         let boundaries = crate::store::chunk_boundaries(&db).unwrap();
         let mut blobs = Blobs::new(dir);
-        let log = ChangeLog::open(
+        let (log, _) = ChangeLog::open(
             &db,
             &mut blobs,
+            catalog,
             &dir.join(crate::store::CHANGE_LOG_DIR),
             1 << 20,
         )
@@ -1101,6 +1176,147 @@ mod tests {
         (published.load_full(), answer)
     }
 
+    /// Copies the data directory `from` into `to`, but for the change log: sled's files
+    /// as they were at that moment.
+    fn copy_database(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if name == crate::store::CHANGE_LOG_DIR {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                copy_database(&entry.path(), &to.join(&name));
+            } else {
+                std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            }
+        }
+    }
+
+    /// A database that lost writes it had acknowledged (sled's files as they were some
+    /// groups earlier, as a torn blob file would leave them) gets them back from the
+    /// change log at open: every kind of change, redone once.
+    #[tokio::test]
+    async fn writes_the_database_lost_are_redone_from_the_change_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let earlier = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::built_in());
+        let source = catalog.type_id("source").unwrap();
+        let destination = catalog.type_id("destination").unwrap();
+        let admin = catalog.role_id("source_admin").unwrap();
+        let personas = catalog.product_id("personas").unwrap();
+        let ws = |name: &str| WorkspaceId::parse(name).unwrap();
+        let res = |name: &str| ResourceId::parse(name).unwrap();
+        let grant = |scope| Grant { role: admin, scope };
+        let create = |name: &str| Command::CreateWorkspace {
+            workspace: ws(name),
+            owner: user(0),
+            products: ProductSet::default(),
+        };
+        let join = |name: &str, n| Command::SetMembership {
+            workspace: ws(name),
+            user: user(n),
+            membership: Membership::Member,
+            actor: None,
+        };
+        let register =
+            |name: &str, key: InstanceKey, parent: Option<&str>| Command::RegisterResource {
+                workspace: ws(name),
+                resource: key,
+                parent: parent.map(res),
+            };
+        let give = |name: &str, n, scope| Command::Grant {
+            workspace: ws(name),
+            user: user(n),
+            grant: grant(scope),
+            actor: None,
+        };
+
+        let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        for command in [
+            create("a"),
+            create("b"),
+            join("a", 1),
+            join("a", 2),
+            register("a", (source, res("s1")), None),
+            register("a", (source, res("s2")), None),
+        ] {
+            store.write(command).await.unwrap().unwrap();
+        }
+        let earlier_revision = store.snapshot().revision;
+        store.close();
+        copy_database(dir.path(), earlier.path());
+
+        let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        for command in [
+            register("a", (destination, res("d1")), Some("s1")),
+            give("a", 1, Scope::Instance(source, res("s1"))),
+            give("a", 2, Scope::All),
+            give("a", 2, Scope::Instance(source, res("s2"))),
+            Command::Revoke {
+                workspace: ws("a"),
+                user: user(2),
+                grant: grant(Scope::All),
+                actor: None,
+            },
+            Command::SetProducts {
+                workspace: ws("a"),
+                products: ProductSet::default().with(personas),
+            },
+            Command::DeleteResource {
+                workspace: ws("a"),
+                resource: (source, res("s2")),
+            },
+            Command::RemoveMember {
+                workspace: ws("a"),
+                user: user(1),
+                actor: None,
+            },
+            Command::DeleteWorkspace { workspace: ws("b") },
+            create("c"),
+            join("c", 3),
+        ] {
+            store.write(command).await.unwrap().unwrap();
+        }
+        let acknowledged = store.snapshot();
+        assert!(acknowledged.revision > earlier_revision + 5);
+        store.close();
+
+        // sled's files go back to the earlier ones; the change log stays.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name() == crate::store::CHANGE_LOG_DIR {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                std::fs::remove_dir_all(entry.path()).unwrap();
+            } else {
+                std::fs::remove_file(entry.path()).unwrap();
+            }
+        }
+        copy_database(earlier.path(), dir.path());
+
+        let same = |reopened: &Snapshot, expected: &Snapshot| {
+            assert_eq!(reopened.revision, expected.revision);
+            assert_eq!(reopened.workspaces.len(), expected.workspaces.len());
+            for (id, workspace) in expected.workspaces.iter() {
+                assert_eq!(reopened.workspaces.get(id), Some(workspace), "{id}");
+            }
+        };
+        let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        same(&store.snapshot(), &acknowledged);
+        // The next write follows on.
+        store.write(join("c", 4)).await.unwrap().unwrap();
+        let latest = store.snapshot();
+        assert_eq!(latest.revision, acknowledged.revision + 1);
+        store.close();
+        // What was redone is durable, chunks included: nothing is redone twice.
+        let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        same(&store.snapshot(), &latest);
+        store.close();
+    }
+
     /// While no write comes, the committer still syncs the blob files sled's own
     /// threads write: when it cannot, it stops, and the next group finds it gone.
     #[test]
@@ -1108,9 +1324,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
         let mut blobs = Blobs::new(dir.path());
-        let log = ChangeLog::open(
+        let (log, _) = ChangeLog::open(
             &db,
             &mut blobs,
+            &Catalog::built_in(),
             &dir.path().join(crate::store::CHANGE_LOG_DIR),
             1 << 20,
         )
