@@ -8,8 +8,8 @@
 //! `pagecache/blob_io.rs`). After a power loss the pointer could lead to an empty or
 //! torn file. sled does not refuse to open then: its recovery takes the log to end at
 //! that message, and every write logged after it is silently gone (a missing file is
-//! skipped instead). accessd would come back at an older revision, its change log cut
-//! to match.
+//! skipped instead). accessd would come back at an older revision, had its change log
+//! not redone what sled dropped (`ChangeLog::open`).
 //!
 //! [`Blobs::flush`] therefore fsyncs every blob file created or written since it last
 //! looked, then the directory, then has sled flush, then looks once more. The blobs
@@ -24,7 +24,11 @@
 //! (a database of large workspaces keeps thousands). The directory is listed whole only
 //! at the first look, after the kernel dropped events, or where it refuses a watch.
 //!
-//! What is left, because sled gives no hook to close it:
+//! What is left, because sled gives no hook to close it, is below. What it could cost is
+//! bounded by the change log, which redoes at open every entry the state lacks
+//! (`ChangeLog::open`, `writer::redo`): a write sled drops comes back as long as the log
+//! still holds it (the newest `--change-log-mb`, 64 MiB by default; a gap stops the open;
+//! with 0 there is no log).
 //! - sled's flusher (every 500 ms; it also collects old segments, so it stays on) may
 //!   make a pointer durable in the moments between the `apply_batch` that wrote its blob
 //!   and the first look: a power loss then can cost only writes nobody was told of.

@@ -1,5 +1,6 @@
-//! The change log: what each revision changed and when, for replicas and auditors;
-//! nothing in the server reads it. It lives in files of its own, beside sled's, in the
+//! The change log: what each revision changed and when, for replicas and auditors, and
+//! the redo log of the state: at open, the server applies the entries the state lacks.
+//! It lives in files of its own, beside sled's, in the
 //! data directory's `change_log/`: appending to a file costs a write and an fsync, where
 //! sled rewrote each value several times over (a bulk import wrote five times its log).
 //! It is kept within a budget of bytes: the writer deletes the oldest files once it is
@@ -15,9 +16,15 @@
 //! first, to keep within it.
 //!
 //! The writer appends a group's lines and makes them durable (fdatasync) before it
-//! applies the group's state to sled and flushes it; so a crash in between leaves lines
-//! of revisions the state never reached, and perhaps a torn last line, which
-//! [`ChangeLog::open`] cuts off. The log never lacks a revision the state has.
+//! applies the group's state to sled and flushes it. So a crash in between leaves lines
+//! of revisions the state never reached, and perhaps a torn last line; and a database
+//! that lost writes it had acknowledged (a torn sled blob, `store::blobs`) is behind the
+//! log by more. [`ChangeLog::open`] reads back every complete entry past the state's
+//! revision, which the store redoes (`writer::redo`) before it serves, and cuts off what
+//! cannot follow them. The log never lacks a revision the state has; an entry it cannot
+//! redo (a name the catalog in force lacks) or a gap between the state and the log stops
+//! the open, rather than serve without writes that were made. With a budget of 0 there
+//! is nothing to redo from.
 //!
 //! Serialized straight from borrowed views (no intermediate JSON tree): a bulk import
 //! logs every record.

@@ -218,7 +218,7 @@ impl Committer {
             };
             if group.changed {
                 // The log is durable first, so a crash before the state's flush leaves
-                // log lines the state never reached (cut off at open), never state without
+                // log lines the state never reached (redone at open), never state without
                 // its log. The state's batch is atomic in sled, and the flush makes it
                 // durable before anyone hears of it.
                 let durable = match &group.log {

@@ -241,8 +241,8 @@ async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
     }
 
     // Restarted, the state is at some revision: the log holds every revision up to it
-    // (never state without its log) and, once the open has cut off what the killed
-    // process logged past it, none beyond.
+    // (never state without its log) and, once the open has redone the complete entries
+    // the killed process logged past it and cut off a torn one, none beyond.
     let server = spawn(dir.path()).await;
     let revision = AccessServiceClient::new(server.channel.clone())
         .check(check_req("acme", "olivia", "workspace.read", None))
