@@ -10,7 +10,8 @@
 //! a write of many changes (a bulk-import batch of 20,000 records makes about 600 lines
 //! of at most [`LINE_BYTES`] of changes):
 //! `{"revision":R,"part":P,"parts":N,"unix_millis":T,"command":"grant","changes":[...]}`.
-//! Lines are appended, in order, to segment files named by the first revision they hold
+//! The last line of each write group (what one flush made durable) also has
+//! `"end":true`. Lines are appended, in order, to segment files named by the first revision they hold
 //! (`{revision:020}.jsonl`, so that names sort as revisions); a new one is started once
 //! the current one holds an eighth of the budget, and whole files are deleted, oldest
 //! first, to keep within it.
@@ -19,12 +20,14 @@
 //! applies the group's state to sled and flushes it. So a crash in between leaves lines
 //! of revisions the state never reached, and perhaps a torn last line; and a database
 //! that lost writes it had acknowledged (a torn sled blob, `store::blobs`) is behind the
-//! log by more. [`ChangeLog::open`] reads back every complete entry past the state's
+//! log by more. [`ChangeLog::open`] reads back every whole write group past the state's
 //! revision, which the store redoes (`writer::redo`) before it serves, and cuts off what
-//! cannot follow them. The log never lacks a revision the state has; an entry it cannot
-//! redo (a name the catalog in force lacks) or a gap between the state and the log stops
-//! the open, rather than serve without writes that were made. With a budget of 0 there
-//! is nothing to redo from.
+//! a crash leaves after them (a torn or garbled line, an unfinished group). The log
+//! never lacks a revision the state has: what is redone is synced first. A whole group
+//! it cannot redo (a name the catalog in force lacks), a gap between the state and the
+//! log, or damage that whole groups follow stops the open, rather than serve without
+//! writes that were made. With a budget of 0 there is nothing to redo from once the
+//! log present at open is redone.
 //!
 //! Serialized straight from borrowed views (no intermediate JSON tree): a bulk import
 //! logs every record.
@@ -317,7 +320,40 @@ pub struct ReadLine {
     pub part: u64,
     pub parts: u64,
     pub changes: Vec<Change>,
+    /// Whether it is the last line of a write group's (`"end":true`).
+    pub end: bool,
 }
+
+/// Why a line cannot be read back.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Not an entry of this log: torn or garbled, as a power loss leaves a line written
+    /// but not synced.
+    Malformed(String),
+    /// An entry, but of names the catalog in force does not have.
+    Unknown(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed(why) | Self::Unknown(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Marks the lines of one write group (`bytes`, whole lines) as ending there: the last
+/// one gets `"end":true`. At open only whole groups are redone, so that the commands of
+/// a request stay all or nothing.
+pub fn mark_group_end(bytes: &mut Vec<u8>) {
+    if bytes.ends_with(b"}\n") {
+        bytes.truncate(bytes.len() - 2);
+        bytes.extend_from_slice(GROUP_END);
+    }
+}
+
+/// How the last line of a write group ends.
+const GROUP_END: &[u8] = b",\"end\":true}\n";
 
 #[derive(Deserialize)]
 struct LineRecord {
@@ -325,6 +361,8 @@ struct LineRecord {
     part: u64,
     parts: u64,
     changes: Vec<ChangeRecord>,
+    #[serde(default)]
+    end: bool,
 }
 
 #[derive(Deserialize)]
@@ -392,8 +430,9 @@ enum ChangeRecord {
 }
 
 /// Reads a line of the log back into the changes it records, by `catalog`'s names.
-pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, String> {
-    let record: LineRecord = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, ReadError> {
+    let record: LineRecord =
+        serde_json::from_slice(line).map_err(|e| ReadError::Malformed(e.to_string()))?;
     let products = |names: Vec<String>| {
         names.iter().try_fold(ProductSet::default(), |set, name| {
             catalog
@@ -499,12 +538,14 @@ pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, String> {
                 },
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(ReadError::Unknown)?;
     Ok(ReadLine {
         revision: record.revision,
         part: record.part,
         parts: record.parts,
         changes,
+        end: record.end,
     })
 }
 
@@ -542,8 +583,6 @@ struct Partial {
     /// The part the next line must be.
     next: u64,
     changes: Vec<Change>,
-    /// Where its first line starts: the segment's index and the byte offset in it.
-    start: (usize, usize),
 }
 
 /// Entries of the log the state lacks, by revision, in order: what to redo at open.
@@ -563,11 +602,11 @@ pub struct ChangeLog {
 impl ChangeLog {
     /// Opens the change log in `dir` (created if missing) of a database whose state is at
     /// the revision sled holds, with a budget of `budget` bytes. First moves the entries
-    /// that older data directories keep in sled (see [`ChangeLog::upgrade`]); then reads
-    /// the complete entries past the state's revision, which the caller redoes (a crash
-    /// between a group's log and its state leaves one group's; a database that lost
-    /// writes it had acknowledged, more), cuts off what cannot follow them (a torn
-    /// line, an entry missing parts) and deletes what is over the budget.
+    /// that older data directories keep in sled (see [`ChangeLog::upgrade`]); then
+    /// returns the whole write groups past the state's revision, for the caller to redo
+    /// and then [`ChangeLog::settle`] (a crash between a group's log and its state
+    /// leaves one; a database that lost writes it had acknowledged, more), having cut off
+    /// what a crash leaves after them. With nothing to redo, it settles the log itself.
     pub fn open(
         db: &sled::Db,
         blobs: &mut Blobs,
@@ -591,63 +630,113 @@ impl ChangeLog {
         };
         log.upgrade(db, blobs, revision)?;
         log.segments = log.list()?;
-        if budget == 0 {
-            // No log is kept: nothing to redo from, and nothing to keep.
-            for segment in std::mem::take(&mut log.segments) {
-                fs::remove_file(log.path(segment.first))?;
-            }
-            return Ok((log, Vec::new()));
-        }
         let pending = log.read_pending(catalog, revision)?;
-        // Entries to redo stay until the state has them: the writer trims after its first
-        // group.
+        // Entries to redo stay until the state has them; the store settles the log then.
         if pending.is_empty() {
-            log.trim();
+            log.settle();
         }
         Ok((log, pending))
     }
 
-    /// The complete entries past `revision`, in order: what the log holds and the state
-    /// lacks, to be redone. Cuts the log at the first line that does not continue them
-    /// (a torn line, an entry missing parts, a revision out of sequence): nothing ever
-    /// depended on what follows it.
+    /// Keeps the log within its budget, deleting all of it with a budget of 0: at open
+    /// once nothing is left to redo, or once the store has redone it.
+    pub fn settle(&mut self) {
+        if self.budget > 0 {
+            self.trim();
+            return;
+        }
+        for segment in std::mem::take(&mut self.segments) {
+            if let Err(err) = fs::remove_file(self.path(segment.first)) {
+                warn!(%err, first = segment.first, "cannot delete a change log file");
+            }
+        }
+    }
+
+    /// The write groups past `revision` that the log holds whole, in order: what the
+    /// state lacks, to be redone. A group is whole when its last line, which says it
+    /// ends (`"end":true`), is there with every entry before it; the commands of a
+    /// request stay all or nothing.
+    ///
+    /// What follows the whole groups is cut off when it is what a crash leaves: a torn or
+    /// garbled line, an entry or a group left unfinished, lines out of sequence, none of
+    /// it ever acknowledged. A group that cannot be redone (a name the catalog lacks), a
+    /// gap between the state and the log, or damage followed by whole groups stops the
+    /// open: serving without writes that were made would serve stale access. The files
+    /// holding what is to be redone are synced first, so that the state never gets ahead
+    /// of its log.
     fn read_pending(&mut self, catalog: &Catalog, revision: u64) -> Result<Pending, StoreError> {
         let mut pending = Vec::new();
+        // The whole entries of the group being read, and where its first line starts.
+        let mut group = Vec::new();
+        let mut group_start = None;
         let mut partial: Option<Partial> = None;
-        let mut cut = None;
+        // Where the log is cut, and why.
+        let mut cut: Option<((usize, usize), String)> = None;
         let first = self
             .segments
             .iter()
             .rposition(|s| s.first <= revision)
             .unwrap_or(0);
-        'files: for (index, segment) in self.segments.iter().enumerate().skip(first) {
-            let contents = fs::read(self.path(segment.first))?;
+        for (index, segment) in self.segments.iter().enumerate().skip(first) {
+            let path = self.path(segment.first);
+            let contents = fs::read(&path)?;
             let mut offset = 0;
             for line in contents.split_inclusive(|b| *b == b'\n') {
                 let at = (index, offset);
                 offset += line.len();
-                let position = line_position(line);
                 let torn = line.last() != Some(&b'\n');
-                // Lines the state has, and lines of no known shape that an older log
-                // kept: passed over until the entries to redo start, and a cut after.
-                let passed = position.is_none_or(|(r, _)| r <= revision);
-                if passed && !torn && pending.is_empty() && partial.is_none() {
+                if let Some((_, why)) = &cut {
+                    if line.ends_with(GROUP_END) {
+                        return Err(StoreError::Corrupt(format!(
+                            "the change log is damaged past the state's revision {revision} \
+                             ({why}) and whole write groups follow: `{}`",
+                            path.display()
+                        )));
+                    }
                     continue;
                 }
-                if torn || passed {
-                    cut = Some(partial.as_ref().map_or(at, |p| p.start));
-                    break 'files;
+                let position = line_position(line);
+                // Lines the state has, and lines of no known shape that an older log
+                // kept: passed over until the entries to redo start.
+                let passed = position.is_none_or(|(r, _)| r <= revision);
+                let started = !pending.is_empty() || group_start.is_some();
+                if passed && !torn && !started {
+                    continue;
                 }
-                let read = read_line(catalog, line).map_err(|err| {
-                    StoreError::Corrupt(format!(
-                        "change log line of revision {} in `{}` cannot be redone: {err}; \
-                         the state lacks it, so accessd will not start without it",
-                        position.map_or(0, |(r, _)| r),
-                        self.path(segment.first).display(),
-                    ))
-                })?;
-                let expected = revision + 1 + pending.len() as u64;
-                if pending.is_empty() && partial.is_none() && read.revision > expected {
+                let cut_here = |why: String| Some((group_start.unwrap_or(at), why));
+                if torn || passed {
+                    cut = cut_here(format!(
+                        "a {} line",
+                        if torn { "torn" } else { "misplaced" }
+                    ));
+                    continue;
+                }
+                let read = match read_line(catalog, line) {
+                    Ok(read) => read,
+                    Err(ReadError::Malformed(why)) => {
+                        cut = cut_here(format!("a garbled line: {why}"));
+                        continue;
+                    }
+                    Err(ReadError::Unknown(why)) => {
+                        // Only a whole group must be redone; an unfinished one is cut.
+                        let why = format!(
+                            "the entry of revision {} cannot be redone: {why}; start with \
+                             the role catalog it was written with",
+                            position.map_or(0, |(r, _)| r),
+                        );
+                        if line.ends_with(GROUP_END) {
+                            return Err(StoreError::Corrupt(format!(
+                                "the change log holds a write group past the state's \
+                                 revision {revision} that {why} (`{}`)",
+                                path.display()
+                            )));
+                        }
+                        cut = cut_here(why);
+                        continue;
+                    }
+                };
+                let expected = revision + 1 + (pending.len() + group.len()) as u64;
+                if !started && read.revision > expected {
                     return Err(StoreError::Corrupt(format!(
                         "the state is at revision {revision} but the change log resumes at \
                          {}: revisions in between are in neither",
@@ -660,7 +749,6 @@ impl ChangeLog {
                             revision: read.revision,
                             next: 1,
                             changes: read.changes,
-                            start: at,
                         });
                     }
                     Some(p) if read.revision == p.revision && read.part == p.next => {
@@ -668,19 +756,26 @@ impl ChangeLog {
                         p.changes.extend(read.changes);
                     }
                     _ => {
-                        cut = Some(partial.as_ref().map_or(at, |p| p.start));
-                        break 'files;
+                        cut = cut_here(format!("revision {} out of sequence", read.revision));
+                        continue;
                     }
                 }
+                group_start.get_or_insert(at);
                 if let Some(p) = partial.take_if(|p| p.next >= read.parts) {
-                    pending.push((p.revision, p.changes));
+                    group.push((p.revision, p.changes));
+                    if read.end {
+                        pending.append(&mut group);
+                        group_start = None;
+                    }
                 }
             }
         }
-        if let Some(p) = &partial {
-            cut = cut.or(Some(p.start));
+        if cut.is_none()
+            && let Some(start) = group_start
+        {
+            cut = Some((start, "a write group left unfinished".into()));
         }
-        if let Some((index, offset)) = cut {
+        if let Some(((index, offset), why)) = cut {
             // A file cut to nothing goes whole: its name says it starts with a revision
             // it no longer holds.
             let keep = if offset == 0 { index } else { index + 1 };
@@ -691,7 +786,8 @@ impl ChangeLog {
             warn!(
                 files = removed.len(),
                 revision = revision + pending.len() as u64,
-                "change log lines past what can be redone cut off"
+                why,
+                "change log lines no acknowledged write needs cut off"
             );
             if let Some(segment) = self.segments.last_mut().filter(|_| offset > 0) {
                 let path = self.dir.join(segment_name(segment.first));
@@ -703,6 +799,12 @@ impl ChangeLog {
             File::open(&self.dir)?.sync_all()?;
         }
         if let Some((last, _)) = pending.last() {
+            // A kill may have left these lines written but not synced: they must be on
+            // disk before the state that redoes them is.
+            for segment in self.segments.iter().skip(first) {
+                File::open(self.path(segment.first))?.sync_all()?;
+            }
+            File::open(&self.dir)?.sync_all()?;
             info!(
                 from = revision + 1,
                 to = last,
@@ -1018,8 +1120,12 @@ mod tests {
         let catalog = Catalog::built_in();
         let line = br#"{"revision":3,"part":0,"parts":1,"changes":[{"op":"add_grant","workspace":"a","user":"u","grant":{"role":"auditor","scope":"all"}}]}"#;
         let err = read_line(&catalog, line).unwrap_err();
-        assert!(err.contains("unknown role `auditor`"), "{err}");
-        assert!(read_line(&catalog, b"{\"revision\":3}").is_err());
+        assert!(
+            matches!(&err, ReadError::Unknown(why) if why.contains("unknown role `auditor`")),
+            "{err:?}"
+        );
+        let err = read_line(&catalog, b"{\"revision\":3,\"pa\0\0\0}\n").unwrap_err();
+        assert!(matches!(err, ReadError::Malformed(_)), "{err:?}");
     }
 
     #[test]
@@ -1417,7 +1523,7 @@ mod tests {
                 let last = write(dir.path(), &config(4 << 10), commands(3)).await;
                 let revision = if entry.is_empty() { last + 2 } else { last + 1 };
                 let line = format!(
-                    "{{\"revision\":{revision},\"part\":0,\"parts\":1,\"unix_millis\":0,\"command\":\"x\",\"changes\":[{entry}]}}\n"
+                    "{{\"revision\":{revision},\"part\":0,\"parts\":1,\"unix_millis\":0,\"command\":\"x\",\"changes\":[{entry}],\"end\":true}}\n"
                 );
                 let log = contents(dir.path());
                 let (newest, _) = log.files.last().unwrap();
@@ -1436,20 +1542,68 @@ mod tests {
             }
         }
 
+        /// Opened with a budget of 0 after a crash, the log is still redone before it goes.
+        #[tokio::test]
+        async fn a_budget_of_zero_redoes_the_log_before_dropping_it() {
+            let dir = tempfile::tempdir().unwrap();
+            let last = write(dir.path(), &config(4 << 10), commands(3)).await;
+            let mut group = lines(&Catalog::built_in(), last + 1, 0, "orphan", &[]).concat();
+            mark_group_end(&mut group);
+            let log = contents(dir.path());
+            let (newest, _) = log.files.last().unwrap();
+            let mut file = OpenOptions::new()
+                .append(true)
+                .open(dir.path().join(CHANGE_LOG_DIR).join(newest))
+                .unwrap();
+            file.write_all(&group).unwrap();
+            let store = Store::open(dir.path(), Arc::new(Catalog::built_in()), &config(0)).unwrap();
+            assert_eq!(store.snapshot().revision, last + 1);
+            store.close();
+            assert!(contents(dir.path()).files.is_empty());
+        }
+
+        /// A role the catalog lacks in a group left unfinished (never acknowledged) is
+        /// cut off like any unfinished group: it does not stop the open.
+        #[tokio::test]
+        async fn an_unknown_name_in_an_unfinished_group_is_cut() {
+            let dir = tempfile::tempdir().unwrap();
+            let last = write(dir.path(), &config(4 << 10), commands(3)).await;
+            let line = format!(
+                "{{\"revision\":{},\"part\":0,\"parts\":1,\"unix_millis\":0,\"command\":\"x\",\"changes\":[{{\"op\":\"add_grant\",\"workspace\":\"acme\",\"user\":\"u\",\"grant\":{{\"role\":\"auditor\",\"scope\":\"all\"}}}}]}}\n",
+                last + 1
+            );
+            let log = contents(dir.path());
+            let (newest, _) = log.files.last().unwrap();
+            let mut file = OpenOptions::new()
+                .append(true)
+                .open(dir.path().join(CHANGE_LOG_DIR).join(newest))
+                .unwrap();
+            file.write_all(line.as_bytes()).unwrap();
+            let store =
+                Store::open(dir.path(), Arc::new(Catalog::built_in()), &config(4 << 10)).unwrap();
+            assert_eq!(store.snapshot().revision, last);
+            store.close();
+            assert_eq!(
+                revisions(&contents(dir.path())),
+                (1..=last).collect::<Vec<_>>()
+            );
+        }
+
         #[tokio::test]
         async fn entries_past_the_state_are_redone_at_open_and_what_cannot_follow_is_cut() {
             let dir = tempfile::tempdir().unwrap();
             let budget = 4 << 10;
             let last = write(dir.path(), &config(budget), commands(5)).await;
-            // As if a crash had come between a group's log and its state: complete entries
-            // of later revisions, then a torn line, in the last file; and the same again
-            // in a file of its own, out of sequence after them.
+            // As if a crash had come between a group's log and its state: a whole group
+            // of three entries; then a group left unfinished (an entry, but not the line
+            // that ends the group), a torn line, and a file of its own after them.
             let catalog = Catalog::built_in();
-            let mut orphans = Vec::new();
+            let mut whole = Vec::new();
             for revision in last + 1..=last + 3 {
-                orphans.extend(lines(&catalog, revision, 0, "orphan", &[]).concat());
+                whole.extend(lines(&catalog, revision, 0, "orphan", &[]).concat());
             }
-            orphans.extend_from_slice(br#"{"revision":99,"part"#);
+            mark_group_end(&mut whole);
+            let unfinished = lines(&catalog, last + 4, 0, "unfinished", &[]).concat();
             let log = contents(dir.path());
             let (newest, _) = log.files.last().unwrap();
             let path = dir.path().join(CHANGE_LOG_DIR);
@@ -1457,11 +1611,14 @@ mod tests {
                 .append(true)
                 .open(path.join(newest))
                 .unwrap();
-            file.write_all(&orphans).unwrap();
-            fs::write(path.join(segment_name(last + 4)), &orphans).unwrap();
+            file.write_all(&whole).unwrap();
+            file.write_all(&unfinished).unwrap();
+            file.write_all(br#"{"revision":99,"part"#).unwrap();
+            let later = lines(&catalog, last + 5, 0, "later", &[]).concat();
+            fs::write(path.join(segment_name(last + 5)), later).unwrap();
 
-            // The three complete entries are redone (the state reaches their revisions);
-            // the torn line and the file after it are cut, and the next write follows.
+            // The whole group is redone (the state reaches its revisions); what follows
+            // it is cut, and the next write follows on.
             let after = write(dir.path(), &config(budget), commands(6).split_off(6)).await;
             assert_eq!(after, last + 4);
             let log = contents(dir.path());
@@ -1472,6 +1629,37 @@ mod tests {
             expected.extend((last + 1..=last + 3).map(|r| (r, "orphan")));
             expected.push((last + 4, "set_membership"));
             assert_eq!(lines, expected);
+            assert!(!path.join(segment_name(last + 5)).exists());
+        }
+
+        /// Damage past the state that whole groups follow is not what a crash leaves:
+        /// cutting there would drop acknowledged writes, so the open stops.
+        #[tokio::test]
+        async fn damage_followed_by_whole_groups_stops_the_open() {
+            let dir = tempfile::tempdir().unwrap();
+            let budget = 4 << 10;
+            let last = write(dir.path(), &config(budget), commands(3)).await;
+            let catalog = Catalog::built_in();
+            let mut tail = lines(&catalog, last + 1, 0, "first", &[]).concat();
+            mark_group_end(&mut tail);
+            tail.extend_from_slice(b"{\"revision\":\0\0\0\n");
+            let mut second = lines(&catalog, last + 2, 0, "second", &[]).concat();
+            mark_group_end(&mut second);
+            tail.extend(second);
+            let log = contents(dir.path());
+            let (newest, _) = log.files.last().unwrap();
+            let mut file = OpenOptions::new()
+                .append(true)
+                .open(dir.path().join(CHANGE_LOG_DIR).join(newest))
+                .unwrap();
+            file.write_all(&tail).unwrap();
+            match Store::open(dir.path(), Arc::new(catalog), &config(budget)) {
+                Err(StoreError::Corrupt(message)) => {
+                    assert!(message.contains("whole write groups follow"), "{message}");
+                }
+                Err(other) => panic!("{other}"),
+                Ok(_) => panic!("opened"),
+            }
         }
     }
 }

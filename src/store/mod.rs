@@ -137,7 +137,7 @@ impl Store {
         let mut blobs = blobs::Blobs::new(dir);
         // Before loading: moving an old log out of sled reads it, and loading reuses that
         // memory.
-        let (log, pending) = change_log::ChangeLog::open(
+        let (mut log, pending) = change_log::ChangeLog::open(
             &db,
             &mut blobs,
             &catalog,
@@ -184,6 +184,7 @@ impl Store {
                 revision = redone_state.snapshot.revision,
                 "redid the change log's entries the database lacked"
             );
+            log.settle();
             redone_state
         };
         info!(

@@ -430,6 +430,10 @@ impl Planner {
             outcomes.push(results);
         }
 
+        // The group is redone at open whole or not at all: its last line says it ends.
+        if let Some((_, bytes)) = log.as_mut() {
+            change_log::mark_group_end(bytes);
+        }
         let changed = revision > base.revision;
         if changed {
             self.write_member_chunks(&mut batch, &base, &overlay, &dirty.members);
