@@ -1595,8 +1595,9 @@ mod tests {
             let budget = 4 << 10;
             let last = write(dir.path(), &config(budget), commands(5)).await;
             // As if a crash had come between a group's log and its state: a whole group
-            // of three entries; then a group left unfinished (an entry, but not the line
-            // that ends the group), a torn line, and a file of its own after them.
+            // of three entries in the last file; then, in a file of its own, a group left
+            // unfinished (an entry, but not the line that ends the group) and a torn
+            // line; and another file after them.
             let catalog = Catalog::built_in();
             let mut whole = Vec::new();
             for revision in last + 1..=last + 3 {
@@ -1612,8 +1613,9 @@ mod tests {
                 .open(path.join(newest))
                 .unwrap();
             file.write_all(&whole).unwrap();
-            file.write_all(&unfinished).unwrap();
-            file.write_all(br#"{"revision":99,"part"#).unwrap();
+            let mut own = unfinished;
+            own.extend_from_slice(br#"{"revision":99,"part"#);
+            fs::write(path.join(segment_name(last + 4)), own).unwrap();
             let later = lines(&catalog, last + 5, 0, "later", &[]).concat();
             fs::write(path.join(segment_name(last + 5)), later).unwrap();
 

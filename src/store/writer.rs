@@ -1243,8 +1243,10 @@ mod tests {
             create("b"),
             join("a", 1),
             join("a", 2),
+            join("b", 1),
             register("a", (source, res("s1")), None),
             register("a", (source, res("s2")), None),
+            register("b", (source, res("s1")), None),
         ] {
             store.write(command).await.unwrap().unwrap();
         }
@@ -1253,8 +1255,23 @@ mod tests {
         copy_database(dir.path(), earlier.path());
 
         let store = Store::open(dir.path(), Arc::clone(&catalog), &StoreConfig::default()).unwrap();
+        // One batch (one revision) of hundreds of changes: an entry of several lines.
+        let mut batch: Vec<Command> = (0..200)
+            .map(|n| register("a", (source, res(&format!("bulk-{n:04}"))), None))
+            .collect();
+        batch.extend((0..200).map(|n| {
+            give(
+                "a",
+                1,
+                Scope::Instance(source, res(&format!("bulk-{n:04}"))),
+            )
+        }));
+        for outcome in store.write_batch(batch).await.unwrap() {
+            outcome.unwrap();
+        }
         for command in [
             register("a", (destination, res("d1")), Some("s1")),
+            register("a", (destination, res("d2")), Some("s2")),
             give("a", 1, Scope::Instance(source, res("s1"))),
             give("a", 2, Scope::All),
             give("a", 2, Scope::Instance(source, res("s2"))),
@@ -1280,6 +1297,9 @@ mod tests {
             Command::DeleteWorkspace { workspace: ws("b") },
             create("c"),
             join("c", 3),
+            Command::DeleteWorkspace { workspace: ws("c") },
+            create("c"),
+            join("c", 2),
         ] {
             store.write(command).await.unwrap().unwrap();
         }
