@@ -670,8 +670,12 @@ impl ChangeLog {
         let mut group = Vec::new();
         let mut group_start = None;
         let mut partial: Option<Partial> = None;
-        // Where the log is cut, and why.
+        // Where the log is cut, and why; and whether a group's end line came after it.
         let mut cut: Option<((usize, usize), String)> = None;
+        let mut ended_after_cut = false;
+        // A line of no known shape among the state's lines: an older log kept it, unless
+        // no line of the state's follows it, and then it is damage where the redo starts.
+        let mut shapeless: Option<(usize, usize)> = None;
         let first = self
             .segments
             .iter()
@@ -686,35 +690,53 @@ impl ChangeLog {
                 offset += line.len();
                 let torn = line.last() != Some(&b'\n');
                 if let Some((_, why)) = &cut {
-                    if line.ends_with(GROUP_END) {
+                    // Only the last group can be unsynced, so damage is what a crash
+                    // leaves only if nothing follows the end of the group it is in.
+                    if ended_after_cut && !line.iter().all(u8::is_ascii_whitespace) {
                         return Err(StoreError::Corrupt(format!(
                             "the change log is damaged past the state's revision {revision} \
                              ({why}) and whole write groups follow: `{}`",
                             path.display()
                         )));
                     }
+                    ended_after_cut |= line.ends_with(GROUP_END);
                     continue;
                 }
                 let position = line_position(line);
-                // Lines the state has, and lines of no known shape that an older log
-                // kept: passed over until the entries to redo start.
-                let passed = position.is_none_or(|(r, _)| r <= revision);
                 let started = !pending.is_empty() || group_start.is_some();
-                if passed && !torn && !started {
+                if !started && !torn {
+                    match position {
+                        Some((r, _)) if r <= revision => {
+                            shapeless = None;
+                            continue;
+                        }
+                        None => {
+                            shapeless.get_or_insert(at);
+                            continue;
+                        }
+                        Some(_) => {}
+                    }
+                }
+                if let Some(at) = shapeless.take() {
+                    cut = Some((at, "a garbled line".into()));
+                    ended_after_cut = line.ends_with(GROUP_END);
                     continue;
                 }
+                let passed = position.is_none_or(|(r, _)| r <= revision);
                 let cut_here = |why: String| Some((group_start.unwrap_or(at), why));
                 if torn || passed {
                     cut = cut_here(format!(
                         "a {} line",
                         if torn { "torn" } else { "misplaced" }
                     ));
+                    ended_after_cut = line.ends_with(GROUP_END);
                     continue;
                 }
                 let read = match read_line(catalog, line) {
                     Ok(read) => read,
                     Err(ReadError::Malformed(why)) => {
                         cut = cut_here(format!("a garbled line: {why}"));
+                        ended_after_cut = line.ends_with(GROUP_END);
                         continue;
                     }
                     Err(ReadError::Unknown(why)) => {
@@ -732,6 +754,7 @@ impl ChangeLog {
                             )));
                         }
                         cut = cut_here(why);
+                        ended_after_cut = line.ends_with(GROUP_END);
                         continue;
                     }
                 };
@@ -757,6 +780,7 @@ impl ChangeLog {
                     }
                     _ => {
                         cut = cut_here(format!("revision {} out of sequence", read.revision));
+                        ended_after_cut = line.ends_with(GROUP_END);
                         continue;
                     }
                 }
@@ -770,10 +794,12 @@ impl ChangeLog {
                 }
             }
         }
-        if cut.is_none()
-            && let Some(start) = group_start
-        {
-            cut = Some((start, "a write group left unfinished".into()));
+        if cut.is_none() {
+            if let Some(start) = group_start {
+                cut = Some((start, "a write group left unfinished".into()));
+            } else if let Some(at) = shapeless {
+                cut = Some((at, "a garbled last line".into()));
+            }
         }
         if let Some(((index, offset), why)) = cut {
             // A file cut to nothing goes whole: its name says it starts with a revision
@@ -787,7 +813,7 @@ impl ChangeLog {
                 files = removed.len(),
                 revision = revision + pending.len() as u64,
                 why,
-                "change log lines no acknowledged write needs cut off"
+                "change log lines past its whole write groups cut off"
             );
             if let Some(segment) = self.segments.last_mut().filter(|_| offset > 0) {
                 let path = self.dir.join(segment_name(segment.first));
@@ -1635,7 +1661,8 @@ mod tests {
         }
 
         /// Damage past the state that whole groups follow is not what a crash leaves:
-        /// cutting there would drop acknowledged writes, so the open stops.
+        /// cutting there would drop acknowledged writes, so the open stops. Damage in the
+        /// last group, even in its first line, is what a power loss leaves, and is cut.
         #[tokio::test]
         async fn damage_followed_by_whole_groups_stops_the_open() {
             let dir = tempfile::tempdir().unwrap();
@@ -1645,9 +1672,13 @@ mod tests {
             let mut tail = lines(&catalog, last + 1, 0, "first", &[]).concat();
             mark_group_end(&mut tail);
             tail.extend_from_slice(b"{\"revision\":\0\0\0\n");
-            let mut second = lines(&catalog, last + 2, 0, "second", &[]).concat();
-            mark_group_end(&mut second);
-            tail.extend(second);
+            // The damage could be the start of the group after it, the last one, which a
+            // power loss may leave half written; a group after that one was synced.
+            for (revision, name) in [(last + 2, "second"), (last + 3, "third")] {
+                let mut group = lines(&catalog, revision, 0, name, &[]).concat();
+                mark_group_end(&mut group);
+                tail.extend(group);
+            }
             let log = contents(dir.path());
             let (newest, _) = log.files.last().unwrap();
             let mut file = OpenOptions::new()
@@ -1655,13 +1686,39 @@ mod tests {
                 .open(dir.path().join(CHANGE_LOG_DIR).join(newest))
                 .unwrap();
             file.write_all(&tail).unwrap();
-            match Store::open(dir.path(), Arc::new(catalog), &config(budget)) {
+            match Store::open(dir.path(), Arc::new(catalog.clone()), &config(budget)) {
                 Err(StoreError::Corrupt(message)) => {
                     assert!(message.contains("whole write groups follow"), "{message}");
                 }
                 Err(other) => panic!("{other}"),
                 Ok(_) => panic!("opened"),
             }
+
+            // A page never written reads back as zeros, without a newline: the last
+            // group's first line runs into its second, then its end.
+            let dir = tempfile::tempdir().unwrap();
+            let last = write(dir.path(), &config(budget), commands(3)).await;
+            let mut group = Vec::new();
+            for revision in last + 1..=last + 2 {
+                group.extend(lines(&catalog, revision, 0, "lost", &[]).concat());
+            }
+            mark_group_end(&mut group);
+            let hole = group.iter().position(|b| *b == b'\n').unwrap() + 1;
+            group[..hole].fill(0);
+            let log = contents(dir.path());
+            let (newest, _) = log.files.last().unwrap();
+            let mut file = OpenOptions::new()
+                .append(true)
+                .open(dir.path().join(CHANGE_LOG_DIR).join(newest))
+                .unwrap();
+            file.write_all(&group).unwrap();
+            let store = Store::open(dir.path(), Arc::new(catalog), &config(budget)).unwrap();
+            assert_eq!(store.snapshot().revision, last);
+            store.close();
+            assert_eq!(
+                revisions(&contents(dir.path())),
+                (1..=last).collect::<Vec<_>>()
+            );
         }
     }
 }
