@@ -54,70 +54,72 @@ pub const LINE_BYTES: usize = 6 * 1024 - 256;
 /// The extension of segment files.
 const SEGMENT_EXTENSION: &str = "jsonl";
 
-#[derive(Serialize)]
+/// A change as the log names it: written with `S = &str`, borrowed from the change and
+/// the catalog's names, and read back at open with `S = String`.
+#[derive(Serialize, Deserialize)]
 #[serde(untagged)]
-enum ScopeView<'a> {
-    All(&'static str),
-    Instance { r#type: &'a str, id: &'a str },
+enum ScopeView<S> {
+    All(S),
+    Instance { r#type: S, id: S },
 }
 
-#[derive(Serialize)]
-struct GrantView<'a> {
-    role: &'a str,
-    scope: ScopeView<'a>,
+#[derive(Serialize, Deserialize)]
+struct GrantView<S> {
+    role: S,
+    scope: ScopeView<S>,
 }
 
-#[derive(Serialize)]
-struct ResourceView<'a> {
-    r#type: &'a str,
-    id: &'a str,
+#[derive(Serialize, Deserialize)]
+struct ResourceView<S> {
+    r#type: S,
+    id: S,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-enum ChangeView<'a> {
+enum ChangeView<S> {
     CreateWorkspace {
-        workspace: &'a WorkspaceId,
-        products: Vec<&'a str>,
+        workspace: S,
+        products: Vec<S>,
     },
     SetProducts {
-        workspace: &'a WorkspaceId,
-        products: Vec<&'a str>,
+        workspace: S,
+        products: Vec<S>,
     },
     DeleteWorkspace {
-        workspace: &'a WorkspaceId,
+        workspace: S,
     },
     SetMembership {
-        workspace: &'a WorkspaceId,
-        user: &'a UserId,
-        membership: &'static str,
+        workspace: S,
+        user: S,
+        membership: S,
     },
     RemoveMember {
-        workspace: &'a WorkspaceId,
-        user: &'a UserId,
+        workspace: S,
+        user: S,
     },
     AddGrant {
-        workspace: &'a WorkspaceId,
-        user: &'a UserId,
-        grant: GrantView<'a>,
+        workspace: S,
+        user: S,
+        grant: GrantView<S>,
     },
     RemoveGrant {
-        workspace: &'a WorkspaceId,
-        user: &'a UserId,
-        grant: GrantView<'a>,
+        workspace: S,
+        user: S,
+        grant: GrantView<S>,
     },
     RegisterResource {
-        workspace: &'a WorkspaceId,
-        resource: ResourceView<'a>,
-        parent: Option<ResourceView<'a>>,
+        workspace: S,
+        resource: ResourceView<S>,
+        parent: Option<ResourceView<S>>,
     },
     DeleteResource {
-        workspace: &'a WorkspaceId,
-        resource: ResourceView<'a>,
+        workspace: S,
+        resource: ResourceView<S>,
     },
 }
 
-fn grant<'a>(catalog: &'a Catalog, grant: &'a Grant) -> GrantView<'a> {
+fn grant<'a>(catalog: &'a Catalog, grant: &'a Grant) -> GrantView<&'a str> {
     GrantView {
         role: catalog.role_name(grant.role),
         scope: match &grant.scope {
@@ -130,7 +132,7 @@ fn grant<'a>(catalog: &'a Catalog, grant: &'a Grant) -> GrantView<'a> {
     }
 }
 
-fn resource<'a>(catalog: &'a Catalog, key: &'a InstanceKey) -> ResourceView<'a> {
+fn resource<'a>(catalog: &'a Catalog, key: &'a InstanceKey) -> ResourceView<&'a str> {
     ResourceView {
         r#type: catalog.type_name(key.0),
         id: key.1.as_str(),
@@ -144,43 +146,47 @@ fn membership(membership: Membership) -> &'static str {
     }
 }
 
-fn view<'a>(catalog: &'a Catalog, change: &'a Change) -> ChangeView<'a> {
-    let products = |set: crate::model::ProductSet| -> Vec<&'a str> {
-        set.iter().map(|p| catalog.product_name(p)).collect()
-    };
+fn view<'a>(catalog: &'a Catalog, change: &'a Change) -> ChangeView<&'a str> {
+    let products =
+        |set: ProductSet| -> Vec<&'a str> { set.iter().map(|p| catalog.product_name(p)).collect() };
     match change {
         Change::CreateWorkspace {
             workspace,
             products: set,
         } => ChangeView::CreateWorkspace {
-            workspace,
+            workspace: workspace.as_str(),
             products: products(*set),
         },
         Change::SetProducts {
             workspace,
             products: set,
         } => ChangeView::SetProducts {
-            workspace,
+            workspace: workspace.as_str(),
             products: products(*set),
         },
-        Change::DeleteWorkspace { workspace } => ChangeView::DeleteWorkspace { workspace },
+        Change::DeleteWorkspace { workspace } => ChangeView::DeleteWorkspace {
+            workspace: workspace.as_str(),
+        },
         Change::SetMembership {
             workspace,
             user,
             membership: m,
         } => ChangeView::SetMembership {
-            workspace,
-            user,
+            workspace: workspace.as_str(),
+            user: user.as_str(),
             membership: membership(*m),
         },
-        Change::RemoveMember { workspace, user } => ChangeView::RemoveMember { workspace, user },
+        Change::RemoveMember { workspace, user } => ChangeView::RemoveMember {
+            workspace: workspace.as_str(),
+            user: user.as_str(),
+        },
         Change::AddGrant {
             workspace,
             user,
             grant: g,
         } => ChangeView::AddGrant {
-            workspace,
-            user,
+            workspace: workspace.as_str(),
+            user: user.as_str(),
             grant: grant(catalog, g),
         },
         Change::RemoveGrant {
@@ -188,8 +194,8 @@ fn view<'a>(catalog: &'a Catalog, change: &'a Change) -> ChangeView<'a> {
             user,
             grant: g,
         } => ChangeView::RemoveGrant {
-            workspace,
-            user,
+            workspace: workspace.as_str(),
+            user: user.as_str(),
             grant: grant(catalog, g),
         },
         Change::RegisterResource {
@@ -197,7 +203,7 @@ fn view<'a>(catalog: &'a Catalog, change: &'a Change) -> ChangeView<'a> {
             resource: r,
             parent,
         } => ChangeView::RegisterResource {
-            workspace,
+            workspace: workspace.as_str(),
             resource: resource(catalog, r),
             parent: parent.as_ref().map(|p| resource(catalog, p)),
         },
@@ -205,7 +211,7 @@ fn view<'a>(catalog: &'a Catalog, change: &'a Change) -> ChangeView<'a> {
             workspace,
             resource: r,
         } => ChangeView::DeleteResource {
-            workspace,
+            workspace: workspace.as_str(),
             resource: resource(catalog, r),
         },
     }
@@ -334,14 +340,6 @@ pub enum ReadError {
     Unknown(String),
 }
 
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Malformed(why) | Self::Unknown(why) => f.write_str(why),
-        }
-    }
-}
-
 /// Marks the lines of one write group (`bytes`, whole lines) as ending there: the last
 /// one gets `"end":true`. At open only whole groups are redone, so that the commands of
 /// a request stay all or nothing.
@@ -360,105 +358,43 @@ struct LineRecord {
     revision: u64,
     part: u64,
     parts: u64,
-    changes: Vec<ChangeRecord>,
+    changes: Vec<ChangeView<String>>,
     #[serde(default)]
     end: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ScopeRecord {
-    All(String),
-    Instance { r#type: String, id: String },
-}
-
-#[derive(Deserialize)]
-struct GrantRecord {
-    role: String,
-    scope: ScopeRecord,
-}
-
-#[derive(Deserialize)]
-struct ResourceRecord {
-    r#type: String,
-    id: String,
-}
-
-/// What [`ChangeView`] writes, read back.
-#[derive(Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-enum ChangeRecord {
-    CreateWorkspace {
-        workspace: WorkspaceId,
-        products: Vec<String>,
-    },
-    SetProducts {
-        workspace: WorkspaceId,
-        products: Vec<String>,
-    },
-    DeleteWorkspace {
-        workspace: WorkspaceId,
-    },
-    SetMembership {
-        workspace: WorkspaceId,
-        user: UserId,
-        membership: String,
-    },
-    RemoveMember {
-        workspace: WorkspaceId,
-        user: UserId,
-    },
-    AddGrant {
-        workspace: WorkspaceId,
-        user: UserId,
-        grant: GrantRecord,
-    },
-    RemoveGrant {
-        workspace: WorkspaceId,
-        user: UserId,
-        grant: GrantRecord,
-    },
-    RegisterResource {
-        workspace: WorkspaceId,
-        resource: ResourceRecord,
-        parent: Option<ResourceRecord>,
-    },
-    DeleteResource {
-        workspace: WorkspaceId,
-        resource: ResourceRecord,
-    },
-}
-
 /// Reads a line of the log back into the changes it records, by `catalog`'s names.
 pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, ReadError> {
-    let record: LineRecord =
-        serde_json::from_slice(line).map_err(|e| ReadError::Malformed(e.to_string()))?;
+    let malformed = |why: String| ReadError::Malformed(why);
+    let unknown = |what: &str, name: &str| ReadError::Unknown(format!("unknown {what} `{name}`"));
+    let record: LineRecord = serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
+    let workspace =
+        |id: String| WorkspaceId::parse(&id).map_err(|e| malformed(format!("workspace: {e}")));
+    let user = |id: String| UserId::parse(&id).map_err(|e| malformed(format!("user: {e}")));
     let products = |names: Vec<String>| {
         names.iter().try_fold(ProductSet::default(), |set, name| {
             catalog
                 .product_id(name)
                 .map(|id| set.with(id))
-                .ok_or_else(|| format!("unknown product `{name}`"))
+                .ok_or_else(|| unknown("product", name))
         })
     };
-    let ty = |name: &str| {
-        catalog
-            .type_id(name)
-            .ok_or_else(|| format!("unknown resource type `{name}`"))
+    let resource = |r: ResourceView<String>| -> Result<InstanceKey, ReadError> {
+        let ty = catalog
+            .type_id(&r.r#type)
+            .ok_or_else(|| unknown("resource type", &r.r#type))?;
+        let id = ResourceId::parse(&r.id).map_err(|e| malformed(format!("resource id: {e}")))?;
+        Ok((ty, id))
     };
-    let resource = |r: ResourceRecord| -> Result<InstanceKey, String> {
-        let id = ResourceId::parse(&r.id).map_err(|e| format!("resource id: {e}"))?;
-        Ok((ty(&r.r#type)?, id))
-    };
-    let grant = |g: GrantRecord| -> Result<Grant, String> {
+    let grant = |g: GrantView<String>| -> Result<Grant, ReadError> {
         let role = catalog
             .role_id(&g.role)
-            .ok_or_else(|| format!("unknown role `{}`", g.role))?;
+            .ok_or_else(|| unknown("role", &g.role))?;
         let scope = match g.scope {
-            ScopeRecord::All(all) if all == "all" => Scope::All,
-            ScopeRecord::All(other) => return Err(format!("unknown scope `{other}`")),
-            ScopeRecord::Instance { r#type, id } => {
-                let (ty, id) = resource(ResourceRecord { r#type, id })?;
+            ScopeView::All(all) if all == "all" => Scope::All,
+            ScopeView::All(other) => return Err(unknown("scope", &other)),
+            ScopeView::Instance { r#type, id } => {
+                let (ty, id) = resource(ResourceView { r#type, id })?;
                 Scope::Instance(ty, id)
             }
         };
@@ -469,77 +405,80 @@ pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, ReadError> 
         .into_iter()
         .map(|change| {
             Ok(match change {
-                ChangeRecord::CreateWorkspace {
-                    workspace,
+                ChangeView::CreateWorkspace {
+                    workspace: ws,
                     products: names,
                 } => Change::CreateWorkspace {
-                    workspace,
+                    workspace: workspace(ws)?,
                     products: products(names)?,
                 },
-                ChangeRecord::SetProducts {
-                    workspace,
+                ChangeView::SetProducts {
+                    workspace: ws,
                     products: names,
                 } => Change::SetProducts {
-                    workspace,
+                    workspace: workspace(ws)?,
                     products: products(names)?,
                 },
-                ChangeRecord::DeleteWorkspace { workspace } => {
-                    Change::DeleteWorkspace { workspace }
-                }
-                ChangeRecord::SetMembership {
-                    workspace,
-                    user,
+                ChangeView::DeleteWorkspace { workspace: ws } => Change::DeleteWorkspace {
+                    workspace: workspace(ws)?,
+                },
+                ChangeView::SetMembership {
+                    workspace: ws,
+                    user: u,
                     membership,
                 } => Change::SetMembership {
-                    workspace,
-                    user,
+                    workspace: workspace(ws)?,
+                    user: user(u)?,
                     membership: match membership.as_str() {
                         "owner" => Membership::Owner,
                         "member" => Membership::Member,
-                        other => return Err(format!("unknown membership `{other}`")),
+                        other => return Err(unknown("membership", other)),
                     },
                 },
-                ChangeRecord::RemoveMember { workspace, user } => {
-                    Change::RemoveMember { workspace, user }
-                }
-                ChangeRecord::AddGrant {
-                    workspace,
-                    user,
+                ChangeView::RemoveMember {
+                    workspace: ws,
+                    user: u,
+                } => Change::RemoveMember {
+                    workspace: workspace(ws)?,
+                    user: user(u)?,
+                },
+                ChangeView::AddGrant {
+                    workspace: ws,
+                    user: u,
                     grant: g,
                 } => Change::AddGrant {
-                    workspace,
-                    user,
+                    workspace: workspace(ws)?,
+                    user: user(u)?,
                     grant: grant(g)?,
                 },
-                ChangeRecord::RemoveGrant {
-                    workspace,
-                    user,
+                ChangeView::RemoveGrant {
+                    workspace: ws,
+                    user: u,
                     grant: g,
                 } => Change::RemoveGrant {
-                    workspace,
-                    user,
+                    workspace: workspace(ws)?,
+                    user: user(u)?,
                     grant: grant(g)?,
                 },
-                ChangeRecord::RegisterResource {
-                    workspace,
+                ChangeView::RegisterResource {
+                    workspace: ws,
                     resource: r,
                     parent,
                 } => Change::RegisterResource {
-                    workspace,
+                    workspace: workspace(ws)?,
                     resource: resource(r)?,
                     parent: parent.map(resource).transpose()?,
                 },
-                ChangeRecord::DeleteResource {
-                    workspace,
+                ChangeView::DeleteResource {
+                    workspace: ws,
                     resource: r,
                 } => Change::DeleteResource {
-                    workspace,
+                    workspace: workspace(ws)?,
                     resource: resource(r)?,
                 },
             })
         })
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(ReadError::Unknown)?;
+        .collect::<Result<Vec<_>, ReadError>>()?;
     Ok(ReadLine {
         revision: record.revision,
         part: record.part,

@@ -157,36 +157,29 @@ impl Store {
             revision,
             workspaces: workspaces.into_iter().collect(),
         };
+        let redone = pending.len();
         let writer::Redone {
             snapshot,
             retained,
             retained_instances,
-        } = if pending.is_empty() {
-            writer::Redone {
-                snapshot: loaded,
-                retained,
-                retained_instances,
-            }
-        } else {
-            let redone = pending.len();
-            let redone_state = writer::redo(
-                &db,
-                &mut blobs,
-                &catalog,
-                boundaries,
-                retained,
-                retained_instances,
-                loaded,
-                pending,
-            )?;
+        } = writer::redo(
+            &db,
+            &mut blobs,
+            &catalog,
+            boundaries,
+            retained,
+            retained_instances,
+            loaded,
+            pending,
+        )?;
+        if redone > 0 {
             info!(
                 revisions = redone,
-                revision = redone_state.snapshot.revision,
+                revision = snapshot.revision,
                 "redid the change log's entries the database lacked"
             );
             log.settle();
-            redone_state
-        };
+        }
         info!(
             revision = snapshot.revision,
             workspaces = snapshot.workspaces.len(),

@@ -260,6 +260,7 @@ pub struct Redone {
 /// and makes the result durable, before the writer starts: the state as it was when
 /// those entries were logged. sled holds fewer revisions than the log after a crash
 /// between a group's log and its state, or if it lost writes (see `store::blobs`).
+/// With nothing pending it returns `base` as it is, writing nothing.
 #[expect(
     clippy::too_many_arguments,
     reason = "the parts of the writer the redo borrows, once, at open"
@@ -274,6 +275,13 @@ pub fn redo(
     base: Snapshot,
     pending: change_log::Pending,
 ) -> Result<Redone, StoreError> {
+    if pending.is_empty() {
+        return Ok(Redone {
+            snapshot: base,
+            retained,
+            retained_instances,
+        });
+    }
     let base = Arc::new(base);
     let mut planner = Planner {
         db: db.clone(),
@@ -301,25 +309,19 @@ pub fn redo(
         }
         revision = logged;
     }
-    planner.write_member_chunks(&mut batch, &base, &overlay, &dirty.members);
-    planner.write_instance_chunks(&mut batch, &base, &overlay, &dirty.instances);
-    batch.insert(keys::REVISION, &revision.to_be_bytes());
+    planner.seal(&mut batch, &base, overlay, &dirty, revision);
     db.apply_batch(batch)?;
     blobs.flush(db)?;
-    let mut workspaces = base.workspaces.clone();
-    for (id, state) in overlay {
-        match state {
-            Some(ws) => workspaces.insert(&id, ws),
-            None => workspaces.remove(id.as_str()),
-        }
-    }
+    let Planner {
+        latest,
+        retained,
+        retained_instances,
+        ..
+    } = planner;
     Ok(Redone {
-        snapshot: Snapshot {
-            revision,
-            workspaces,
-        },
-        retained: planner.retained,
-        retained_instances: planner.retained_instances,
+        snapshot: Arc::unwrap_or_clone(latest),
+        retained,
+        retained_instances,
     })
 }
 
@@ -436,20 +438,7 @@ impl Planner {
         }
         let changed = revision > base.revision;
         if changed {
-            self.write_member_chunks(&mut batch, &base, &overlay, &dirty.members);
-            self.write_instance_chunks(&mut batch, &base, &overlay, &dirty.instances);
-            batch.insert(keys::REVISION, &revision.to_be_bytes());
-            let mut workspaces = base.workspaces.clone();
-            for (id, state) in overlay {
-                match state {
-                    Some(ws) => workspaces.insert(&id, ws),
-                    None => workspaces.remove(id.as_str()),
-                }
-            }
-            self.latest = Arc::new(Snapshot {
-                revision,
-                workspaces,
-            });
+            self.seal(&mut batch, &base, overlay, &dirty, revision);
         }
         Ok(Planned {
             revision,
@@ -463,6 +452,33 @@ impl Planner {
                 .zip(outcomes)
                 .collect(),
         })
+    }
+
+    /// Ends a group that changed the state from `base` to `overlay` at `revision`: the
+    /// chunks of its `dirty` records and the revision go to `batch`, and the new state
+    /// becomes the latest planned.
+    fn seal(
+        &mut self,
+        batch: &mut sled::Batch,
+        base: &Snapshot,
+        overlay: HashMap<WorkspaceId, Option<Workspace>>,
+        dirty: &Dirty,
+        revision: u64,
+    ) {
+        self.write_member_chunks(batch, base, &overlay, &dirty.members);
+        self.write_instance_chunks(batch, base, &overlay, &dirty.instances);
+        batch.insert(keys::REVISION, &revision.to_be_bytes());
+        let mut workspaces = base.workspaces.clone();
+        for (id, state) in overlay {
+            match state {
+                Some(ws) => workspaces.insert(&id, ws),
+                None => workspaces.remove(id.as_str()),
+            }
+        }
+        self.latest = Arc::new(Snapshot {
+            revision,
+            workspaces,
+        });
     }
 
     /// Adds the key operations of one change to the batch, or marks the record it
