@@ -13,12 +13,10 @@
 use std::{hint::black_box, sync::Arc, time::Duration};
 
 use accessd::{
-    api::{
-        AccessApi,
-        pb::{self, access_service_server::AccessService},
-    },
+    api::AccessApi,
     engine::{self, Check, Command},
     model::{Catalog, Grant, Membership, ResourceId, Scope, UserId, Workspace, WorkspaceId},
+    proto::{self, access_service_server::AccessService},
     store::{Store, StoreConfig},
 };
 use criterion::{BatchSize, Criterion};
@@ -252,8 +250,8 @@ impl Fixture {
     }
 
     /// The fixture's checks as messages.
-    fn message(&self, check: &Check) -> pb::CheckRequest {
-        pb::CheckRequest {
+    fn message(&self, check: &Check) -> proto::CheckRequest {
+        proto::CheckRequest {
             workspace_id: self.workspace.to_string(),
             user_id: check.user.to_string(),
             permission: self.catalog.permission_name(check.permission).to_owned(),
@@ -266,7 +264,7 @@ impl Fixture {
                         accessd::model::catalog::Target::Workspace => None,
                     })
                     .map_or("", |ty| self.catalog.type_name(ty));
-                pb::ResourceRef {
+                proto::ResourceRef {
                     r#type: type_name.to_owned(),
                     id: id.to_string(),
                 }
@@ -349,7 +347,7 @@ fn handlers(c: &mut Criterion) {
             )
         });
     }
-    let batch = pb::BatchCheckRequest {
+    let batch = proto::BatchCheckRequest {
         checks: fixture.batch.iter().map(|c| fixture.message(c)).collect(),
     };
     group.bench_function("batch_check_of_1000", |b| {
@@ -369,7 +367,7 @@ fn handlers(c: &mut Criterion) {
         .get(1)
         .map(|(_, check)| check.user.clone())
         .expect("a typical case");
-    let one_user_batch = pb::BatchCheckRequest {
+    let one_user_batch = proto::BatchCheckRequest {
         checks: fixture
             .batch
             .iter()
@@ -398,7 +396,7 @@ fn handlers(c: &mut Criterion) {
         .into_inner();
     let encoded_request = batch.encode_to_vec();
     group.bench_function("batch_check_of_1000_decode_request", |b| {
-        b.iter(|| pb::BatchCheckRequest::decode(black_box(encoded_request.as_slice())))
+        b.iter(|| proto::BatchCheckRequest::decode(black_box(encoded_request.as_slice())))
     });
     group.bench_function("batch_check_of_1000_encode_response", |b| {
         b.iter(|| black_box(&response).encode_to_vec())

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod model;
+pub mod proto;
 pub mod run;
 pub mod server;
 pub mod store;

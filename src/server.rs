@@ -31,12 +31,10 @@ use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
 use crate::{
-    api::{
-        AccessApi, AdminApi, StoreSlot,
-        pb::FILE_DESCRIPTOR_SET,
-        pb::{
-            access_service_server::AccessServiceServer, admin_service_server::AdminServiceServer,
-        },
+    api::{AccessApi, AdminApi, StoreSlot},
+    proto::{
+        FILE_DESCRIPTOR_SET, access_service_server::AccessServiceServer,
+        admin_service_server::AdminServiceServer,
     },
     store::Store,
 };

@@ -5,10 +5,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{
-    MAX_BATCH_CHECKS, StoreSlot, convert, loaded, page_token, pb,
-    pb::access_service_server::AccessService, status::invalid,
-};
+use super::{MAX_BATCH_CHECKS, StoreSlot, convert, loaded, page_token, status::invalid};
 use crate::{
     engine::{
         self,
@@ -16,6 +13,7 @@ use crate::{
         list::AccessFilter,
     },
     model::{Catalog, PermissionId, ResourceId, TypeId, Workspace, catalog::Target},
+    proto::{self, access_service_server::AccessService},
     store::Store,
 };
 
@@ -40,14 +38,14 @@ impl AccessApi {
 impl AccessService for AccessApi {
     async fn check(
         &self,
-        request: Request<pb::CheckRequest>,
-    ) -> Result<Response<pb::CheckResponse>, Status> {
+        request: Request<proto::CheckRequest>,
+    ) -> Result<Response<proto::CheckResponse>, Status> {
         let catalog = self.store()?.catalog();
         let (workspace_id, check) = convert::check(catalog, None, request.get_ref())?;
         let snapshot = self.store()?.current();
         let workspace = snapshot.workspaces.get(workspace_id);
         let decision = engine::check::decide(catalog, workspace, check);
-        Ok(Response::new(pb::CheckResponse {
+        Ok(Response::new(proto::CheckResponse {
             decision: Some(convert::decision_message(
                 catalog,
                 workspace_id,
@@ -60,8 +58,8 @@ impl AccessService for AccessApi {
 
     async fn batch_check(
         &self,
-        request: Request<pb::BatchCheckRequest>,
-    ) -> Result<Response<pb::BatchCheckResponse>, Status> {
+        request: Request<proto::BatchCheckRequest>,
+    ) -> Result<Response<proto::BatchCheckResponse>, Status> {
         let catalog = self.store()?.catalog();
         let checks = &request.get_ref().checks;
         if checks.len() > MAX_BATCH_CHECKS {
@@ -103,7 +101,7 @@ impl AccessService for AccessApi {
                 decision,
             ));
         }
-        Ok(Response::new(pb::BatchCheckResponse {
+        Ok(Response::new(proto::BatchCheckResponse {
             decisions,
             revision: snapshot.revision,
         }))
@@ -111,8 +109,8 @@ impl AccessService for AccessApi {
 
     async fn list_access(
         &self,
-        request: Request<pb::ListAccessRequest>,
-    ) -> Result<Response<pb::ListAccessResponse>, Status> {
+        request: Request<proto::ListAccessRequest>,
+    ) -> Result<Response<proto::ListAccessResponse>, Status> {
         let catalog = self.store()?.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
@@ -154,7 +152,7 @@ impl AccessService for AccessApi {
         };
         let entries = rows
             .into_iter()
-            .map(|row| pb::AccessEntry {
+            .map(|row| proto::AccessEntry {
                 user_id: row.user.to_string(),
                 membership: convert::membership_message(row.membership).into(),
                 grants: row
@@ -164,7 +162,7 @@ impl AccessService for AccessApi {
                     .collect(),
             })
             .collect();
-        Ok(Response::new(pb::ListAccessResponse {
+        Ok(Response::new(proto::ListAccessResponse {
             entries,
             next_page_token,
             revision: snapshot.revision,
@@ -173,8 +171,8 @@ impl AccessService for AccessApi {
 
     async fn lookup_resources(
         &self,
-        request: Request<pb::LookupResourcesRequest>,
-    ) -> Result<Response<pb::LookupResourcesResponse>, Status> {
+        request: Request<proto::LookupResourcesRequest>,
+    ) -> Result<Response<proto::LookupResourcesResponse>, Status> {
         let catalog = self.store()?.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
@@ -197,12 +195,12 @@ impl AccessService for AccessApi {
         let next_page_token = next_page_token(more, ids.last().map(|id| id.as_str()));
         let resources = ids
             .into_iter()
-            .map(|id| pb::ResourceRef {
+            .map(|id| proto::ResourceRef {
                 r#type: catalog.type_name(ty).to_owned(),
                 id: id.to_string(),
             })
             .collect();
-        Ok(Response::new(pb::LookupResourcesResponse {
+        Ok(Response::new(proto::LookupResourcesResponse {
             resources,
             next_page_token,
             revision: snapshot.revision,
@@ -211,8 +209,8 @@ impl AccessService for AccessApi {
 
     async fn lookup_subjects(
         &self,
-        request: Request<pb::LookupSubjectsRequest>,
-    ) -> Result<Response<pb::LookupSubjectsResponse>, Status> {
+        request: Request<proto::LookupSubjectsRequest>,
+    ) -> Result<Response<proto::LookupSubjectsResponse>, Status> {
         let catalog = self.store()?.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
@@ -240,7 +238,7 @@ impl AccessService for AccessApi {
                     permission,
                     resource: resource.as_ref().map(ResourceId::as_str),
                 };
-                pb::Subject {
+                proto::Subject {
                     user_id: user.to_string(),
                     decision: Some(convert::decision_message(
                         catalog,
@@ -251,7 +249,7 @@ impl AccessService for AccessApi {
                 }
             })
             .collect();
-        Ok(Response::new(pb::LookupSubjectsResponse {
+        Ok(Response::new(proto::LookupSubjectsResponse {
             subjects,
             next_page_token,
             revision: snapshot.revision,
@@ -322,7 +320,7 @@ mod tests {
         ];
         let checks = items
             .iter()
-            .map(|(workspace, user, _)| pb::CheckRequest {
+            .map(|(workspace, user, _)| proto::CheckRequest {
                 workspace_id: (*workspace).to_owned(),
                 user_id: (*user).to_owned(),
                 permission: "workspace.read".to_owned(),
@@ -330,7 +328,7 @@ mod tests {
             })
             .collect();
         let answer = api
-            .batch_check(Request::new(pb::BatchCheckRequest { checks }))
+            .batch_check(Request::new(proto::BatchCheckRequest { checks }))
             .await
             .unwrap()
             .into_inner();

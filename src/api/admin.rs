@@ -8,7 +8,8 @@ use std::{
 
 use tonic::{Request, Response, Status};
 
-use super::{StoreSlot, convert, loaded, pb, pb::admin_service_server::AdminService, status};
+use super::{StoreSlot, convert, loaded, status};
+use crate::proto::{self, admin_service_server::AdminService};
 use crate::{
     engine::{
         Command,
@@ -34,7 +35,7 @@ impl AdminApi {
         loaded(&self.store)
     }
 
-    async fn write(&self, command: Command) -> Result<Response<pb::WriteResponse>, Status> {
+    async fn write(&self, command: Command) -> Result<Response<proto::WriteResponse>, Status> {
         let name = command.name();
         let instance_field = match command {
             Command::RegisterResource { .. } => "parent_id",
@@ -48,7 +49,7 @@ impl AdminApi {
                     changed = outcome.changed,
                     "write"
                 );
-                Ok(Response::new(pb::WriteResponse {
+                Ok(Response::new(proto::WriteResponse {
                     revision: outcome.revision,
                     changed: outcome.changed,
                 }))
@@ -66,7 +67,7 @@ impl AdminApi {
         workspace: &str,
         user: &str,
         role: &str,
-        scope: Option<&pb::Scope>,
+        scope: Option<&proto::Scope>,
     ) -> Result<(crate::model::WorkspaceId, crate::model::UserId, Grant), Status> {
         let catalog = self.store()?.catalog();
         Ok((
@@ -82,12 +83,13 @@ impl AdminApi {
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
-    type ExportStream = tokio_stream::wrappers::ReceiverStream<Result<pb::ExportResponse, Status>>;
+    type ExportStream =
+        tokio_stream::wrappers::ReceiverStream<Result<proto::ExportResponse, Status>>;
 
     async fn import(
         &self,
-        request: Request<tonic::Streaming<pb::ImportRequest>>,
-    ) -> Result<Response<pb::ImportResponse>, Status> {
+        request: Request<tonic::Streaming<proto::ImportRequest>>,
+    ) -> Result<Response<proto::ImportResponse>, Status> {
         let report =
             super::transfer::import(Arc::clone(self.store()?), request.into_inner()).await?;
         tracing::info!(
@@ -102,7 +104,7 @@ impl AdminService for AdminApi {
 
     async fn export(
         &self,
-        request: Request<pb::ExportRequest>,
+        request: Request<proto::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
         let only = match request.get_ref().workspace_id.as_str() {
             "" => None,
@@ -113,8 +115,8 @@ impl AdminService for AdminApi {
 
     async fn create_workspace(
         &self,
-        request: Request<pb::CreateWorkspaceRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::CreateWorkspaceRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         self.write(Command::CreateWorkspace {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
@@ -126,8 +128,8 @@ impl AdminService for AdminApi {
 
     async fn set_products(
         &self,
-        request: Request<pb::SetProductsRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::SetProductsRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         self.write(Command::SetProducts {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
@@ -138,8 +140,8 @@ impl AdminService for AdminApi {
 
     async fn delete_workspace(
         &self,
-        request: Request<pb::DeleteWorkspaceRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::DeleteWorkspaceRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         self.write(Command::DeleteWorkspace {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
@@ -149,8 +151,8 @@ impl AdminService for AdminApi {
 
     async fn set_membership(
         &self,
-        request: Request<pb::SetMembershipRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::SetMembershipRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         self.write(Command::SetMembership {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
@@ -163,8 +165,8 @@ impl AdminService for AdminApi {
 
     async fn remove_member(
         &self,
-        request: Request<pb::RemoveMemberRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::RemoveMemberRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         self.write(Command::RemoveMember {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
@@ -176,8 +178,8 @@ impl AdminService for AdminApi {
 
     async fn register_resource(
         &self,
-        request: Request<pb::RegisterResourceRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::RegisterResourceRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         let catalog = self.store()?.catalog();
         self.write(Command::RegisterResource {
@@ -193,8 +195,8 @@ impl AdminService for AdminApi {
 
     async fn delete_resource(
         &self,
-        request: Request<pb::DeleteResourceRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::DeleteResourceRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         self.write(Command::DeleteResource {
             workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
@@ -209,8 +211,8 @@ impl AdminService for AdminApi {
 
     async fn grant(
         &self,
-        request: Request<pb::GrantRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::GrantRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         let (workspace, user, grant) = self.grant(
             &raw.workspace_id,
@@ -229,8 +231,8 @@ impl AdminService for AdminApi {
 
     async fn revoke(
         &self,
-        request: Request<pb::RevokeRequest>,
-    ) -> Result<Response<pb::WriteResponse>, Status> {
+        request: Request<proto::RevokeRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
         let (workspace, user, grant) = self.grant(
             &raw.workspace_id,
@@ -249,8 +251,8 @@ impl AdminService for AdminApi {
 
     async fn migrate_legacy_roles(
         &self,
-        request: Request<pb::MigrateLegacyRolesRequest>,
-    ) -> Result<Response<pb::MigrateLegacyRolesResponse>, Status> {
+        request: Request<proto::MigrateLegacyRolesRequest>,
+    ) -> Result<Response<proto::MigrateLegacyRolesResponse>, Status> {
         let raw = request.into_inner();
         let catalog = self.store()?.catalog();
         let (assignments, mut rejected) = legacy_assignments(&raw.assignments);
@@ -279,7 +281,7 @@ impl AdminService for AdminApi {
             revision,
             "legacy roles migrated"
         );
-        Ok(Response::new(pb::MigrateLegacyRolesResponse {
+        Ok(Response::new(proto::MigrateLegacyRolesResponse {
             changed: changes
                 .iter()
                 .map(|change| user_change_message(catalog, change))
@@ -379,8 +381,8 @@ impl AdminApi {
 /// Parses legacy assignments. A row with a malformed field is rejected on its own, with
 /// the field named; the rest of the batch goes on.
 fn legacy_assignments(
-    raw: &[pb::LegacyAssignment],
-) -> (Vec<LegacyAssignment>, Vec<pb::RejectedAssignment>) {
+    raw: &[proto::LegacyAssignment],
+) -> (Vec<LegacyAssignment>, Vec<proto::RejectedAssignment>) {
     let mut assignments = Vec::with_capacity(raw.len());
     let mut rejected = Vec::new();
     for (index, row) in raw.iter().enumerate() {
@@ -392,7 +394,10 @@ fn legacy_assignments(
     (assignments, rejected)
 }
 
-fn legacy_assignment(index: usize, raw: &pb::LegacyAssignment) -> Result<LegacyAssignment, String> {
+fn legacy_assignment(
+    index: usize,
+    raw: &proto::LegacyAssignment,
+) -> Result<LegacyAssignment, String> {
     fn field<T>(name: &str, parsed: Result<T, IdError>) -> Result<T, String> {
         parsed.map_err(|e| format!("`{name}`: {e}"))
     }
@@ -411,8 +416,8 @@ fn legacy_assignment(index: usize, raw: &pb::LegacyAssignment) -> Result<LegacyA
 /// The name a legacy role has in the catalog's `[legacy]` table: its enum value's name
 /// without the prefix, in lower case (`LEGACY_ROLE_WORKSPACE_OWNER` is `workspace_owner`).
 fn legacy_role_name(raw: i32) -> Result<String, String> {
-    match pb::LegacyRole::try_from(raw) {
-        Ok(pb::LegacyRole::Unspecified) => Err("`legacy_role`: is not set".to_owned()),
+    match proto::LegacyRole::try_from(raw) {
+        Ok(proto::LegacyRole::Unspecified) => Err("`legacy_role`: is not set".to_owned()),
         Ok(role) => {
             let name = role.as_str_name();
             Ok(name
@@ -424,21 +429,21 @@ fn legacy_role_name(raw: i32) -> Result<String, String> {
     }
 }
 
-fn rejection_message(index: usize, reason: impl ToString) -> pb::RejectedAssignment {
-    pb::RejectedAssignment {
+fn rejection_message(index: usize, reason: impl ToString) -> proto::RejectedAssignment {
+    proto::RejectedAssignment {
         // The index of a row of a message that fits in memory fits in a u32.
         index: u32::try_from(index).unwrap_or(u32::MAX),
         reason: reason.to_string(),
     }
 }
 
-fn user_change_message(catalog: &Catalog, change: &UserChange) -> pb::MigratedUser {
-    pb::MigratedUser {
+fn user_change_message(catalog: &Catalog, change: &UserChange) -> proto::MigratedUser {
+    proto::MigratedUser {
         workspace_id: change.workspace.to_string(),
         user_id: change.user.to_string(),
         membership_set: change
             .membership_set
-            .map_or(pb::Membership::Unspecified, convert::membership_message)
+            .map_or(proto::Membership::Unspecified, convert::membership_message)
             .into(),
         grants_added: change
             .grants_added

@@ -4,7 +4,8 @@
 
 use tonic::Status;
 
-use super::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pb, status::invalid};
+use super::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, status::invalid};
+use crate::proto;
 use crate::{
     engine::check::CheckRef,
     model::{
@@ -67,7 +68,7 @@ pub fn resource_type(catalog: &Catalog, field: &str, raw: &str) -> Result<TypeId
 pub fn resource(
     catalog: &Catalog,
     field: &str,
-    raw: Option<&pb::ResourceRef>,
+    raw: Option<&proto::ResourceRef>,
 ) -> Result<InstanceKey, Status> {
     let raw = raw.ok_or_else(|| invalid(field, "is required"))?;
     Ok((
@@ -92,7 +93,7 @@ pub fn target(
     catalog: &Catalog,
     prefix: &str,
     permission: PermissionId,
-    raw: Option<&pb::ResourceRef>,
+    raw: Option<&proto::ResourceRef>,
 ) -> Result<Option<ResourceId>, Status> {
     let name = catalog.permission_name(permission);
     let field = path(prefix, "resource");
@@ -135,7 +136,7 @@ pub fn target(
 pub fn check<'a>(
     catalog: &Catalog,
     item: Option<usize>,
-    raw: &'a pb::CheckRequest,
+    raw: &'a proto::CheckRequest,
 ) -> Result<(&'a str, CheckRef<'a>), Status> {
     let prefix = || item.map_or_else(String::new, |i| format!("checks[{i}]"));
     let at = |field: &str| path(&prefix(), field);
@@ -185,11 +186,11 @@ pub fn role(catalog: &Catalog, field: &str, raw: &str) -> Result<crate::model::R
 }
 
 /// Parses a grant's scope.
-pub fn scope(catalog: &Catalog, field: &str, raw: Option<&pb::Scope>) -> Result<Scope, Status> {
+pub fn scope(catalog: &Catalog, field: &str, raw: Option<&proto::Scope>) -> Result<Scope, Status> {
     match raw.and_then(|s| s.kind.as_ref()) {
         None => Err(invalid(field, "is required: `all` or `instance`")),
-        Some(pb::scope::Kind::All(_)) => Ok(Scope::All),
-        Some(pb::scope::Kind::Instance(instance)) => {
+        Some(proto::scope::Kind::All(_)) => Ok(Scope::All),
+        Some(proto::scope::Kind::Instance(instance)) => {
             let (ty, id) = resource(catalog, &path(field, "instance"), Some(instance))?;
             Ok(Scope::Instance(ty, id))
         }
@@ -198,9 +199,9 @@ pub fn scope(catalog: &Catalog, field: &str, raw: Option<&pb::Scope>) -> Result<
 
 /// Parses a membership.
 pub fn membership(field: &str, raw: i32) -> Result<Membership, Status> {
-    match pb::Membership::try_from(raw) {
-        Ok(pb::Membership::Owner) => Ok(Membership::Owner),
-        Ok(pb::Membership::Member) => Ok(Membership::Member),
+    match proto::Membership::try_from(raw) {
+        Ok(proto::Membership::Owner) => Ok(Membership::Owner),
+        Ok(proto::Membership::Member) => Ok(Membership::Member),
         _ => Err(invalid(
             field,
             "must be `MEMBERSHIP_OWNER` or `MEMBERSHIP_MEMBER`",
@@ -238,19 +239,19 @@ pub fn page_size(field: &str, raw: u32) -> Result<usize, Status> {
 }
 
 /// A membership as a message enum value.
-pub fn membership_message(membership: Membership) -> pb::Membership {
+pub fn membership_message(membership: Membership) -> proto::Membership {
     match membership {
-        Membership::Owner => pb::Membership::Owner,
-        Membership::Member => pb::Membership::Member,
+        Membership::Owner => proto::Membership::Owner,
+        Membership::Member => proto::Membership::Member,
     }
 }
 
 /// A scope as a message.
-pub fn scope_message(catalog: &Catalog, scope: &Scope) -> pb::Scope {
-    pb::Scope {
+pub fn scope_message(catalog: &Catalog, scope: &Scope) -> proto::Scope {
+    proto::Scope {
         kind: Some(match scope {
-            Scope::All => pb::scope::Kind::All(pb::AllInstances {}),
-            Scope::Instance(ty, id) => pb::scope::Kind::Instance(pb::ResourceRef {
+            Scope::All => proto::scope::Kind::All(proto::AllInstances {}),
+            Scope::Instance(ty, id) => proto::scope::Kind::Instance(proto::ResourceRef {
                 r#type: catalog.type_name(*ty).to_owned(),
                 id: id.as_str().to_owned(),
             }),
@@ -259,12 +260,12 @@ pub fn scope_message(catalog: &Catalog, scope: &Scope) -> pb::Scope {
 }
 
 /// A grant as a message.
-pub fn grant_message(catalog: &Catalog, user: &UserId, grant: &Grant) -> pb::Grant {
+pub fn grant_message(catalog: &Catalog, user: &UserId, grant: &Grant) -> proto::Grant {
     user_grant_message(catalog, user.as_str(), grant)
 }
 
-fn user_grant_message(catalog: &Catalog, user: &str, grant: &Grant) -> pb::Grant {
-    pb::Grant {
+fn user_grant_message(catalog: &Catalog, user: &str, grant: &Grant) -> proto::Grant {
+    proto::Grant {
         user_id: user.to_owned(),
         role: catalog.role_name(grant.role).to_owned(),
         scope: Some(scope_message(catalog, &grant.scope)),
@@ -288,17 +289,17 @@ pub fn decision_message(
     workspace: &str,
     check: CheckRef<'_>,
     decision: DecisionRef<'_>,
-) -> pb::Decision {
-    use pb::decision::Basis;
+) -> proto::Decision {
+    use proto::decision::Basis;
     let user = check.user;
     let permission = || catalog.permission_name(check.permission);
     let (basis, explanation) = match decision {
         DecisionRef::AllowedByMembership(Membership::Owner) => (
-            Basis::Membership(pb::Membership::Owner.into()),
+            Basis::Membership(proto::Membership::Owner.into()),
             join(&["allowed: `", user, "` owns workspace `", workspace, "`"]),
         ),
         DecisionRef::AllowedByMembership(Membership::Member) => (
-            Basis::Membership(pb::Membership::Member.into()),
+            Basis::Membership(proto::Membership::Member.into()),
             join(&[
                 "allowed: every member of workspace `",
                 workspace,
@@ -331,7 +332,7 @@ pub fn decision_message(
         DecisionRef::Denied(reason) => {
             let (reason_message, text) = match reason {
                 DenialReason::NotAMember => (
-                    pb::DenialReason::NotAMember,
+                    proto::DenialReason::NotAMember,
                     join(&[
                         "denied: `",
                         user,
@@ -341,7 +342,7 @@ pub fn decision_message(
                     ]),
                 ),
                 DenialReason::NoCoveringGrant => (
-                    pb::DenialReason::NoCoveringGrant,
+                    proto::DenialReason::NoCoveringGrant,
                     join(&[
                         "denied: no grant of `",
                         user,
@@ -355,7 +356,7 @@ pub fn decision_message(
                         .permission(check.permission)
                         .map_or("?", |p| catalog.product_name(p.product));
                     (
-                        pb::DenialReason::ProductNotEnabled,
+                        proto::DenialReason::ProductNotEnabled,
                         join(&[
                             "denied: workspace `",
                             workspace,
@@ -366,7 +367,7 @@ pub fn decision_message(
                     )
                 }
                 DenialReason::ResourceNotRegistered => (
-                    pb::DenialReason::ResourceNotRegistered,
+                    proto::DenialReason::ResourceNotRegistered,
                     join(&[
                         "denied: `",
                         check.resource.unwrap_or("?"),
@@ -379,7 +380,7 @@ pub fn decision_message(
             (Basis::Denial(reason_message.into()), text)
         }
     };
-    pb::Decision {
+    proto::Decision {
         allowed: decision.allowed(),
         basis: Some(basis),
         explanation,
@@ -527,7 +528,7 @@ mod tests {
         assert!(message.allowed);
         assert_eq!(
             message.basis,
-            Some(pb::decision::Basis::Grant(grant_message(
+            Some(proto::decision::Basis::Grant(grant_message(
                 &catalog, &sam, &grant
             )))
         );
@@ -536,11 +537,11 @@ mod tests {
     #[test]
     fn a_well_formed_check_borrows_its_ids_from_the_request() {
         let catalog = Catalog::built_in();
-        let raw = pb::CheckRequest {
+        let raw = proto::CheckRequest {
             workspace_id: "acme".to_owned(),
             user_id: "sam".to_owned(),
             permission: "destination.update".to_owned(),
-            resource: Some(pb::ResourceRef {
+            resource: Some(proto::ResourceRef {
                 r#type: "destination".to_owned(),
                 id: "web-to-s3".to_owned(),
             }),

@@ -1,5 +1,5 @@
-//! The gRPC edge: generated types, request validation and translation, and the mapping
-//! of engine and store errors to statuses. Generated proto types stop here.
+//! The gRPC edge: request validation and translation into model types, and the mapping
+//! of engine and store errors to statuses.
 
 mod access;
 mod admin;
@@ -10,16 +10,6 @@ mod transfer;
 
 pub use access::AccessApi;
 pub use admin::AdminApi;
-
-/// The generated `accessd.v1` messages, clients and servers.
-#[expect(missing_docs, clippy::all, reason = "generated code")]
-pub mod pb {
-    tonic::include_proto!("accessd.v1");
-
-    /// The encoded descriptor set of the accessd protos, served by reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        tonic::include_file_descriptor_set!("accessd_descriptor");
-}
 
 /// Where the services find the store: empty while the server is still loading it at
 /// start-up (calls then fail with UNAVAILABLE and health says NOT_SERVING).

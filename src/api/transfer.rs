@@ -7,10 +7,11 @@ use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Status, Streaming};
 
-use super::{convert, pb, pb::record::Kind, status};
+use super::{convert, status};
 use crate::{
     engine::Command,
     model::{Catalog, Grant, Membership, TypeId, Workspace, WorkspaceId},
+    proto::{self, record::Kind},
     store::{Queued, Store},
 };
 
@@ -24,7 +25,7 @@ const EXPORT_CHUNK: usize = 1_000;
 const MAX_REPORTED_REJECTIONS: usize = 1_000;
 
 /// Parses one record into the command that applies it.
-pub fn command(catalog: &Catalog, record: &pb::Record) -> Result<Command, Status> {
+pub fn command(catalog: &Catalog, record: &proto::Record) -> Result<Command, Status> {
     match record.kind.as_ref() {
         None => Err(status::invalid(
             "record",
@@ -68,7 +69,7 @@ pub fn command(catalog: &Catalog, record: &pb::Record) -> Result<Command, Status
 /// Tallies of an import in progress.
 #[derive(Default)]
 struct Tally {
-    response: pb::ImportResponse,
+    response: proto::ImportResponse,
 }
 
 impl Tally {
@@ -77,7 +78,7 @@ impl Tally {
         if self.response.rejected.len() < MAX_REPORTED_REJECTIONS {
             self.response
                 .rejected
-                .push(pb::RejectedRecord { index, reason });
+                .push(proto::RejectedRecord { index, reason });
         }
     }
 }
@@ -88,8 +89,8 @@ impl Tally {
 /// stream) has applied the batches queued before the failure, unreported.
 pub async fn import(
     store: Arc<Store>,
-    mut stream: Streaming<pb::ImportRequest>,
-) -> Result<pb::ImportResponse, Status> {
+    mut stream: Streaming<proto::ImportRequest>,
+) -> Result<proto::ImportResponse, Status> {
     let catalog = Arc::clone(store.catalog());
     let mut tally = Tally::default();
     let mut pending: Vec<(u64, Command)> = Vec::with_capacity(IMPORT_BATCH);
@@ -164,7 +165,7 @@ async fn settle((indexes, queued): (Vec<u64>, Queued), tally: &mut Tally) -> Res
 pub fn export(
     store: &Store,
     only: Option<WorkspaceId>,
-) -> Result<ReceiverStream<Result<pb::ExportResponse, Status>>, Status> {
+) -> Result<ReceiverStream<Result<proto::ExportResponse, Status>>, Status> {
     let snapshot = store.snapshot();
     let catalog = Arc::clone(store.catalog());
     let mut ids: Vec<WorkspaceId> = match only {
@@ -203,15 +204,15 @@ pub fn export(
 }
 
 struct ChunkWriter {
-    sender: mpsc::Sender<Result<pb::ExportResponse, Status>>,
+    sender: mpsc::Sender<Result<proto::ExportResponse, Status>>,
     revision: u64,
-    records: Vec<pb::Record>,
+    records: Vec<proto::Record>,
 }
 
 impl ChunkWriter {
     /// Queues a record; false once the client has gone away.
     fn push(&mut self, kind: Kind) -> bool {
-        self.records.push(pb::Record { kind: Some(kind) });
+        self.records.push(proto::Record { kind: Some(kind) });
         if self.records.len() < EXPORT_CHUNK {
             return true;
         }
@@ -221,7 +222,7 @@ impl ChunkWriter {
     fn flush(&mut self) -> bool {
         let records = std::mem::replace(&mut self.records, Vec::with_capacity(EXPORT_CHUNK));
         self.sender
-            .blocking_send(Ok(pb::ExportResponse {
+            .blocking_send(Ok(proto::ExportResponse {
                 records,
                 revision: self.revision,
             }))
@@ -266,7 +267,7 @@ fn write_workspace(
         .map(|p| catalog.product_name(p).to_owned())
         .collect();
     let owner_user_ids = ws.owners().map(|u| u.to_string()).collect();
-    if !out.push(Kind::Workspace(pb::WorkspaceRecord {
+    if !out.push(Kind::Workspace(proto::WorkspaceRecord {
         workspace_id: workspace_id.clone(),
         products,
         owner_user_ids,
@@ -275,9 +276,9 @@ fn write_workspace(
     }
     for ty in types_parents_first(catalog) {
         for (rid, instance) in ws.instances_of(ty, None) {
-            let record = pb::ResourceRecord {
+            let record = proto::ResourceRecord {
                 workspace_id: workspace_id.clone(),
-                resource: Some(pb::ResourceRef {
+                resource: Some(proto::ResourceRef {
                     r#type: catalog.type_name(ty).to_owned(),
                     id: rid.to_string(),
                 }),
@@ -294,16 +295,16 @@ fn write_workspace(
     }
     for (user, member) in ws.members() {
         if member.membership == Membership::Member
-            && !out.push(Kind::Member(pb::MemberRecord {
+            && !out.push(Kind::Member(proto::MemberRecord {
                 workspace_id: workspace_id.clone(),
                 user_id: user.to_string(),
-                membership: pb::Membership::Member.into(),
+                membership: proto::Membership::Member.into(),
             }))
         {
             return false;
         }
         for grant in &member.grants {
-            let record = pb::GrantRecord {
+            let record = proto::GrantRecord {
                 workspace_id: workspace_id.clone(),
                 user_id: user.to_string(),
                 role: catalog.role_name(grant.role).to_owned(),

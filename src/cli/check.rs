@@ -10,7 +10,7 @@ use super::{
     client::{self, resource_ref},
     output::{self, DecisionView, Table},
 };
-use crate::api::pb;
+use crate::proto;
 
 /// A decision and the revision it was made at.
 #[derive(Debug, Serialize)]
@@ -25,7 +25,7 @@ struct CheckView {
 pub async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let mut access = client::access(&args.options.server).await?;
     let response = access
-        .check(pb::CheckRequest {
+        .check(proto::CheckRequest {
             workspace_id: args.workspace,
             user_id: args.user,
             permission: args.permission,

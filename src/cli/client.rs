@@ -14,7 +14,7 @@ use super::{
     CliError,
     args::{ResourceArg, ServerArgs, TokenArgs},
 };
-use crate::api::pb::{
+use crate::proto::{
     self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
 };
 
@@ -92,8 +92,8 @@ pub async fn admin(server: &ServerArgs, token: &TokenArgs) -> Result<AdminClient
 }
 
 /// The message naming `resource`.
-pub fn resource_ref(resource: &ResourceArg) -> pb::ResourceRef {
-    pb::ResourceRef {
+pub fn resource_ref(resource: &ResourceArg) -> proto::ResourceRef {
+    proto::ResourceRef {
         r#type: resource.type_name.clone(),
         id: resource.id.clone(),
     }

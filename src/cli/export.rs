@@ -13,7 +13,7 @@ use super::{
     output::{self, EntryView, ScopeView},
     records::RecordLine,
 };
-use crate::api::pb;
+use crate::proto;
 
 /// The CSV header.
 const CSV_HEADER: [&str; 5] = ["user_id", "membership", "role", "scope_type", "scope_id"];
@@ -67,7 +67,7 @@ pub async fn export(args: ExportArgs) -> Result<(), CliError> {
         }
         (format, Some(workspace)) => {
             let mut access = client::access(&args.server).await?;
-            let request = pb::ListAccessRequest {
+            let request = proto::ListAccessRequest {
                 workspace_id: workspace,
                 page_size: args.page.page_size,
                 ..Default::default()
@@ -96,7 +96,7 @@ enum Stopped {
 
 /// Writes every record of `stream` to `sink`, one JSON line each.
 async fn write_records(
-    mut stream: tonic::Streaming<pb::ExportResponse>,
+    mut stream: tonic::Streaming<proto::ExportResponse>,
     mut sink: impl Write,
 ) -> Result<(), Stopped> {
     while let Some(chunk) = stream
@@ -120,7 +120,7 @@ async fn write_records(
 async fn export_records(args: &ExportArgs, workspace: Option<String>) -> Result<(), CliError> {
     let mut admin = client::admin(&args.server, &args.token).await?;
     let stream = admin
-        .export(pb::ExportRequest {
+        .export(proto::ExportRequest {
             workspace_id: workspace.unwrap_or_default(),
         })
         .await?

@@ -6,21 +6,21 @@ use super::{
     client::{self, resource_ref},
     output,
 };
-use crate::api::pb;
+use crate::proto;
 
-fn scope(scope: &ScopeArgs) -> pb::Scope {
+fn scope(scope: &ScopeArgs) -> proto::Scope {
     let kind = match &scope.resource {
-        Some(resource) => pb::scope::Kind::Instance(resource_ref(resource)),
-        None => pb::scope::Kind::All(pb::AllInstances {}),
+        Some(resource) => proto::scope::Kind::Instance(resource_ref(resource)),
+        None => proto::scope::Kind::All(proto::AllInstances {}),
     };
-    pb::Scope { kind: Some(kind) }
+    proto::Scope { kind: Some(kind) }
 }
 
 /// Runs `accessd grant`.
 pub async fn grant(args: GrantArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
-        .grant(pb::GrantRequest {
+        .grant(proto::GrantRequest {
             scope: Some(scope(&args.scope)),
             workspace_id: args.workspace,
             user_id: args.user,
@@ -36,7 +36,7 @@ pub async fn grant(args: GrantArgs) -> Result<(), CliError> {
 pub async fn revoke(args: GrantArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
-        .revoke(pb::RevokeRequest {
+        .revoke(proto::RevokeRequest {
             scope: Some(scope(&args.scope)),
             workspace_id: args.workspace,
             user_id: args.user,

@@ -21,7 +21,7 @@ use super::{
     output::{self, Table},
     records::RecordLine,
 };
-use crate::api::pb;
+use crate::proto;
 
 /// Records per message of the stream, at most.
 const CHUNK: usize = 2_000;
@@ -57,7 +57,7 @@ impl Reading {
 }
 
 /// The record on one line of the file, or why there is none.
-fn parse(bytes: &[u8]) -> Result<pb::Record, String> {
+fn parse(bytes: &[u8]) -> Result<proto::Record, String> {
     let line = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     RecordLine::parse(line).and_then(RecordLine::into_record)
 }
@@ -67,7 +67,7 @@ fn parse(bytes: &[u8]) -> Result<pb::Record, String> {
 fn read(
     file: File,
     path: &Path,
-    sender: &mpsc::Sender<Option<pb::ImportRequest>>,
+    sender: &mpsc::Sender<Option<proto::ImportRequest>>,
 ) -> Result<Reading, CliError> {
     let mut reader = BufReader::new(file);
     let mut reading = Reading::default();
@@ -96,7 +96,7 @@ fn read(
         }
         chunk.push(parse(line).unwrap_or_else(|reason| {
             reading.malformed.push((index, reason));
-            pb::Record { kind: None }
+            proto::Record { kind: None }
         }));
         chunk_bytes += line.len();
         index += 1;
@@ -104,7 +104,7 @@ fn read(
             let records = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             chunk_bytes = 0;
             if sender
-                .blocking_send(Some(pb::ImportRequest { records }))
+                .blocking_send(Some(proto::ImportRequest { records }))
                 .is_err()
             {
                 // The call failed; its status says why.
@@ -113,7 +113,7 @@ fn read(
         }
     }
     if !chunk.is_empty() {
-        let _ = sender.blocking_send(Some(pb::ImportRequest { records: chunk }));
+        let _ = sender.blocking_send(Some(proto::ImportRequest { records: chunk }));
     }
     let _ = sender.blocking_send(None);
     Ok(reading)

@@ -6,13 +6,13 @@ use super::{
     client::{self, AccessClient, next_page, resource_ref},
     output::{self, EntryView, Table},
 };
-use crate::api::pb;
+use crate::proto;
 
 /// Every row of the team table `request` asks for, following page tokens to the end.
 /// Each page is read at its own revision: a write between pages shows in the later ones.
 pub async fn team_table(
     access: &mut AccessClient,
-    mut request: pb::ListAccessRequest,
+    mut request: proto::ListAccessRequest,
 ) -> Result<Vec<EntryView>, CliError> {
     let mut entries = Vec::new();
     loop {
@@ -52,7 +52,7 @@ pub fn render(entries: &[EntryView]) -> String {
 /// Runs `accessd list`.
 pub async fn list(args: ListArgs) -> Result<(), CliError> {
     let mut access = client::access(&args.options.server).await?;
-    let request = pb::ListAccessRequest {
+    let request = proto::ListAccessRequest {
         workspace_id: args.workspace,
         user_id: args.user.unwrap_or_default(),
         role: args.role.unwrap_or_default(),

@@ -8,7 +8,7 @@ use super::{
     client::{self, next_page, resource_ref},
     output::{self, DecisionView, Table},
 };
-use crate::api::pb;
+use crate::proto;
 
 /// An instance a user holds the permission on.
 #[derive(Debug, Serialize)]
@@ -35,7 +35,7 @@ pub async fn run(command: LookupCommand) -> Result<(), CliError> {
 
 async fn resources(args: LookupResourcesArgs) -> Result<(), CliError> {
     let mut access = client::access(&args.options.server).await?;
-    let mut request = pb::LookupResourcesRequest {
+    let mut request = proto::LookupResourcesRequest {
         workspace_id: args.workspace,
         user_id: args.user,
         permission: args.permission,
@@ -65,7 +65,7 @@ async fn resources(args: LookupResourcesArgs) -> Result<(), CliError> {
 
 async fn subjects(args: LookupSubjectsArgs) -> Result<(), CliError> {
     let mut access = client::access(&args.options.server).await?;
-    let mut request = pb::LookupSubjectsRequest {
+    let mut request = proto::LookupSubjectsRequest {
         workspace_id: args.workspace,
         permission: args.permission,
         resource: args.resource.as_ref().map(resource_ref),

@@ -6,7 +6,7 @@ use super::{
     args::{MemberArgs, MembersCommand, RemoveMemberArgs},
     client, output,
 };
-use crate::api::pb;
+use crate::proto;
 
 /// Runs `accessd members ...`.
 pub async fn run(command: MembersCommand) -> Result<(), CliError> {
@@ -19,12 +19,12 @@ pub async fn run(command: MembersCommand) -> Result<(), CliError> {
 async fn set(args: MemberArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let membership = if args.owner {
-        pb::Membership::Owner
+        proto::Membership::Owner
     } else {
-        pb::Membership::Member
+        proto::Membership::Member
     };
     let response = admin
-        .set_membership(pb::SetMembershipRequest {
+        .set_membership(proto::SetMembershipRequest {
             workspace_id: args.workspace,
             user_id: args.user,
             membership: membership.into(),
@@ -38,7 +38,7 @@ async fn set(args: MemberArgs) -> Result<(), CliError> {
 async fn remove(args: RemoveMemberArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
-        .remove_member(pb::RemoveMemberRequest {
+        .remove_member(proto::RemoveMemberRequest {
             workspace_id: args.workspace,
             user_id: args.user,
             actor_user_id: args.actor.unwrap_or_default(),

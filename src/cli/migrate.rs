@@ -13,7 +13,7 @@ use super::{
     client,
     output::{self, GrantView, Table, membership_text},
 };
-use crate::api::pb;
+use crate::proto;
 
 /// The header the file must start with.
 const HEADER: [&str; 4] = ["workspace_id", "user_id", "legacy_role", "source_id"];
@@ -31,17 +31,17 @@ struct Row {
     /// The `legacy_role` column as written.
     legacy_role: String,
     /// The row as a message.
-    assignment: pb::LegacyAssignment,
+    assignment: proto::LegacyAssignment,
 }
 
 /// The legacy role named in the file; an unknown one is sent as unspecified and the
 /// server rejects its row.
-fn legacy_role(raw: &str) -> pb::LegacyRole {
+fn legacy_role(raw: &str) -> proto::LegacyRole {
     match raw {
-        "workspace_owner" => pb::LegacyRole::WorkspaceOwner,
-        "workspace_read_only" => pb::LegacyRole::WorkspaceReadOnly,
-        "source_collaborator" => pb::LegacyRole::SourceCollaborator,
-        _ => pb::LegacyRole::Unspecified,
+        "workspace_owner" => proto::LegacyRole::WorkspaceOwner,
+        "workspace_read_only" => proto::LegacyRole::WorkspaceReadOnly,
+        "source_collaborator" => proto::LegacyRole::SourceCollaborator,
+        _ => proto::LegacyRole::Unspecified,
     }
 }
 
@@ -74,7 +74,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Row>, CliError> {
         rows.push(Row {
             line,
             legacy_role: field(2),
-            assignment: pb::LegacyAssignment {
+            assignment: proto::LegacyAssignment {
                 workspace_id: field(0),
                 user_id: field(1),
                 legacy_role: legacy_role(&field(2)).into(),
@@ -167,7 +167,7 @@ struct ReportView {
 }
 
 impl ReportView {
-    fn add(&mut self, rows: &[Row], call: &[usize], response: pb::MigrateLegacyRolesResponse) {
+    fn add(&mut self, rows: &[Row], call: &[usize], response: proto::MigrateLegacyRolesResponse) {
         self.revision = self.revision.max(response.revision);
         self.changed
             .extend(response.changed.into_iter().map(|user| ChangedView {
@@ -188,7 +188,7 @@ impl ReportView {
             let mut reason = rejected.reason;
             // The server only sees "unspecified"; say what the file holds.
             if let Some(row) =
-                row.filter(|r| legacy_role(&r.legacy_role) == pb::LegacyRole::Unspecified)
+                row.filter(|r| legacy_role(&r.legacy_role) == proto::LegacyRole::Unspecified)
             {
                 reason = format!(
                     "{reason} (the file says `{}`; expected `workspace_owner`, \
@@ -278,7 +278,7 @@ pub async fn migrate(args: MigrateArgs) -> Result<ExitCode, CliError> {
             .map(|row| row.assignment.clone())
             .collect();
         let response = admin
-            .migrate_legacy_roles(pb::MigrateLegacyRolesRequest {
+            .migrate_legacy_roles(proto::MigrateLegacyRolesRequest {
                 assignments,
                 dry_run: args.dry_run,
             })
@@ -320,11 +320,11 @@ mod tests {
         assert_eq!(rows[1].assignment.user_id, "sam,jr");
         assert_eq!(
             rows[1].assignment.legacy_role,
-            i32::from(pb::LegacyRole::SourceCollaborator)
+            i32::from(proto::LegacyRole::SourceCollaborator)
         );
         assert_eq!(
             rows[2].assignment.legacy_role,
-            i32::from(pb::LegacyRole::Unspecified)
+            i32::from(proto::LegacyRole::Unspecified)
         );
     }
 
@@ -359,7 +359,7 @@ mod tests {
         let row = |ws: &str, user: &str| Row {
             line: 0,
             legacy_role: String::new(),
-            assignment: pb::LegacyAssignment {
+            assignment: proto::LegacyAssignment {
                 workspace_id: ws.into(),
                 user_id: user.into(),
                 legacy_role: 1,

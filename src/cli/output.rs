@@ -6,7 +6,7 @@ use std::{fmt, io::Write};
 use serde::Serialize;
 
 use super::{CliError, args::OutputFormat};
-use crate::api::pb;
+use crate::proto;
 
 /// Columns with a header row, each as wide as its widest cell.
 #[derive(Debug, Clone)]
@@ -111,11 +111,11 @@ pub enum ScopeView {
     Missing,
 }
 
-impl From<Option<&pb::Scope>> for ScopeView {
-    fn from(scope: Option<&pb::Scope>) -> Self {
+impl From<Option<&proto::Scope>> for ScopeView {
+    fn from(scope: Option<&proto::Scope>) -> Self {
         match scope.and_then(|s| s.kind.as_ref()) {
-            Some(pb::scope::Kind::All(_)) => Self::All,
-            Some(pb::scope::Kind::Instance(r)) => Self::Instance {
+            Some(proto::scope::Kind::All(_)) => Self::All,
+            Some(proto::scope::Kind::Instance(r)) => Self::Instance {
                 type_name: r.r#type.clone(),
                 id: r.id.clone(),
             },
@@ -142,9 +142,9 @@ impl Serialize for ScopeView {
 
 /// A membership as a word: `owner` or `member`.
 pub fn membership_text(raw: i32) -> &'static str {
-    match pb::Membership::try_from(raw) {
-        Ok(pb::Membership::Owner) => "owner",
-        Ok(pb::Membership::Member) => "member",
+    match proto::Membership::try_from(raw) {
+        Ok(proto::Membership::Owner) => "owner",
+        Ok(proto::Membership::Member) => "member",
         _ => "unspecified",
     }
 }
@@ -158,8 +158,8 @@ pub struct GrantView {
     pub scope: ScopeView,
 }
 
-impl From<&pb::Grant> for GrantView {
-    fn from(grant: &pb::Grant) -> Self {
+impl From<&proto::Grant> for GrantView {
+    fn from(grant: &proto::Grant) -> Self {
         Self {
             role: grant.role.clone(),
             scope: ScopeView::from(grant.scope.as_ref()),
@@ -178,8 +178,8 @@ pub struct EntryView {
     pub grants: Vec<GrantView>,
 }
 
-impl From<&pb::AccessEntry> for EntryView {
-    fn from(entry: &pb::AccessEntry) -> Self {
+impl From<&proto::AccessEntry> for EntryView {
+    fn from(entry: &proto::AccessEntry) -> Self {
         Self {
             user_id: entry.user_id.clone(),
             membership: membership_text(entry.membership),
@@ -204,14 +204,14 @@ pub struct DecisionView {
     pub explanation: String,
 }
 
-impl From<&pb::Decision> for DecisionView {
-    fn from(decision: &pb::Decision) -> Self {
-        use pb::decision::Basis;
+impl From<&proto::Decision> for DecisionView {
+    fn from(decision: &proto::Decision) -> Self {
+        use proto::decision::Basis;
         let (basis, grant) = match &decision.basis {
             Some(Basis::Membership(m)) => (membership_text(*m).to_owned(), None),
             Some(Basis::Grant(g)) => ("grant".to_owned(), Some(GrantView::from(g))),
             Some(Basis::Denial(d)) => (
-                pb::DenialReason::try_from(*d)
+                proto::DenialReason::try_from(*d)
                     .unwrap_or_default()
                     .as_str_name()
                     .trim_start_matches("DENIAL_REASON_")
@@ -239,7 +239,7 @@ pub struct WriteView {
 }
 
 /// Prints the answer to a write.
-pub fn print_write(format: OutputFormat, response: &pb::WriteResponse) -> Result<(), CliError> {
+pub fn print_write(format: OutputFormat, response: &proto::WriteResponse) -> Result<(), CliError> {
     let view = WriteView {
         changed: response.changed,
         revision: response.revision,
@@ -276,10 +276,10 @@ mod tests {
 
     #[test]
     fn a_denial_is_named_by_its_reason() {
-        let decision = pb::Decision {
+        let decision = proto::Decision {
             allowed: false,
-            basis: Some(pb::decision::Basis::Denial(
-                pb::DenialReason::NoCoveringGrant.into(),
+            basis: Some(proto::decision::Basis::Denial(
+                proto::DenialReason::NoCoveringGrant.into(),
             )),
             explanation: "denied".into(),
         };

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::pb::{self, record::Kind};
+use crate::proto::{self, record::Kind};
 
 /// One line of a records file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,8 +85,8 @@ pub enum ScopeLine {
 
 fn membership_value(name: &str) -> Result<i32, String> {
     match name {
-        "owner" => Ok(pb::Membership::Owner.into()),
-        "member" => Ok(pb::Membership::Member.into()),
+        "owner" => Ok(proto::Membership::Owner.into()),
+        "member" => Ok(proto::Membership::Member.into()),
         other => Err(format!(
             "`membership`: must be `owner` or `member`, not `{other}`"
         )),
@@ -108,13 +108,13 @@ impl RecordLine {
     }
 
     /// The record the Import RPC takes.
-    pub fn into_record(self) -> Result<pb::Record, String> {
+    pub fn into_record(self) -> Result<proto::Record, String> {
         let kind = match self {
             Self::Workspace {
                 id,
                 products,
                 owners,
-            } => Kind::Workspace(pb::WorkspaceRecord {
+            } => Kind::Workspace(proto::WorkspaceRecord {
                 workspace_id: id,
                 products,
                 owner_user_ids: owners,
@@ -124,9 +124,9 @@ impl RecordLine {
                 type_name,
                 id,
                 parent,
-            } => Kind::Resource(pb::ResourceRecord {
+            } => Kind::Resource(proto::ResourceRecord {
                 workspace_id: workspace,
-                resource: Some(pb::ResourceRef {
+                resource: Some(proto::ResourceRef {
                     r#type: type_name,
                     id,
                 }),
@@ -136,7 +136,7 @@ impl RecordLine {
                 workspace,
                 user,
                 membership,
-            } => Kind::Member(pb::MemberRecord {
+            } => Kind::Member(proto::MemberRecord {
                 workspace_id: workspace,
                 user_id: user,
                 membership: membership_value(&membership)?,
@@ -146,14 +146,14 @@ impl RecordLine {
                 user,
                 role,
                 scope,
-            } => Kind::Grant(pb::GrantRecord {
+            } => Kind::Grant(proto::GrantRecord {
                 workspace_id: workspace,
                 user_id: user,
                 role,
-                scope: Some(pb::Scope {
+                scope: Some(proto::Scope {
                     kind: Some(match scope {
                         ScopeLine::Keyword(word) if word == "all" => {
-                            pb::scope::Kind::All(pb::AllInstances {})
+                            proto::scope::Kind::All(proto::AllInstances {})
                         }
                         ScopeLine::Keyword(word) => {
                             return Err(format!(
@@ -161,7 +161,7 @@ impl RecordLine {
                             ));
                         }
                         ScopeLine::Instance { type_name, id } => {
-                            pb::scope::Kind::Instance(pb::ResourceRef {
+                            proto::scope::Kind::Instance(proto::ResourceRef {
                                 r#type: type_name,
                                 id,
                             })
@@ -170,13 +170,13 @@ impl RecordLine {
                 }),
             }),
         };
-        Ok(pb::Record { kind: Some(kind) })
+        Ok(proto::Record { kind: Some(kind) })
     }
 
     /// The line for a record the Export RPC sent. A record this version cannot write
     /// whole is an error rather than a line that would import as something else (a
     /// grant without its scope must not come back as a grant on all instances).
-    pub fn from_record(record: pb::Record) -> Result<Self, String> {
+    pub fn from_record(record: proto::Record) -> Result<Self, String> {
         Ok(match record.kind {
             None => {
                 return Err(
@@ -205,9 +205,9 @@ impl RecordLine {
                 }
             }
             Some(Kind::Member(m)) => Self::Member {
-                membership: match pb::Membership::try_from(m.membership) {
-                    Ok(pb::Membership::Owner) => "owner",
-                    Ok(pb::Membership::Member) => "member",
+                membership: match proto::Membership::try_from(m.membership) {
+                    Ok(proto::Membership::Owner) => "owner",
+                    Ok(proto::Membership::Member) => "member",
                     _ => {
                         return Err(format!(
                             "the server sent user `{}` of workspace `{}` without a membership",
@@ -221,8 +221,8 @@ impl RecordLine {
             },
             Some(Kind::Grant(g)) => Self::Grant {
                 scope: match g.scope.and_then(|s| s.kind) {
-                    Some(pb::scope::Kind::All(_)) => ScopeLine::Keyword("all".to_owned()),
-                    Some(pb::scope::Kind::Instance(instance)) => ScopeLine::Instance {
+                    Some(proto::scope::Kind::All(_)) => ScopeLine::Keyword("all".to_owned()),
+                    Some(proto::scope::Kind::Instance(instance)) => ScopeLine::Instance {
                         type_name: instance.r#type,
                         id: instance.id,
                     },
@@ -333,9 +333,9 @@ mod tests {
 
     #[test]
     fn a_record_that_cannot_be_written_whole_is_an_error_not_a_wider_line() {
-        assert!(RecordLine::from_record(pb::Record { kind: None }).is_err());
-        let no_scope = pb::Record {
-            kind: Some(Kind::Grant(pb::GrantRecord {
+        assert!(RecordLine::from_record(proto::Record { kind: None }).is_err());
+        let no_scope = proto::Record {
+            kind: Some(Kind::Grant(proto::GrantRecord {
                 workspace_id: "acme".into(),
                 user_id: "sam".into(),
                 role: "source_admin".into(),
@@ -344,8 +344,8 @@ mod tests {
         };
         let error = RecordLine::from_record(no_scope).unwrap_err();
         assert!(error.contains("without its scope"), "{error}");
-        let no_membership = pb::Record {
-            kind: Some(Kind::Member(pb::MemberRecord {
+        let no_membership = proto::Record {
+            kind: Some(Kind::Member(proto::MemberRecord {
                 workspace_id: "acme".into(),
                 user_id: "sam".into(),
                 membership: 0,

@@ -6,7 +6,7 @@ use super::{
     client::{self, resource_ref},
     output,
 };
-use crate::api::pb;
+use crate::proto;
 
 /// Runs `accessd resources ...`.
 pub async fn run(command: ResourcesCommand) -> Result<(), CliError> {
@@ -19,7 +19,7 @@ pub async fn run(command: ResourcesCommand) -> Result<(), CliError> {
 async fn register(args: RegisterArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
-        .register_resource(pb::RegisterResourceRequest {
+        .register_resource(proto::RegisterResourceRequest {
             workspace_id: args.workspace,
             resource: Some(resource_ref(&args.resource)),
             parent_id: args.parent.unwrap_or_default(),
@@ -32,7 +32,7 @@ async fn register(args: RegisterArgs) -> Result<(), CliError> {
 async fn delete(args: DeleteResourceArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
-        .delete_resource(pb::DeleteResourceRequest {
+        .delete_resource(proto::DeleteResourceRequest {
             workspace_id: args.workspace,
             resource: Some(resource_ref(&args.resource)),
         })

@@ -5,7 +5,7 @@ use super::{
     args::{CreateWorkspaceArgs, DeleteWorkspaceArgs, SetProductsArgs, WorkspacesCommand},
     client, output,
 };
-use crate::api::pb;
+use crate::proto;
 
 /// Runs `accessd workspaces ...`.
 pub async fn run(command: WorkspacesCommand) -> Result<(), CliError> {
@@ -24,7 +24,7 @@ fn products(raw: Vec<String>) -> Vec<String> {
 async fn create(args: CreateWorkspaceArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
-        .create_workspace(pb::CreateWorkspaceRequest {
+        .create_workspace(proto::CreateWorkspaceRequest {
             workspace_id: args.workspace,
             owner_user_id: args.owner,
             products: products(args.products),
@@ -37,7 +37,7 @@ async fn create(args: CreateWorkspaceArgs) -> Result<(), CliError> {
 async fn set_products(args: SetProductsArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
-        .set_products(pb::SetProductsRequest {
+        .set_products(proto::SetProductsRequest {
             workspace_id: args.workspace,
             products: products(args.products),
         })
@@ -49,7 +49,7 @@ async fn set_products(args: SetProductsArgs) -> Result<(), CliError> {
 async fn delete(args: DeleteWorkspaceArgs) -> Result<(), CliError> {
     let mut admin = client::admin(&args.options.server, &args.options.token).await?;
     let response = admin
-        .delete_workspace(pb::DeleteWorkspaceRequest {
+        .delete_workspace(proto::DeleteWorkspaceRequest {
             workspace_id: args.workspace,
         })
         .await?

@@ -1,6 +1,6 @@
 //! Smoke tests of the read side; the full suite lives beside it.
 
-use accessd::api::pb;
+use accessd::proto;
 
 use crate::harness::*;
 
@@ -55,12 +55,12 @@ async fn a_granted_source_admin_can_update_the_source_and_it_survives_a_restart(
         .await
     );
     assert!(!allowed(&server, "acme", "sam", "source.create", None).await);
-    let _ = pb::Membership::Owner;
+    let _ = proto::Membership::Owner;
 }
 
 use tonic::Code;
 
-use pb::{DenialReason, decision::Basis};
+use proto::{DenialReason, decision::Basis};
 
 /// Builds `acme` (owner olivia, products protocols) with members sam and rita, a source
 /// `ios-prod` with destination `ios-to-s3`, a source `web`, and warehouse `wh`.
@@ -98,7 +98,7 @@ async fn check_names_the_membership_grant_or_denial_reason_and_the_revision() {
     assert!(owner.allowed);
     assert_eq!(
         owner.basis,
-        Some(Basis::Membership(pb::Membership::Owner.into()))
+        Some(Basis::Membership(proto::Membership::Owner.into()))
     );
     assert!(!owner.explanation.is_empty());
 
@@ -106,7 +106,7 @@ async fn check_names_the_membership_grant_or_denial_reason_and_the_revision() {
     assert!(member.allowed);
     assert_eq!(
         member.basis,
-        Some(Basis::Membership(pb::Membership::Member.into()))
+        Some(Basis::Membership(proto::Membership::Member.into()))
     );
     assert!(!member.explanation.is_empty());
 
@@ -363,7 +363,7 @@ async fn batch_check_answers_in_request_order_at_one_revision() {
     ];
     let answer = server
         .access()
-        .batch_check(pb::BatchCheckRequest { checks })
+        .batch_check(proto::BatchCheckRequest { checks })
         .await
         .unwrap()
         .into_inner();
@@ -388,7 +388,7 @@ async fn batch_check_answers_in_request_order_at_one_revision() {
 
     let empty = server
         .access()
-        .batch_check(pb::BatchCheckRequest { checks: vec![] })
+        .batch_check(proto::BatchCheckRequest { checks: vec![] })
         .await
         .unwrap()
         .into_inner();
@@ -402,7 +402,7 @@ async fn batch_check_takes_1000_checks_and_refuses_1001() {
     acme(&server).await;
     grant(&server, "acme", "sam", "source_read", one("source", "web")).await;
     // Alternate an allowed and a denied check so that order is visible in the answer.
-    let checks: Vec<pb::CheckRequest> = (0..1000)
+    let checks: Vec<proto::CheckRequest> = (0..1000)
         .map(|i| {
             let source = if i % 2 == 0 { "web" } else { "ios-prod" };
             check_req("acme", "sam", "source.read", res("source", source))
@@ -410,7 +410,7 @@ async fn batch_check_takes_1000_checks_and_refuses_1001() {
         .collect();
     let answer = server
         .access()
-        .batch_check(pb::BatchCheckRequest {
+        .batch_check(proto::BatchCheckRequest {
             checks: checks.clone(),
         })
         .await
@@ -426,7 +426,7 @@ async fn batch_check_takes_1000_checks_and_refuses_1001() {
     let status = expect_error(
         server
             .access()
-            .batch_check(pb::BatchCheckRequest { checks: too_many })
+            .batch_check(proto::BatchCheckRequest { checks: too_many })
             .await,
         Code::InvalidArgument,
         "checks",
@@ -465,7 +465,7 @@ async fn an_invalid_batch_item_fails_the_whole_call_naming_its_index() {
         let checks = vec![valid.clone(), valid.clone(), invalid, valid.clone()];
         let result = server
             .access()
-            .batch_check(pb::BatchCheckRequest { checks })
+            .batch_check(proto::BatchCheckRequest { checks })
             .await;
         expect_error(result, Code::InvalidArgument, field);
     }
@@ -477,7 +477,7 @@ async fn team_of_acme(server: &TestServer) {
     for user in ["zoe", "bob", "Adam", "carl", "dan"] {
         add_member(server, "acme", user).await;
     }
-    set_membership(server, "acme", "dan", pb::Membership::Owner).await;
+    set_membership(server, "acme", "dan", proto::Membership::Owner).await;
     grant(
         server,
         "acme",
@@ -524,12 +524,12 @@ async fn list_access_is_the_team_table_in_user_id_order() {
 async fn list_access_filters_by_user_role_and_resource() {
     let server = TestServer::start().await;
     team_of_acme(&server).await;
-    let list = |request: pb::ListAccessRequest| {
+    let list = |request: proto::ListAccessRequest| {
         let server = &server;
         async move { table(&list_all(server, request).await) }
     };
     assert_eq!(
-        list(pb::ListAccessRequest {
+        list(proto::ListAccessRequest {
             user_id: "sam".into(),
             ..list_req("acme")
         })
@@ -537,7 +537,7 @@ async fn list_access_filters_by_user_role_and_resource() {
         ["sam member [source_admin@source/ios-prod, warehouse_read@all]"]
     );
     assert!(
-        list(pb::ListAccessRequest {
+        list(proto::ListAccessRequest {
             user_id: "stranger".into(),
             ..list_req("acme")
         })
@@ -545,7 +545,7 @@ async fn list_access_filters_by_user_role_and_resource() {
         .is_empty()
     );
     assert_eq!(
-        list(pb::ListAccessRequest {
+        list(proto::ListAccessRequest {
             role: "source_admin".into(),
             ..list_req("acme")
         })
@@ -556,7 +556,7 @@ async fn list_access_filters_by_user_role_and_resource() {
         ]
     );
     assert!(
-        list(pb::ListAccessRequest {
+        list(proto::ListAccessRequest {
             role: "personas_read".into(),
             ..list_req("acme")
         })
@@ -565,7 +565,7 @@ async fn list_access_filters_by_user_role_and_resource() {
     );
     // Owners, and members whose grants cover the instance, with only those grants.
     assert_eq!(
-        list(pb::ListAccessRequest {
+        list(proto::ListAccessRequest {
             resource: res("source", "ios-prod"),
             ..list_req("acme")
         })
@@ -579,7 +579,7 @@ async fn list_access_filters_by_user_role_and_resource() {
     );
     // A destination's access follows its source.
     assert_eq!(
-        list(pb::ListAccessRequest {
+        list(proto::ListAccessRequest {
             resource: res("destination", "ios-to-s3"),
             ..list_req("acme")
         })
@@ -592,7 +592,7 @@ async fn list_access_filters_by_user_role_and_resource() {
         ]
     );
     assert_eq!(
-        list(pb::ListAccessRequest {
+        list(proto::ListAccessRequest {
             resource: res("warehouse", "wh"),
             ..list_req("acme")
         })
@@ -606,7 +606,7 @@ async fn list_access_filters_by_user_role_and_resource() {
     );
     // Filters combine.
     assert_eq!(
-        list(pb::ListAccessRequest {
+        list(proto::ListAccessRequest {
             user_id: "sam".into(),
             role: "warehouse_read".into(),
             resource: res("warehouse", "wh"),
@@ -628,7 +628,7 @@ async fn list_access_pages_walk_every_user_once_in_order() {
     assert_eq!(everyone.len(), 25);
 
     for page_size in [1, 7, 12, 25, 1000] {
-        let mut request = pb::ListAccessRequest {
+        let mut request = proto::ListAccessRequest {
             page_size,
             ..list_req("big")
         };
@@ -668,7 +668,7 @@ async fn a_page_token_resumes_after_its_user_even_across_writes() {
     }
     let first = server
         .access()
-        .list_access(pb::ListAccessRequest {
+        .list_access(proto::ListAccessRequest {
             page_size: 2,
             ..list_req("ws")
         })
@@ -682,7 +682,7 @@ async fn a_page_token_resumes_after_its_user_even_across_writes() {
     remove_member(&server, "ws", "f").await;
     let rest = list_all(
         &server,
-        pb::ListAccessRequest {
+        proto::ListAccessRequest {
             page_size: 2,
             page_token: first.next_page_token,
             ..list_req("ws")
@@ -705,7 +705,7 @@ async fn list_access_pagination_applies_to_filtered_tables() {
     }
     let filtered = list_all(
         &server,
-        pb::ListAccessRequest {
+        proto::ListAccessRequest {
             role: "warehouse_read".into(),
             page_size: 1,
             ..list_req("ws")
@@ -722,7 +722,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
     acme(&server).await;
     let cases = [
         (
-            pb::ListAccessRequest {
+            proto::ListAccessRequest {
                 page_token: "not a token".into(),
                 ..list_req("acme")
             },
@@ -730,7 +730,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
             "page_token",
         ),
         (
-            pb::ListAccessRequest {
+            proto::ListAccessRequest {
                 page_token: "31".repeat(3) + "z",
                 ..list_req("acme")
             },
@@ -738,7 +738,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
             "page_token",
         ),
         (
-            pb::ListAccessRequest {
+            proto::ListAccessRequest {
                 page_size: 1001,
                 ..list_req("acme")
             },
@@ -747,7 +747,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
         ),
         (list_req(""), Code::InvalidArgument, "workspace_id"),
         (
-            pb::ListAccessRequest {
+            proto::ListAccessRequest {
                 user_id: "a b".into(),
                 ..list_req("acme")
             },
@@ -755,7 +755,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
             "user_id",
         ),
         (
-            pb::ListAccessRequest {
+            proto::ListAccessRequest {
                 role: "source_owner".into(),
                 ..list_req("acme")
             },
@@ -763,7 +763,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
             "role",
         ),
         (
-            pb::ListAccessRequest {
+            proto::ListAccessRequest {
                 resource: res("spaceship", "x"),
                 ..list_req("acme")
             },
@@ -771,7 +771,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
             "resource.type",
         ),
         (
-            pb::ListAccessRequest {
+            proto::ListAccessRequest {
                 resource: res("source", ""),
                 ..list_req("acme")
             },
@@ -779,7 +779,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
             "resource.id",
         ),
         (
-            pb::ListAccessRequest {
+            proto::ListAccessRequest {
                 resource: res("source", "unknown"),
                 ..list_req("acme")
             },
@@ -794,7 +794,7 @@ async fn list_access_refuses_bad_requests_naming_the_field() {
     // The largest page size is accepted.
     server
         .access()
-        .list_access(pb::ListAccessRequest {
+        .list_access(proto::ListAccessRequest {
             page_size: 1000,
             ..list_req("acme")
         })

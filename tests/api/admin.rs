@@ -1,12 +1,12 @@
 //! The write side against the real server: every AdminService call, its cascades, its
 //! idempotency, and every refusal with its code and the field it names.
 
-use accessd::api::pb;
+use accessd::proto;
 use tonic::Code;
 
 use crate::harness::*;
 
-use pb::DenialReason;
+use proto::DenialReason;
 
 /// `acme`: owner olivia, member sam, source `ios-prod` with destination `ios-to-s3`.
 async fn acme(server: &TestServer) {
@@ -16,24 +16,24 @@ async fn acme(server: &TestServer) {
     register(server, "acme", "destination", "ios-to-s3", "ios-prod").await;
 }
 
-fn create_req(ws: &str, owner: &str, products: &[&str]) -> pb::CreateWorkspaceRequest {
-    pb::CreateWorkspaceRequest {
+fn create_req(ws: &str, owner: &str, products: &[&str]) -> proto::CreateWorkspaceRequest {
+    proto::CreateWorkspaceRequest {
         workspace_id: ws.into(),
         owner_user_id: owner.into(),
         products: products.iter().map(|p| p.to_string()).collect(),
     }
 }
 
-fn register_req(ws: &str, ty: &str, id: &str, parent: &str) -> pb::RegisterResourceRequest {
-    pb::RegisterResourceRequest {
+fn register_req(ws: &str, ty: &str, id: &str, parent: &str) -> proto::RegisterResourceRequest {
+    proto::RegisterResourceRequest {
         workspace_id: ws.into(),
         resource: res(ty, id),
         parent_id: parent.into(),
     }
 }
 
-fn remove_req(ws: &str, user: &str) -> pb::RemoveMemberRequest {
-    pb::RemoveMemberRequest {
+fn remove_req(ws: &str, user: &str) -> proto::RemoveMemberRequest {
+    proto::RemoveMemberRequest {
         workspace_id: ws.into(),
         user_id: user.into(),
         actor_user_id: String::new(),
@@ -188,7 +188,7 @@ async fn set_products_refuses_unknown_products_and_workspaces() {
     let before = server.revision().await;
     let unknown_product = server
         .admin()
-        .set_products(pb::SetProductsRequest {
+        .set_products(proto::SetProductsRequest {
             workspace_id: "acme".into(),
             products: vec!["crm".into()],
         })
@@ -196,7 +196,7 @@ async fn set_products_refuses_unknown_products_and_workspaces() {
     expect_error(unknown_product, Code::InvalidArgument, "products[0]");
     let unknown_workspace = server
         .admin()
-        .set_products(pb::SetProductsRequest {
+        .set_products(proto::SetProductsRequest {
             workspace_id: "nowhere".into(),
             products: vec![],
         })
@@ -271,14 +271,14 @@ async fn deleting_a_workspace_removes_everything_in_it() {
 async fn set_membership_adds_promotes_and_demotes_users() {
     let server = TestServer::start().await;
     acme(&server).await;
-    let promoted = set_membership(&server, "acme", "sam", pb::Membership::Owner).await;
+    let promoted = set_membership(&server, "acme", "sam", proto::Membership::Owner).await;
     assert!(promoted.changed);
     assert!(allowed(&server, "acme", "sam", "workspace.manage_access", None).await);
-    let same = set_membership(&server, "acme", "sam", pb::Membership::Owner).await;
+    let same = set_membership(&server, "acme", "sam", proto::Membership::Owner).await;
     assert!(!same.changed);
     assert_eq!(same.revision, promoted.revision);
     // With two owners, either may be demoted.
-    let demoted = set_membership(&server, "acme", "olivia", pb::Membership::Member).await;
+    let demoted = set_membership(&server, "acme", "olivia", proto::Membership::Member).await;
     assert!(demoted.changed);
     assert!(demoted.revision > promoted.revision);
     let decision = decide(&server, "acme", "olivia", "workspace.manage_access", None).await;
@@ -296,7 +296,7 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
     let before = team(&server, "acme").await;
     let demote = server
         .admin()
-        .set_membership(membership_req("acme", "olivia", pb::Membership::Member))
+        .set_membership(membership_req("acme", "olivia", proto::Membership::Member))
         .await;
     expect_error(demote, Code::FailedPrecondition, "user_id");
     let remove = server
@@ -306,7 +306,7 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
     expect_error(remove, Code::FailedPrecondition, "user_id");
     assert_eq!(team(&server, "acme").await, before);
     // With a second owner, the first may go.
-    set_membership(&server, "acme", "sam", pb::Membership::Owner).await;
+    set_membership(&server, "acme", "sam", proto::Membership::Owner).await;
     assert!(remove_member(&server, "acme", "olivia").await.changed);
     let sam = server
         .admin()
@@ -324,11 +324,11 @@ async fn set_membership_refuses_malformed_requests() {
     for bad in ["", long.as_str(), "a b", "ünïcode"] {
         let cases = [
             (
-                membership_req(bad, "sam", pb::Membership::Member),
+                membership_req(bad, "sam", proto::Membership::Member),
                 "workspace_id",
             ),
             (
-                membership_req("acme", bad, pb::Membership::Member),
+                membership_req("acme", bad, proto::Membership::Member),
                 "user_id",
             ),
         ];
@@ -338,24 +338,24 @@ async fn set_membership_refuses_malformed_requests() {
         }
     }
     for bad in [long.as_str(), "a b", "ünïcode"] {
-        let request = pb::SetMembershipRequest {
+        let request = proto::SetMembershipRequest {
             actor_user_id: bad.into(),
-            ..membership_req("acme", "rita", pb::Membership::Member)
+            ..membership_req("acme", "rita", proto::Membership::Member)
         };
         let result = server.admin().set_membership(request).await;
         expect_error(result, Code::InvalidArgument, "actor_user_id");
     }
     for membership in [0, 7] {
-        let request = pb::SetMembershipRequest {
+        let request = proto::SetMembershipRequest {
             membership,
-            ..membership_req("acme", "rita", pb::Membership::Member)
+            ..membership_req("acme", "rita", proto::Membership::Member)
         };
         let result = server.admin().set_membership(request).await;
         expect_error(result, Code::InvalidArgument, "membership");
     }
     let unknown = server
         .admin()
-        .set_membership(membership_req("nowhere", "sam", pb::Membership::Member))
+        .set_membership(membership_req("nowhere", "sam", proto::Membership::Member))
         .await;
     expect_error(unknown, Code::NotFound, "workspace_id");
     assert_eq!(team(&server, "acme").await, before);
@@ -513,7 +513,7 @@ async fn register_resource_checks_parents_and_is_idempotent() {
             "workspace_id",
         ),
         (
-            pb::RegisterResourceRequest {
+            proto::RegisterResourceRequest {
                 resource: None,
                 ..register_req("acme", "source", "s", "")
             },
@@ -668,7 +668,7 @@ async fn deleting_a_destination_keeps_its_source_and_the_grants_on_it() {
     );
     let unknown = server
         .admin()
-        .delete_resource(pb::DeleteResourceRequest {
+        .delete_resource(proto::DeleteResourceRequest {
             workspace_id: "nowhere".into(),
             resource: res("source", "ios-prod"),
         })
@@ -676,7 +676,7 @@ async fn deleting_a_destination_keeps_its_source_and_the_grants_on_it() {
     expect_error(unknown, Code::NotFound, "workspace_id");
     let bad_type = server
         .admin()
-        .delete_resource(pb::DeleteResourceRequest {
+        .delete_resource(proto::DeleteResourceRequest {
             workspace_id: "acme".into(),
             resource: res("spaceship", "ios-prod"),
         })
@@ -765,11 +765,11 @@ async fn revisions_strictly_increase_across_writes() {
     let server = TestServer::start().await;
     let mut revisions = vec![create_workspace(&server, "acme", "olivia", &[]).await];
     let admin = server.admin();
-    let mut push = |response: pb::WriteResponse| {
+    let mut push = |response: proto::WriteResponse| {
         assert!(response.changed);
         revisions.push(response.revision);
     };
-    push(set_membership(&server, "acme", "sam", pb::Membership::Member).await);
+    push(set_membership(&server, "acme", "sam", proto::Membership::Member).await);
     push(
         admin
             .clone()
@@ -796,7 +796,7 @@ async fn grants_the_model_forbids_are_refused_with_precise_codes() {
     add_member(&server, "acme", "rita").await;
     grant(&server, "acme", "rita", "source_admin", all()).await;
     let before = team(&server, "acme").await;
-    let with_actor = |actor: &str| pb::GrantRequest {
+    let with_actor = |actor: &str| proto::GrantRequest {
         actor_user_id: actor.into(),
         ..grant_req("acme", "sam", "source_read", all())
     };
@@ -852,7 +852,12 @@ async fn grants_the_model_forbids_are_refused_with_precise_codes() {
             "scope",
         ),
         (
-            grant_req("acme", "sam", "source_read", Some(pb::Scope { kind: None })),
+            grant_req(
+                "acme",
+                "sam",
+                "source_read",
+                Some(proto::Scope { kind: None }),
+            ),
             Code::InvalidArgument,
             "scope",
         ),
@@ -931,15 +936,15 @@ async fn only_owners_named_as_actors_may_change_memberships_and_revoke() {
     for actor in ["sam", "rita", "stranger"] {
         let membership = server
             .admin()
-            .set_membership(pb::SetMembershipRequest {
+            .set_membership(proto::SetMembershipRequest {
                 actor_user_id: actor.into(),
-                ..membership_req("acme", "newcomer", pb::Membership::Member)
+                ..membership_req("acme", "newcomer", proto::Membership::Member)
             })
             .await;
         expect_error(membership, Code::PermissionDenied, "actor_user_id");
         let removal = server
             .admin()
-            .remove_member(pb::RemoveMemberRequest {
+            .remove_member(proto::RemoveMemberRequest {
                 actor_user_id: actor.into(),
                 ..remove_req("acme", "sam")
             })
@@ -947,7 +952,7 @@ async fn only_owners_named_as_actors_may_change_memberships_and_revoke() {
         expect_error(removal, Code::PermissionDenied, "actor_user_id");
         let revocation = server
             .admin()
-            .revoke(pb::RevokeRequest {
+            .revoke(proto::RevokeRequest {
                 actor_user_id: actor.into(),
                 ..revoke_req("acme", "sam", "source_read", all())
             })
@@ -962,7 +967,7 @@ async fn only_owners_named_as_actors_may_change_memberships_and_revoke() {
 
     let revoked = server
         .admin()
-        .revoke(pb::RevokeRequest {
+        .revoke(proto::RevokeRequest {
             actor_user_id: "olivia".into(),
             ..revoke_req("acme", "sam", "source_read", all())
         })
@@ -972,9 +977,9 @@ async fn only_owners_named_as_actors_may_change_memberships_and_revoke() {
     assert!(revoked.changed);
     let added = server
         .admin()
-        .set_membership(pb::SetMembershipRequest {
+        .set_membership(proto::SetMembershipRequest {
             actor_user_id: "olivia".into(),
-            ..membership_req("acme", "newcomer", pb::Membership::Member)
+            ..membership_req("acme", "newcomer", proto::Membership::Member)
         })
         .await
         .unwrap()

@@ -10,8 +10,8 @@ use std::{
 };
 
 use accessd::{
-    api::pb,
     model::{Catalog, catalog::BUILT_IN},
+    proto,
     server::ServeOptions,
 };
 use serde_json::Value;
@@ -1235,7 +1235,7 @@ async fn grants_of_a_role_the_catalog_no_longer_has_are_reported_at_start_up_and
     assert!(allowed(&server, "acme", "rita", "warehouse.read", snowflake()).await);
     let listed = server
         .access()
-        .list_access(pb::ListAccessRequest {
+        .list_access(proto::ListAccessRequest {
             workspace_id: "acme".into(),
             user_id: "rita".into(),
             ..Default::default()
@@ -1256,7 +1256,7 @@ async fn grants_of_a_role_the_catalog_no_longer_has_are_reported_at_start_up_and
 /// all, and a user id that JSON must escape.
 async fn populated(server: &TestServer) {
     acme(server).await;
-    set_membership(server, "acme", "zoe", pb::Membership::Owner).await;
+    set_membership(server, "acme", "zoe", proto::Membership::Owner).await;
     add_member(server, "acme", "rita").await;
     add_member(server, "acme", r#"jo"jr\o'neil"#).await;
     register(server, "acme", "source", "android", "").await;

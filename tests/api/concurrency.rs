@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use accessd::api::pb::{
+use accessd::proto::{
     self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
 };
 use tonic::transport::Channel;
@@ -174,7 +174,7 @@ async fn concurrent_identical_writes_change_the_state_exactly_once() {
         })
     });
     let granted = join(grants.collect()).await;
-    let changed: Vec<&pb::WriteResponse> = granted.iter().filter(|w| w.changed).collect();
+    let changed: Vec<&proto::WriteResponse> = granted.iter().filter(|w| w.changed).collect();
     assert_eq!(changed.len(), 1, "{granted:?}");
     let revision = changed[0].revision;
     assert!(
@@ -192,7 +192,7 @@ async fn concurrent_identical_writes_change_the_state_exactly_once() {
         })
     });
     let revoked = join(revokes.collect()).await;
-    let changed: Vec<&pb::WriteResponse> = revoked.iter().filter(|w| w.changed).collect();
+    let changed: Vec<&proto::WriteResponse> = revoked.iter().filter(|w| w.changed).collect();
     assert_eq!(changed.len(), 1, "{revoked:?}");
     assert_eq!(changed[0].revision, revision + 1);
     assert_eq!(

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use accessd::api::pb::{
+use accessd::proto::{
     self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
 };
 use tonic::transport::Channel;
@@ -74,7 +74,7 @@ async fn spawn(data_dir: &std::path::Path) -> Process {
 async fn spawn_with_acme(data_dir: &std::path::Path) -> Process {
     let server = spawn(data_dir).await;
     AdminServiceClient::new(server.channel.clone())
-        .create_workspace(pb::CreateWorkspaceRequest {
+        .create_workspace(proto::CreateWorkspaceRequest {
             workspace_id: "acme".into(),
             owner_user_id: "olivia".into(),
             products: vec![],
@@ -94,8 +94,9 @@ async fn write_then_kill<F, Fut>(
 ) -> Vec<(String, u64)>
 where
     F: Fn(AdminServiceClient<Channel>, String) -> Fut,
-    Fut:
-        Future<Output = Result<tonic::Response<pb::WriteResponse>, tonic::Status>> + Send + 'static,
+    Fut: Future<Output = Result<tonic::Response<proto::WriteResponse>, tonic::Status>>
+        + Send
+        + 'static,
 {
     let mut tasks = tokio::task::JoinSet::new();
     for user in users {
@@ -128,16 +129,16 @@ async fn acknowledged_writes_survive_kill_9() {
     let users: Vec<String> = (0..40).map(|i| format!("user-{i:02}")).collect();
     for user in &users {
         admin
-            .set_membership(pb::SetMembershipRequest {
+            .set_membership(proto::SetMembershipRequest {
                 workspace_id: "acme".into(),
                 user_id: user.clone(),
-                membership: pb::Membership::Member.into(),
+                membership: proto::Membership::Member.into(),
                 actor_user_id: String::new(),
             })
             .await
             .unwrap();
         admin
-            .register_resource(pb::RegisterResourceRequest {
+            .register_resource(proto::RegisterResourceRequest {
                 workspace_id: "acme".into(),
                 resource: res("source", user),
                 parent_id: String::new(),
@@ -149,7 +150,7 @@ async fn acknowledged_writes_survive_kill_9() {
     // Concurrent grants; the process is killed while some are still in flight.
     let acknowledged = write_then_kill(&mut server, &users, |mut admin, user| async move {
         admin
-            .grant(pb::GrantRequest {
+            .grant(proto::GrantRequest {
                 workspace_id: "acme".into(),
                 user_id: user.clone(),
                 role: "source_admin".into(),
@@ -221,10 +222,10 @@ async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
     let users: Vec<String> = (0..60).map(|i| format!("user-{i:02}")).collect();
     let acknowledged = write_then_kill(&mut server, &users, |mut admin, user| async move {
         admin
-            .set_membership(pb::SetMembershipRequest {
+            .set_membership(proto::SetMembershipRequest {
                 workspace_id: "acme".into(),
                 user_id: user,
-                membership: pb::Membership::Member.into(),
+                membership: proto::Membership::Member.into(),
                 actor_user_id: String::new(),
             })
             .await
@@ -262,21 +263,21 @@ async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
 /// it survives `kill -9`: the restarted server reads every grant back.
 #[tokio::test]
 async fn a_member_with_thousands_of_grants_survives_kill_9() {
-    use accessd::api::pb::record::Kind;
+    use accessd::proto::record::Kind;
 
     let dir = tempfile::tempdir().unwrap();
     let mut server = spawn_with_acme(dir.path()).await;
     let sources: Vec<String> = (0..3000).map(|i| format!("src_{i:022}")).collect();
-    let mut records = vec![pb::Record {
-        kind: Some(Kind::Member(pb::MemberRecord {
+    let mut records = vec![proto::Record {
+        kind: Some(Kind::Member(proto::MemberRecord {
             workspace_id: "acme".into(),
             user_id: "sam".into(),
-            membership: pb::Membership::Member.into(),
+            membership: proto::Membership::Member.into(),
         })),
     }];
     for source in &sources {
-        records.push(pb::Record {
-            kind: Some(Kind::Resource(pb::ResourceRecord {
+        records.push(proto::Record {
+            kind: Some(Kind::Resource(proto::ResourceRecord {
                 workspace_id: "acme".into(),
                 resource: res("source", source),
                 parent_id: String::new(),
@@ -284,8 +285,8 @@ async fn a_member_with_thousands_of_grants_survives_kill_9() {
         });
     }
     for source in &sources {
-        records.push(pb::Record {
-            kind: Some(Kind::Grant(pb::GrantRecord {
+        records.push(proto::Record {
+            kind: Some(Kind::Grant(proto::GrantRecord {
                 workspace_id: "acme".into(),
                 user_id: "sam".into(),
                 role: "source_admin".into(),
@@ -293,9 +294,9 @@ async fn a_member_with_thousands_of_grants_survives_kill_9() {
             })),
         });
     }
-    let requests: Vec<pb::ImportRequest> = records
+    let requests: Vec<proto::ImportRequest> = records
         .chunks(2000)
-        .map(|chunk| pb::ImportRequest {
+        .map(|chunk| proto::ImportRequest {
             records: chunk.to_vec(),
         })
         .collect();
@@ -331,7 +332,7 @@ async fn a_member_with_thousands_of_grants_survives_kill_9() {
         );
     }
     let team = AccessServiceClient::new(server.channel.clone())
-        .list_access(pb::ListAccessRequest {
+        .list_access(proto::ListAccessRequest {
             workspace_id: "acme".into(),
             user_id: "sam".into(),
             ..Default::default()

@@ -4,10 +4,10 @@
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use accessd::{
-    api::pb::{
+    model::Catalog,
+    proto::{
         self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
     },
-    model::Catalog,
     server::{ServeOptions, serve},
     store::{Store, StoreConfig},
 };
@@ -124,24 +124,24 @@ fn init_logs() {
 }
 
 /// A resource reference.
-pub fn res(ty: &str, id: &str) -> Option<pb::ResourceRef> {
-    Some(pb::ResourceRef {
+pub fn res(ty: &str, id: &str) -> Option<proto::ResourceRef> {
+    Some(proto::ResourceRef {
         r#type: ty.into(),
         id: id.into(),
     })
 }
 
 /// The all-instances scope.
-pub fn all() -> Option<pb::Scope> {
-    Some(pb::Scope {
-        kind: Some(pb::scope::Kind::All(pb::AllInstances {})),
+pub fn all() -> Option<proto::Scope> {
+    Some(proto::Scope {
+        kind: Some(proto::scope::Kind::All(proto::AllInstances {})),
     })
 }
 
 /// The scope of one instance.
-pub fn one(ty: &str, id: &str) -> Option<pb::Scope> {
-    Some(pb::Scope {
-        kind: Some(pb::scope::Kind::Instance(pb::ResourceRef {
+pub fn one(ty: &str, id: &str) -> Option<proto::Scope> {
+    Some(proto::Scope {
+        kind: Some(proto::scope::Kind::Instance(proto::ResourceRef {
             r#type: ty.into(),
             id: id.into(),
         })),
@@ -153,9 +153,9 @@ pub fn check_req(
     ws: &str,
     user: &str,
     permission: &str,
-    resource: Option<pb::ResourceRef>,
-) -> pb::CheckRequest {
-    pb::CheckRequest {
+    resource: Option<proto::ResourceRef>,
+) -> proto::CheckRequest {
+    proto::CheckRequest {
         workspace_id: ws.into(),
         user_id: user.into(),
         permission: permission.into(),
@@ -172,7 +172,7 @@ pub async fn create_workspace(
 ) -> u64 {
     server
         .admin()
-        .create_workspace(pb::CreateWorkspaceRequest {
+        .create_workspace(proto::CreateWorkspaceRequest {
             workspace_id: ws.into(),
             owner_user_id: owner.into(),
             products: products.iter().map(|p| p.to_string()).collect(),
@@ -187,10 +187,10 @@ pub async fn create_workspace(
 pub async fn add_member(server: &TestServer, ws: &str, user: &str) {
     server
         .admin()
-        .set_membership(pb::SetMembershipRequest {
+        .set_membership(proto::SetMembershipRequest {
             workspace_id: ws.into(),
             user_id: user.into(),
-            membership: pb::Membership::Member.into(),
+            membership: proto::Membership::Member.into(),
             actor_user_id: String::new(),
         })
         .await
@@ -201,7 +201,7 @@ pub async fn add_member(server: &TestServer, ws: &str, user: &str) {
 pub async fn register(server: &TestServer, ws: &str, ty: &str, id: &str, parent: &str) {
     server
         .admin()
-        .register_resource(pb::RegisterResourceRequest {
+        .register_resource(proto::RegisterResourceRequest {
             workspace_id: ws.into(),
             resource: res(ty, id),
             parent_id: parent.into(),
@@ -216,11 +216,11 @@ pub async fn grant(
     ws: &str,
     user: &str,
     role: &str,
-    scope: Option<pb::Scope>,
-) -> pb::WriteResponse {
+    scope: Option<proto::Scope>,
+) -> proto::WriteResponse {
     server
         .admin()
-        .grant(pb::GrantRequest {
+        .grant(proto::GrantRequest {
             workspace_id: ws.into(),
             user_id: user.into(),
             role: role.into(),
@@ -238,7 +238,7 @@ pub async fn allowed(
     ws: &str,
     user: &str,
     permission: &str,
-    resource: Option<pb::ResourceRef>,
+    resource: Option<proto::ResourceRef>,
 ) -> bool {
     server
         .access()
@@ -312,8 +312,13 @@ pub fn expect_error<T: std::fmt::Debug>(
 }
 
 /// A grant request with no actor.
-pub fn grant_req(ws: &str, user: &str, role: &str, scope: Option<pb::Scope>) -> pb::GrantRequest {
-    pb::GrantRequest {
+pub fn grant_req(
+    ws: &str,
+    user: &str,
+    role: &str,
+    scope: Option<proto::Scope>,
+) -> proto::GrantRequest {
+    proto::GrantRequest {
         workspace_id: ws.into(),
         user_id: user.into(),
         role: role.into(),
@@ -323,8 +328,13 @@ pub fn grant_req(ws: &str, user: &str, role: &str, scope: Option<pb::Scope>) -> 
 }
 
 /// A revoke request with no actor.
-pub fn revoke_req(ws: &str, user: &str, role: &str, scope: Option<pb::Scope>) -> pb::RevokeRequest {
-    pb::RevokeRequest {
+pub fn revoke_req(
+    ws: &str,
+    user: &str,
+    role: &str,
+    scope: Option<proto::Scope>,
+) -> proto::RevokeRequest {
+    proto::RevokeRequest {
         workspace_id: ws.into(),
         user_id: user.into(),
         role: role.into(),
@@ -337,9 +347,9 @@ pub fn revoke_req(ws: &str, user: &str, role: &str, scope: Option<pb::Scope>) ->
 pub fn membership_req(
     ws: &str,
     user: &str,
-    membership: pb::Membership,
-) -> pb::SetMembershipRequest {
-    pb::SetMembershipRequest {
+    membership: proto::Membership,
+) -> proto::SetMembershipRequest {
+    proto::SetMembershipRequest {
         workspace_id: ws.into(),
         user_id: user.into(),
         membership: membership.into(),
@@ -353,8 +363,8 @@ pub async fn revoke(
     ws: &str,
     user: &str,
     role: &str,
-    scope: Option<pb::Scope>,
-) -> pb::WriteResponse {
+    scope: Option<proto::Scope>,
+) -> proto::WriteResponse {
     server
         .admin()
         .revoke(revoke_req(ws, user, role, scope))
@@ -368,8 +378,8 @@ pub async fn set_membership(
     server: &TestServer,
     ws: &str,
     user: &str,
-    membership: pb::Membership,
-) -> pb::WriteResponse {
+    membership: proto::Membership,
+) -> proto::WriteResponse {
     server
         .admin()
         .set_membership(membership_req(ws, user, membership))
@@ -379,10 +389,10 @@ pub async fn set_membership(
 }
 
 /// Removes `user` from `ws`.
-pub async fn remove_member(server: &TestServer, ws: &str, user: &str) -> pb::WriteResponse {
+pub async fn remove_member(server: &TestServer, ws: &str, user: &str) -> proto::WriteResponse {
     server
         .admin()
-        .remove_member(pb::RemoveMemberRequest {
+        .remove_member(proto::RemoveMemberRequest {
             workspace_id: ws.into(),
             user_id: user.into(),
             actor_user_id: String::new(),
@@ -398,10 +408,10 @@ pub async fn delete_resource(
     ws: &str,
     ty: &str,
     id: &str,
-) -> pb::WriteResponse {
+) -> proto::WriteResponse {
     server
         .admin()
-        .delete_resource(pb::DeleteResourceRequest {
+        .delete_resource(proto::DeleteResourceRequest {
             workspace_id: ws.into(),
             resource: res(ty, id),
         })
@@ -411,10 +421,10 @@ pub async fn delete_resource(
 }
 
 /// Deletes a workspace.
-pub async fn delete_workspace(server: &TestServer, ws: &str) -> pb::WriteResponse {
+pub async fn delete_workspace(server: &TestServer, ws: &str) -> proto::WriteResponse {
     server
         .admin()
-        .delete_workspace(pb::DeleteWorkspaceRequest {
+        .delete_workspace(proto::DeleteWorkspaceRequest {
             workspace_id: ws.into(),
         })
         .await
@@ -423,10 +433,14 @@ pub async fn delete_workspace(server: &TestServer, ws: &str) -> pb::WriteRespons
 }
 
 /// Replaces the add-on products of `ws`.
-pub async fn set_products(server: &TestServer, ws: &str, products: &[&str]) -> pb::WriteResponse {
+pub async fn set_products(
+    server: &TestServer,
+    ws: &str,
+    products: &[&str],
+) -> proto::WriteResponse {
     server
         .admin()
-        .set_products(pb::SetProductsRequest {
+        .set_products(proto::SetProductsRequest {
             workspace_id: ws.into(),
             products: products.iter().map(|p| p.to_string()).collect(),
         })
@@ -441,8 +455,8 @@ pub async fn decide(
     ws: &str,
     user: &str,
     permission: &str,
-    resource: Option<pb::ResourceRef>,
-) -> pb::Decision {
+    resource: Option<proto::ResourceRef>,
+) -> proto::Decision {
     server
         .access()
         .check(check_req(ws, user, permission, resource))
@@ -454,18 +468,18 @@ pub async fn decide(
 }
 
 /// The denial reason of a decision, or `None` if it allowed.
-pub fn denial(decision: &pb::Decision) -> Option<pb::DenialReason> {
+pub fn denial(decision: &proto::Decision) -> Option<proto::DenialReason> {
     match decision.basis {
-        Some(pb::decision::Basis::Denial(reason)) => {
-            Some(pb::DenialReason::try_from(reason).unwrap())
+        Some(proto::decision::Basis::Denial(reason)) => {
+            Some(proto::DenialReason::try_from(reason).unwrap())
         }
         _ => None,
     }
 }
 
 /// A ListAccess request for `ws` with no filter.
-pub fn list_req(ws: &str) -> pb::ListAccessRequest {
-    pb::ListAccessRequest {
+pub fn list_req(ws: &str) -> proto::ListAccessRequest {
+    proto::ListAccessRequest {
         workspace_id: ws.into(),
         ..Default::default()
     }
@@ -474,8 +488,8 @@ pub fn list_req(ws: &str) -> pb::ListAccessRequest {
 /// Every entry `request` selects, walking all its pages.
 pub async fn list_all(
     server: &TestServer,
-    mut request: pb::ListAccessRequest,
-) -> Vec<pb::AccessEntry> {
+    mut request: proto::ListAccessRequest,
+) -> Vec<proto::AccessEntry> {
     let mut entries = Vec::new();
     loop {
         let page = server
@@ -493,24 +507,24 @@ pub async fn list_all(
 }
 
 /// A grant as text: `role@all` or `role@type/id`.
-pub fn grant_text(grant: &pb::Grant) -> String {
+pub fn grant_text(grant: &proto::Grant) -> String {
     let scope = match grant.scope.as_ref().and_then(|s| s.kind.as_ref()) {
-        Some(pb::scope::Kind::All(_)) => "all".to_owned(),
-        Some(pb::scope::Kind::Instance(r)) => format!("{}/{}", r.r#type, r.id),
+        Some(proto::scope::Kind::All(_)) => "all".to_owned(),
+        Some(proto::scope::Kind::Instance(r)) => format!("{}/{}", r.r#type, r.id),
         None => "none".to_owned(),
     };
     format!("{}@{scope}", grant.role)
 }
 
 /// The team table as text rows: `user owner|member [grant, ...]`.
-pub fn table(entries: &[pb::AccessEntry]) -> Vec<String> {
+pub fn table(entries: &[proto::AccessEntry]) -> Vec<String> {
     entries
         .iter()
         .map(|entry| {
             let membership = match entry.membership() {
-                pb::Membership::Owner => "owner",
-                pb::Membership::Member => "member",
-                pb::Membership::Unspecified => "unspecified",
+                proto::Membership::Owner => "owner",
+                proto::Membership::Member => "member",
+                proto::Membership::Unspecified => "unspecified",
             };
             let grants: Vec<String> = entry.grants.iter().map(grant_text).collect();
             format!("{} {membership} [{}]", entry.user_id, grants.join(", "))
@@ -522,7 +536,7 @@ pub fn table(entries: &[pb::AccessEntry]) -> Vec<String> {
 pub async fn team(server: &TestServer, ws: &str) -> (u64, Vec<String>) {
     let page = server
         .access()
-        .list_access(pb::ListAccessRequest {
+        .list_access(proto::ListAccessRequest {
             page_size: 1000,
             ..list_req(ws)
         })

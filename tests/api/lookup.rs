@@ -1,13 +1,13 @@
 //! LookupResources and LookupSubjects against the real server: what each grant reaches,
 //! who holds a permission and why, pagination, and the caller's mistakes.
 
-use accessd::api::pb;
+use accessd::proto;
 use tonic::Code;
 
 use crate::harness::*;
 
-fn resources_req(ws: &str, user: &str, permission: &str) -> pb::LookupResourcesRequest {
-    pb::LookupResourcesRequest {
+fn resources_req(ws: &str, user: &str, permission: &str) -> proto::LookupResourcesRequest {
+    proto::LookupResourcesRequest {
         workspace_id: ws.into(),
         user_id: user.into(),
         permission: permission.into(),
@@ -18,9 +18,9 @@ fn resources_req(ws: &str, user: &str, permission: &str) -> pb::LookupResourcesR
 fn subjects_req(
     ws: &str,
     permission: &str,
-    resource: Option<pb::ResourceRef>,
-) -> pb::LookupSubjectsRequest {
-    pb::LookupSubjectsRequest {
+    resource: Option<proto::ResourceRef>,
+) -> proto::LookupSubjectsRequest {
+    proto::LookupSubjectsRequest {
         workspace_id: ws.into(),
         permission: permission.into(),
         resource,
@@ -31,7 +31,7 @@ fn subjects_req(
 /// Every instance id `request` selects, walking all its pages, and each page's size.
 async fn all_resources(
     server: &TestServer,
-    mut request: pb::LookupResourcesRequest,
+    mut request: proto::LookupResourcesRequest,
 ) -> (Vec<String>, Vec<usize>) {
     let (mut ids, mut sizes) = (Vec::new(), Vec::new());
     loop {
@@ -62,8 +62,8 @@ async fn reachable(server: &TestServer, ws: &str, user: &str, permission: &str) 
 /// Every subject `request` selects, walking all its pages, and each page's size.
 async fn all_subjects(
     server: &TestServer,
-    mut request: pb::LookupSubjectsRequest,
-) -> (Vec<pb::Subject>, Vec<usize>) {
+    mut request: proto::LookupSubjectsRequest,
+) -> (Vec<proto::Subject>, Vec<usize>) {
     let (mut subjects, mut sizes) = (Vec::new(), Vec::new());
     loop {
         let page = server
@@ -86,7 +86,7 @@ async fn holders(
     server: &TestServer,
     ws: &str,
     permission: &str,
-    resource: Option<pb::ResourceRef>,
+    resource: Option<proto::ResourceRef>,
 ) -> Vec<String> {
     all_subjects(server, subjects_req(ws, permission, resource))
         .await
@@ -250,7 +250,7 @@ async fn lookup_resources_walks_every_page_in_id_order() {
     }
     sources.sort();
 
-    let request = pb::LookupResourcesRequest {
+    let request = proto::LookupResourcesRequest {
         page_size: 3,
         ..resources_req("acme", "olivia", "source.read")
     };
@@ -258,7 +258,7 @@ async fn lookup_resources_walks_every_page_in_id_order() {
     assert_eq!(ids, sources);
     assert_eq!(sizes, [3, 3, 1]);
 
-    let request = pb::LookupResourcesRequest {
+    let request = proto::LookupResourcesRequest {
         page_size: 2,
         ..resources_req("acme", "sam", "source.read")
     };
@@ -295,7 +295,7 @@ async fn lookup_resources_rejects_permissions_that_name_no_instance_type() {
     );
     expect_error(
         access
-            .lookup_resources(pb::LookupResourcesRequest {
+            .lookup_resources(proto::LookupResourcesRequest {
                 page_token: "not-a-token".into(),
                 ..resources_req("acme", "olivia", "source.read")
             })
@@ -305,7 +305,7 @@ async fn lookup_resources_rejects_permissions_that_name_no_instance_type() {
     );
     expect_error(
         access
-            .lookup_resources(pb::LookupResourcesRequest {
+            .lookup_resources(proto::LookupResourcesRequest {
                 page_size: 1001,
                 ..resources_req("acme", "olivia", "source.read")
             })
@@ -377,13 +377,13 @@ async fn lookup_subjects_of_workspace_read_is_every_member_with_their_membership
     assert_eq!(users, ["adam", "nora", "olivia", "rita", "sam"]);
     for subject in subjects {
         let expected = if subject.user_id == "olivia" {
-            pb::Membership::Owner
+            proto::Membership::Owner
         } else {
-            pb::Membership::Member
+            proto::Membership::Member
         };
         assert_eq!(
             subject.decision.unwrap().basis,
-            Some(pb::decision::Basis::Membership(expected.into()))
+            Some(proto::decision::Basis::Membership(expected.into()))
         );
     }
 }
@@ -443,7 +443,7 @@ async fn lookup_subjects_walks_every_page_in_user_order() {
     add_member(&server, "acme", "user-5").await;
     expected.sort();
 
-    let request = pb::LookupSubjectsRequest {
+    let request = proto::LookupSubjectsRequest {
         page_size: 3,
         ..subjects_req("acme", "source.read", res("source", "web"))
     };
@@ -491,7 +491,7 @@ async fn lookup_subjects_rejects_wrong_resources_unknown_permissions_and_bad_tok
     );
     expect_error(
         access
-            .lookup_subjects(pb::LookupSubjectsRequest {
+            .lookup_subjects(proto::LookupSubjectsRequest {
                 page_token: "31zz".into(),
                 ..subjects_req("acme", "workspace.read", None)
             })
@@ -501,7 +501,7 @@ async fn lookup_subjects_rejects_wrong_resources_unknown_permissions_and_bad_tok
     );
     expect_error(
         access
-            .lookup_subjects(pb::LookupSubjectsRequest {
+            .lookup_subjects(proto::LookupSubjectsRequest {
                 page_size: 5000,
                 ..subjects_req("acme", "workspace.read", None)
             })
@@ -540,7 +540,7 @@ fn big_expected(members: std::ops::Range<usize>) -> Vec<String> {
 
 /// Who holds destination.read on d-web, in pages of 10.
 async fn big_holders(server: &TestServer) -> Vec<String> {
-    let request = pb::LookupSubjectsRequest {
+    let request = proto::LookupSubjectsRequest {
         page_size: 10,
         ..subjects_req("big", "destination.read", res("destination", "d-web"))
     };

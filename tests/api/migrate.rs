@@ -1,12 +1,12 @@
 //! MigrateLegacyRoles against the real server: every row of the model's legacy table,
 //! unions, products, re-runs, dry runs, rejected rows, and the access that results.
 
-use accessd::api::pb::{self, LegacyRole};
+use accessd::proto::{self, LegacyRole};
 
 use crate::harness::*;
 
-fn row(ws: &str, user: &str, legacy_role: LegacyRole, source: &str) -> pb::LegacyAssignment {
-    pb::LegacyAssignment {
+fn row(ws: &str, user: &str, legacy_role: LegacyRole, source: &str) -> proto::LegacyAssignment {
+    proto::LegacyAssignment {
         workspace_id: ws.into(),
         user_id: user.into(),
         legacy_role: legacy_role.into(),
@@ -17,12 +17,12 @@ fn row(ws: &str, user: &str, legacy_role: LegacyRole, source: &str) -> pb::Legac
 #[expect(clippy::unwrap_used, reason = "a failed call fails the test")]
 async fn migrate(
     server: &TestServer,
-    assignments: Vec<pb::LegacyAssignment>,
+    assignments: Vec<proto::LegacyAssignment>,
     dry_run: bool,
-) -> pb::MigrateLegacyRolesResponse {
+) -> proto::MigrateLegacyRolesResponse {
     server
         .admin()
-        .migrate_legacy_roles(pb::MigrateLegacyRolesRequest {
+        .migrate_legacy_roles(proto::MigrateLegacyRolesRequest {
             assignments,
             dry_run,
         })
@@ -32,15 +32,15 @@ async fn migrate(
 }
 
 /// The report as text rows: `workspace user owner|member|- [grant, ...]`.
-fn report(response: &pb::MigrateLegacyRolesResponse) -> Vec<String> {
+fn report(response: &proto::MigrateLegacyRolesResponse) -> Vec<String> {
     response
         .changed
         .iter()
         .map(|user| {
             let membership = match user.membership_set() {
-                pb::Membership::Owner => "owner",
-                pb::Membership::Member => "member",
-                pb::Membership::Unspecified => "-",
+                proto::Membership::Owner => "owner",
+                proto::Membership::Member => "member",
+                proto::Membership::Unspecified => "-",
             };
             let grants: Vec<String> = user.grants_added.iter().map(grant_text).collect();
             assert!(user.grants_added.iter().all(|g| g.user_id == user.user_id));
@@ -54,7 +54,7 @@ fn report(response: &pb::MigrateLegacyRolesResponse) -> Vec<String> {
         .collect()
 }
 
-fn rejected(response: &pb::MigrateLegacyRolesResponse) -> Vec<(u32, String)> {
+fn rejected(response: &proto::MigrateLegacyRolesResponse) -> Vec<(u32, String)> {
     response
         .rejected
         .iter()
@@ -241,9 +241,9 @@ async fn a_migrated_collaborator_edits_their_source_only_and_cannot_invite_users
     }
     let invite = server
         .admin()
-        .set_membership(pb::SetMembershipRequest {
+        .set_membership(proto::SetMembershipRequest {
             actor_user_id: "cole".into(),
-            ..membership_req("acme", "newcomer", pb::Membership::Member)
+            ..membership_req("acme", "newcomer", proto::Membership::Member)
         })
         .await;
     expect_error(invite, tonic::Code::PermissionDenied, "actor_user_id");

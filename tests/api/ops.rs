@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use accessd::{api::pb, server::ServeOptions};
+use accessd::{proto, server::ServeOptions};
 use prost::Message as _;
 use prost_types::FileDescriptorProto;
 use tonic::{Code, Request, Status, service::Interceptor, transport::Channel};
@@ -274,7 +274,7 @@ async fn with_an_admin_token_only_admin_calls_need_it() {
         ..ServeOptions::default()
     })
     .await;
-    let create = pb::CreateWorkspaceRequest {
+    let create = proto::CreateWorkspaceRequest {
         workspace_id: "acme".into(),
         owner_user_id: "olivia".into(),
         products: vec![],
@@ -288,7 +288,7 @@ async fn with_an_admin_token_only_admin_calls_need_it() {
         "Basic s3cret",
         "Bearer ",
     ] {
-        let client = pb::admin_service_client::AdminServiceClient::with_interceptor(
+        let client = proto::admin_service_client::AdminServiceClient::with_interceptor(
             server.channel.clone(),
             Authorization(wrong),
         );
@@ -300,7 +300,7 @@ async fn with_an_admin_token_only_admin_calls_need_it() {
         assert_eq!(status.code(), Code::Unauthenticated, "{wrong:?}");
         let status = client
             .clone()
-            .delete_workspace(pb::DeleteWorkspaceRequest {
+            .delete_workspace(proto::DeleteWorkspaceRequest {
                 workspace_id: "acme".into(),
             })
             .await
@@ -313,7 +313,7 @@ async fn with_an_admin_token_only_admin_calls_need_it() {
         "an unauthenticated write changed something"
     );
 
-    let mut admin = pb::admin_service_client::AdminServiceClient::with_interceptor(
+    let mut admin = proto::admin_service_client::AdminServiceClient::with_interceptor(
         server.channel.clone(),
         Authorization("Bearer s3cret"),
     );
@@ -331,7 +331,7 @@ async fn with_an_admin_token_only_admin_calls_need_it() {
 }
 
 /// A few checks whose answers tell the state of `acme` apart.
-async fn answers(server: &TestServer) -> Vec<(bool, Option<pb::DenialReason>)> {
+async fn answers(server: &TestServer) -> Vec<(bool, Option<proto::DenialReason>)> {
     let checks = [
         ("acme", "sam", "source.update", res("source", "ios-prod")),
         ("acme", "sam", "warehouse.read", res("warehouse", "wh")),
@@ -376,7 +376,7 @@ async fn every_kind_of_write_survives_a_restart() {
     grant(&server, "acme", "sam", "warehouse_read", all()).await;
     grant(&server, "acme", "rita", "source_read", one("source", "web")).await;
     grant(&server, "acme", "zoe", "source_admin", all()).await;
-    set_membership(&server, "acme", "zoe", pb::Membership::Owner).await;
+    set_membership(&server, "acme", "zoe", proto::Membership::Owner).await;
     revoke(&server, "acme", "sam", "warehouse_read", all()).await;
     remove_member(&server, "acme", "rita").await;
     delete_resource(&server, "acme", "source", "web").await;
@@ -408,13 +408,13 @@ async fn revisions_keep_increasing_across_restarts() {
     let mut last = create_workspace(&server, "acme", "olivia", &[]).await;
     for round in 0..3 {
         let user = format!("user-{round}");
-        let added = set_membership(&server, "acme", &user, pb::Membership::Member).await;
+        let added = set_membership(&server, "acme", &user, proto::Membership::Member).await;
         assert!(added.revision > last);
         last = added.revision;
         server = server.restart().await;
         assert_eq!(server.revision().await, last, "round {round}");
         // An idempotent write after a restart reports the restored revision.
-        let same = set_membership(&server, "acme", &user, pb::Membership::Member).await;
+        let same = set_membership(&server, "acme", &user, proto::Membership::Member).await;
         assert_eq!((same.changed, same.revision), (false, last));
         let granted = grant(&server, "acme", &user, "source_read", all()).await;
         assert!(granted.revision > last, "round {round}");
@@ -432,8 +432,8 @@ async fn writes_acknowledged_while_the_server_stops_survive_the_restart() {
         let channel = server.channel.clone();
         writes.push(tokio::spawn(async move {
             let user = format!("user-{i:02}");
-            let result = pb::admin_service_client::AdminServiceClient::new(channel)
-                .set_membership(membership_req("acme", &user, pb::Membership::Member))
+            let result = proto::admin_service_client::AdminServiceClient::new(channel)
+                .set_membership(membership_req("acme", &user, proto::Membership::Member))
                 .await;
             (user, result.is_ok())
         }));
@@ -464,7 +464,7 @@ async fn writes_acknowledged_while_the_server_stops_survive_the_restart() {
 
 #[test]
 fn the_descriptor_set_served_by_reflection_keeps_source_comments() {
-    let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
+    let set = prost_types::FileDescriptorSet::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
     let access = file(&set.file, "accessd/v1/access.proto");
     assert!(!comments(access).is_empty());
 }
@@ -556,7 +556,7 @@ async fn while_the_store_loads_health_says_not_serving_and_calls_are_unavailable
             "{service}"
         );
     }
-    let mut access = accessd::api::pb::access_service_client::AccessServiceClient::new(channel);
+    let mut access = accessd::proto::access_service_client::AccessServiceClient::new(channel);
     let refused = access
         .check(crate::harness::check_req(
             "acme",

@@ -1,13 +1,13 @@
 //! Bulk import and export: export then import into an empty server reproduces it.
 
-use accessd::api::pb::{self, record::Kind};
+use accessd::proto::{self, record::Kind};
 
 use crate::harness::*;
 
-async fn export_all(server: &TestServer) -> (Vec<pb::Record>, u64) {
+async fn export_all(server: &TestServer) -> (Vec<proto::Record>, u64) {
     let mut stream = server
         .admin()
-        .export(pb::ExportRequest::default())
+        .export(proto::ExportRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -19,10 +19,14 @@ async fn export_all(server: &TestServer) -> (Vec<pb::Record>, u64) {
     (records, revision)
 }
 
-async fn import(server: &TestServer, records: Vec<pb::Record>, chunk: usize) -> pb::ImportResponse {
-    let chunks: Vec<pb::ImportRequest> = records
+async fn import(
+    server: &TestServer,
+    records: Vec<proto::Record>,
+    chunk: usize,
+) -> proto::ImportResponse {
+    let chunks: Vec<proto::ImportRequest> = records
         .chunks(chunk)
-        .map(|c| pb::ImportRequest {
+        .map(|c| proto::ImportRequest {
             records: c.to_vec(),
         })
         .collect();
@@ -34,9 +38,9 @@ async fn import(server: &TestServer, records: Vec<pb::Record>, chunk: usize) -> 
         .into_inner()
 }
 
-fn grant_record(ws: &str, user: &str, role: &str, scope: Option<pb::Scope>) -> pb::Record {
-    pb::Record {
-        kind: Some(Kind::Grant(pb::GrantRecord {
+fn grant_record(ws: &str, user: &str, role: &str, scope: Option<proto::Scope>) -> proto::Record {
+    proto::Record {
+        kind: Some(Kind::Grant(proto::GrantRecord {
             workspace_id: ws.into(),
             user_id: user.into(),
             role: role.into(),
@@ -107,7 +111,7 @@ async fn import_reports_rejected_records_and_applies_the_rest() {
         grant_record("acme", "nobody", "warehouse_read", all()),
         grant_record("acme", "sam", "warehouse_admin", one("warehouse", "bq")),
         grant_record("acme", "sam", "warehouse_read", one("source", "x")),
-        pb::Record { kind: None },
+        proto::Record { kind: None },
         grant_record("acme", "sam", "source_read", all()),
     ];
     let report = import(&server, records, 2).await;
@@ -163,7 +167,7 @@ async fn grants_of_a_disabled_product_survive_export_and_import() {
     grant(&source, "acme", "sam", "protocols_read", all()).await;
     source
         .admin()
-        .set_products(pb::SetProductsRequest {
+        .set_products(proto::SetProductsRequest {
             workspace_id: "acme".into(),
             products: vec![],
         })
@@ -187,7 +191,7 @@ async fn grants_of_a_disabled_product_survive_export_and_import() {
     );
     target
         .admin()
-        .set_products(pb::SetProductsRequest {
+        .set_products(proto::SetProductsRequest {
             workspace_id: "acme".into(),
             products: vec!["protocols".into()],
         })
@@ -209,8 +213,8 @@ async fn grants_of_a_disabled_product_survive_export_and_import() {
 #[tokio::test]
 async fn a_new_workspace_record_needs_an_owner() {
     let server = TestServer::start().await;
-    let records = vec![pb::Record {
-        kind: Some(Kind::Workspace(pb::WorkspaceRecord {
+    let records = vec![proto::Record {
+        kind: Some(Kind::Workspace(proto::WorkspaceRecord {
             workspace_id: "acme".into(),
             products: vec![],
             owner_user_ids: vec![],

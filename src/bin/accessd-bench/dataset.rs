@@ -2,7 +2,7 @@
 //! AdminService writes or Import records that build it. It knows everything it holds, so
 //! that `mix` can say what each check must answer; it sends nothing itself (see `load`).
 
-use accessd::api::pb::{self, record::Kind};
+use accessd::proto::{self, record::Kind};
 
 use crate::rng::{Ids, Rng, mix};
 
@@ -116,13 +116,13 @@ impl WorkspaceSpec {
 #[derive(Debug, Clone)]
 pub enum Write {
     /// Creates a workspace with its first owner.
-    CreateWorkspace(pb::CreateWorkspaceRequest),
+    CreateWorkspace(proto::CreateWorkspaceRequest),
     /// Adds an owner or a member.
-    SetMembership(pb::SetMembershipRequest),
+    SetMembership(proto::SetMembershipRequest),
     /// Registers a resource instance.
-    RegisterResource(pb::RegisterResourceRequest),
+    RegisterResource(proto::RegisterResourceRequest),
     /// Grants a role.
-    Grant(pb::GrantRequest),
+    Grant(proto::GrantRequest),
 }
 
 /// The whole data set.
@@ -238,16 +238,23 @@ impl Dataset {
         let mut people_and_roots = Vec::new();
         let mut children_and_grants = Vec::new();
         for ws in &self.workspaces {
-            create.push(Write::CreateWorkspace(pb::CreateWorkspaceRequest {
+            create.push(Write::CreateWorkspace(proto::CreateWorkspaceRequest {
                 workspace_id: ws.id.clone(),
                 owner_user_id: ws.owners.first().cloned().unwrap_or_default(),
                 products: ws.products(),
             }));
-            let users = ws.owners.iter().skip(1).map(|u| (u, pb::Membership::Owner));
-            let members = ws.members.iter().map(|m| (&m.id, pb::Membership::Member));
-            let writers = ws.writers.iter().map(|u| (u, pb::Membership::Member));
+            let users = ws
+                .owners
+                .iter()
+                .skip(1)
+                .map(|u| (u, proto::Membership::Owner));
+            let members = ws
+                .members
+                .iter()
+                .map(|m| (&m.id, proto::Membership::Member));
+            let writers = ws.writers.iter().map(|u| (u, proto::Membership::Member));
             for (user, membership) in users.chain(members).chain(writers) {
-                people_and_roots.push(Write::SetMembership(pb::SetMembershipRequest {
+                people_and_roots.push(Write::SetMembership(proto::SetMembershipRequest {
                     workspace_id: ws.id.clone(),
                     user_id: user.clone(),
                     membership: membership.into(),
@@ -281,14 +288,14 @@ impl Dataset {
     /// The data set as Import records, workspace after workspace, each in the order
     /// Import applies them: the workspace (with its products and every owner), its
     /// resources with parents before children, its members, then their grants.
-    pub fn records(&self) -> impl Iterator<Item = pb::Record> + '_ {
+    pub fn records(&self) -> impl Iterator<Item = proto::Record> + '_ {
         self.workspaces.iter().flat_map(WorkspaceSpec::records)
     }
 
     /// The new grants the Grant scenario writes, interleaved across workspaces: each
     /// writer member receives `source_read` and `source_admin` on each source, none of
     /// which they hold yet.
-    pub fn grant_pool(&self) -> Vec<pb::GrantRequest> {
+    pub fn grant_pool(&self) -> Vec<proto::GrantRequest> {
         let mut pool = Vec::with_capacity(self.grant_pool);
         let writers = self.workspaces.iter().map(|w| w.writers.len()).max();
         let sources = self.workspaces.iter().map(|w| w.sources().len()).max();
@@ -314,8 +321,8 @@ impl Dataset {
 
 impl WorkspaceSpec {
     /// This workspace's Import records, in the order [`Dataset::records`] describes.
-    pub fn records(&self) -> Vec<pb::Record> {
-        let record = |kind| pb::Record { kind: Some(kind) };
+    pub fn records(&self) -> Vec<proto::Record> {
+        let record = |kind| proto::Record { kind: Some(kind) };
         let mut records = Vec::with_capacity(
             1 + self.destinations.len()
                 + self
@@ -326,15 +333,15 @@ impl WorkspaceSpec {
                 + self.members.len() * 3
                 + self.writers.len(),
         );
-        records.push(record(Kind::Workspace(pb::WorkspaceRecord {
+        records.push(record(Kind::Workspace(proto::WorkspaceRecord {
             workspace_id: self.id.clone(),
             products: self.products(),
             owner_user_ids: self.owners.clone(),
         })));
         let resource = |type_name: &str, id: &str, parent: &str| {
-            record(Kind::Resource(pb::ResourceRecord {
+            record(Kind::Resource(proto::ResourceRecord {
                 workspace_id: self.id.clone(),
-                resource: Some(pb::ResourceRef {
+                resource: Some(proto::ResourceRef {
                     r#type: type_name.to_owned(),
                     id: id.to_owned(),
                 }),
@@ -351,15 +358,15 @@ impl WorkspaceSpec {
         }
         let members = self.members.iter().map(|m| &m.id).chain(&self.writers);
         records.extend(members.map(|user| {
-            record(Kind::Member(pb::MemberRecord {
+            record(Kind::Member(proto::MemberRecord {
                 workspace_id: self.id.clone(),
                 user_id: user.clone(),
-                membership: pb::Membership::Member.into(),
+                membership: proto::Membership::Member.into(),
             }))
         }));
         for member in &self.members {
             for grant in &member.grants {
-                records.push(record(Kind::Grant(pb::GrantRecord {
+                records.push(record(Kind::Grant(proto::GrantRecord {
                     workspace_id: self.id.clone(),
                     user_id: member.id.clone(),
                     role: grant.role.to_owned(),
@@ -380,7 +387,7 @@ impl WorkspaceSpec {
     }
 
     /// A grant's scope as the API takes it.
-    fn scope(&self, scope: GrantScope) -> pb::Scope {
+    fn scope(&self, scope: GrantScope) -> proto::Scope {
         match scope {
             GrantScope::All => scope_all(),
             GrantScope::Source(index) => {
@@ -486,9 +493,9 @@ fn member_grants(rng: &mut Rng, ws: &WorkspaceSpec) -> Vec<GrantSpec> {
 }
 
 fn register(workspace: &str, type_name: &str, id: &str, parent: &str) -> Write {
-    Write::RegisterResource(pb::RegisterResourceRequest {
+    Write::RegisterResource(proto::RegisterResourceRequest {
         workspace_id: workspace.to_owned(),
-        resource: Some(pb::ResourceRef {
+        resource: Some(proto::ResourceRef {
             r#type: type_name.to_owned(),
             id: id.to_owned(),
         }),
@@ -496,23 +503,28 @@ fn register(workspace: &str, type_name: &str, id: &str, parent: &str) -> Write {
     })
 }
 
-fn scope_all() -> pb::Scope {
-    pb::Scope {
-        kind: Some(pb::scope::Kind::All(pb::AllInstances {})),
+fn scope_all() -> proto::Scope {
+    proto::Scope {
+        kind: Some(proto::scope::Kind::All(proto::AllInstances {})),
     }
 }
 
-fn scope_source(id: &str) -> pb::Scope {
-    pb::Scope {
-        kind: Some(pb::scope::Kind::Instance(pb::ResourceRef {
+fn scope_source(id: &str) -> proto::Scope {
+    proto::Scope {
+        kind: Some(proto::scope::Kind::Instance(proto::ResourceRef {
             r#type: "source".to_owned(),
             id: id.to_owned(),
         })),
     }
 }
 
-fn grant_request(workspace: &str, user: &str, role: &str, scope: pb::Scope) -> pb::GrantRequest {
-    pb::GrantRequest {
+fn grant_request(
+    workspace: &str,
+    user: &str,
+    role: &str,
+    scope: proto::Scope,
+) -> proto::GrantRequest {
+    proto::GrantRequest {
         workspace_id: workspace.to_owned(),
         user_id: user.to_owned(),
         role: role.to_owned(),
@@ -600,7 +612,7 @@ mod tests {
         let mut members = HashSet::new();
         let mut last_stage = 0;
         let mut grants = 0;
-        let records: Vec<pb::Record> = data.records().collect();
+        let records: Vec<proto::Record> = data.records().collect();
         assert!(matches!(
             records.first().and_then(|r| r.kind.as_ref()),
             Some(Kind::Workspace(_))
@@ -633,7 +645,7 @@ mod tests {
                 Kind::Grant(g) => {
                     grants += 1;
                     assert!(members.contains(&(g.workspace_id.clone(), g.user_id.clone())));
-                    if let Some(pb::scope::Kind::Instance(source)) =
+                    if let Some(proto::scope::Kind::Instance(source)) =
                         g.scope.as_ref().and_then(|s| s.kind.as_ref())
                     {
                         assert!(resources.contains(&(g.workspace_id.clone(), source.id.clone())));

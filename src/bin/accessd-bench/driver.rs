@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use accessd::api::pb::{
+use accessd::proto::{
     self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
 };
 use hdrhistogram::Histogram;
@@ -25,13 +25,13 @@ use crate::{
 /// New grants for the Grant scenario, each written once across all its runs.
 #[derive(Debug)]
 pub struct GrantPool {
-    requests: Vec<pb::GrantRequest>,
+    requests: Vec<proto::GrantRequest>,
     next: AtomicUsize,
 }
 
 impl GrantPool {
     /// A pool of these grants, none taken yet.
-    pub fn new(requests: Vec<pb::GrantRequest>) -> Self {
+    pub fn new(requests: Vec<proto::GrantRequest>) -> Self {
         Self {
             requests,
             next: AtomicUsize::new(0),
@@ -43,7 +43,7 @@ impl GrantPool {
         self.next.load(Ordering::Relaxed).min(self.requests.len())
     }
 
-    fn take(&self) -> Option<&pb::GrantRequest> {
+    fn take(&self) -> Option<&proto::GrantRequest> {
         self.requests.get(self.next.fetch_add(1, Ordering::Relaxed))
     }
 }
@@ -403,7 +403,10 @@ async fn batch_check(
     Answer::Ok(u64::try_from(count).unwrap_or(u64::MAX))
 }
 
-async fn write_grant(client: &mut AdminServiceClient<Channel>, grant: &pb::GrantRequest) -> Answer {
+async fn write_grant(
+    client: &mut AdminServiceClient<Channel>,
+    grant: &proto::GrantRequest,
+) -> Answer {
     match answer(client.grant(grant.clone())).await {
         Ok(response) if response.changed => Answer::Ok(1),
         Ok(_) => Answer::Mismatch(format!("{grant:?}: a new grant answered changed = false")),

@@ -5,7 +5,7 @@
 
 use std::{future::Future, io::Write as _, sync::Arc, time::Duration};
 
-use accessd::api::pb::{self, access_service_server::AccessService};
+use accessd::proto::{self, access_service_server::AccessService};
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{
     Request, Response, Status,
@@ -20,7 +20,7 @@ use crate::args::FloorArgs;
 pub struct Floor {
     /// The answer to every check: an allowed-by-grant decision with its explanation, of
     /// the size of accessd's typical answers.
-    decision: Arc<pb::Decision>,
+    decision: Arc<proto::Decision>,
 }
 
 impl Floor {
@@ -29,13 +29,13 @@ impl Floor {
         let user = "usr_2Qx8jK4vR7mZ0aLpT3nB9c";
         let source = "src_7HgT2kLm9QwE4rYu1IoP5a";
         Self {
-            decision: Arc::new(pb::Decision {
+            decision: Arc::new(proto::Decision {
                 allowed: true,
-                basis: Some(pb::decision::Basis::Grant(pb::Grant {
+                basis: Some(proto::decision::Basis::Grant(proto::Grant {
                     user_id: user.to_owned(),
                     role: "source_admin".to_owned(),
-                    scope: Some(pb::Scope {
-                        kind: Some(pb::scope::Kind::Instance(pb::ResourceRef {
+                    scope: Some(proto::Scope {
+                        kind: Some(proto::scope::Kind::Instance(proto::ResourceRef {
                             r#type: "source".to_owned(),
                             id: source.to_owned(),
                         })),
@@ -54,29 +54,29 @@ const REVISION: u64 = 123_456;
 impl AccessService for Floor {
     async fn check(
         &self,
-        _request: Request<pb::CheckRequest>,
-    ) -> Result<Response<pb::CheckResponse>, Status> {
-        Ok(Response::new(pb::CheckResponse {
-            decision: Some(pb::Decision::clone(&self.decision)),
+        _request: Request<proto::CheckRequest>,
+    ) -> Result<Response<proto::CheckResponse>, Status> {
+        Ok(Response::new(proto::CheckResponse {
+            decision: Some(proto::Decision::clone(&self.decision)),
             revision: REVISION,
         }))
     }
 
     async fn batch_check(
         &self,
-        request: Request<pb::BatchCheckRequest>,
-    ) -> Result<Response<pb::BatchCheckResponse>, Status> {
+        request: Request<proto::BatchCheckRequest>,
+    ) -> Result<Response<proto::BatchCheckResponse>, Status> {
         let count = request.get_ref().checks.len();
-        Ok(Response::new(pb::BatchCheckResponse {
-            decisions: vec![pb::Decision::clone(&self.decision); count],
+        Ok(Response::new(proto::BatchCheckResponse {
+            decisions: vec![proto::Decision::clone(&self.decision); count],
             revision: REVISION,
         }))
     }
 
     async fn list_access(
         &self,
-        _request: Request<pb::ListAccessRequest>,
-    ) -> Result<Response<pb::ListAccessResponse>, Status> {
+        _request: Request<proto::ListAccessRequest>,
+    ) -> Result<Response<proto::ListAccessResponse>, Status> {
         Err(Status::unimplemented(
             "the floor answers only Check and BatchCheck",
         ))
@@ -84,8 +84,8 @@ impl AccessService for Floor {
 
     async fn lookup_resources(
         &self,
-        _request: Request<pb::LookupResourcesRequest>,
-    ) -> Result<Response<pb::LookupResourcesResponse>, Status> {
+        _request: Request<proto::LookupResourcesRequest>,
+    ) -> Result<Response<proto::LookupResourcesResponse>, Status> {
         Err(Status::unimplemented(
             "the floor answers only Check and BatchCheck",
         ))
@@ -93,8 +93,8 @@ impl AccessService for Floor {
 
     async fn lookup_subjects(
         &self,
-        _request: Request<pb::LookupSubjectsRequest>,
-    ) -> Result<Response<pb::LookupSubjectsResponse>, Status> {
+        _request: Request<proto::LookupSubjectsRequest>,
+    ) -> Result<Response<proto::LookupSubjectsResponse>, Status> {
         Err(Status::unimplemented(
             "the floor answers only Check and BatchCheck",
         ))
@@ -109,7 +109,7 @@ pub async fn serve(
     // As accessd's server: TCP_NODELAY on, default HTTP/2 settings.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
-        .add_service(pb::access_service_server::AccessServiceServer::new(
+        .add_service(proto::access_service_server::AccessServiceServer::new(
             Floor::new(),
         ))
         .serve_with_incoming_shutdown(incoming, shutdown)

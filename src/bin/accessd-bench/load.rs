@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use accessd::api::pb::{self, admin_service_client::AdminServiceClient};
+use accessd::proto::{self, admin_service_client::AdminServiceClient};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -132,8 +132,8 @@ async fn import(
     channel: Channel,
     data: &Dataset,
     chunk: usize,
-) -> Result<pb::ImportResponse, String> {
-    let (sender, receiver) = mpsc::channel::<pb::ImportRequest>(4);
+) -> Result<proto::ImportResponse, String> {
+    let (sender, receiver) = mpsc::channel::<proto::ImportRequest>(4);
     // The producer borrows the data set, so it runs in this task beside the call rather
     // than in a task of its own; the stream ends when it drops the sender.
     let produce = async move {
@@ -146,7 +146,7 @@ async fn import(
                 let full = std::mem::replace(&mut records, rest);
                 sent += full.len() as u64;
                 if sender
-                    .send(pb::ImportRequest { records: full })
+                    .send(proto::ImportRequest { records: full })
                     .await
                     .is_err()
                 {
@@ -157,7 +157,7 @@ async fn import(
         }
         sent += records.len() as u64;
         if !records.is_empty() {
-            let _ = sender.send(pb::ImportRequest { records }).await;
+            let _ = sender.send(proto::ImportRequest { records }).await;
         }
         sent
     };

@@ -4,8 +4,8 @@
 //! accessd's engine, so a run also cross-checks the server.
 
 use accessd::{
-    api::pb,
     model::{Catalog, PermissionId, TypeId, catalog::Target},
+    proto,
 };
 
 use crate::{
@@ -17,7 +17,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct CheckCase {
     /// The request, ready to send.
-    pub request: pb::CheckRequest,
+    pub request: proto::CheckRequest,
     /// Whether it must be allowed.
     pub allowed: bool,
 }
@@ -26,7 +26,7 @@ pub struct CheckCase {
 #[derive(Debug, Clone)]
 pub struct BatchCase {
     /// The request, ready to send.
-    pub request: pb::BatchCheckRequest,
+    pub request: proto::BatchCheckRequest,
     /// Whether each check must be allowed.
     pub allowed: Vec<bool>,
 }
@@ -94,7 +94,7 @@ pub fn batches(cases: &[CheckCase], size: usize) -> Vec<BatchCase> {
             let items = (0..size).filter_map(|j| cases.get((k * size + j) % cases.len()));
             let (checks, allowed) = items.map(|c| (c.request.clone(), c.allowed)).unzip();
             BatchCase {
-                request: pb::BatchCheckRequest { checks },
+                request: proto::BatchCheckRequest { checks },
                 allowed,
             }
         })
@@ -106,13 +106,13 @@ fn draw(
     catalog: &Catalog,
     data: &Dataset,
     permission: PermissionId,
-) -> (pb::CheckRequest, bool) {
+) -> (proto::CheckRequest, bool) {
     let ws = data
         .workspaces
         .get(rng.below(data.workspaces.len()))
         .or(data.workspaces.first());
     let Some(ws) = ws else {
-        return (pb::CheckRequest::default(), false);
+        return (proto::CheckRequest::default(), false);
     };
     let who = match rng.below(100) {
         0..10 => Who::Owner(rng.below(ws.owners.len())),
@@ -143,7 +143,7 @@ fn request(
     who: Who,
     permission: PermissionId,
     what: What,
-) -> pb::CheckRequest {
+) -> proto::CheckRequest {
     let user_id = match who {
         Who::Owner(i) => ws.owners.get(i).cloned().unwrap_or_default(),
         Who::Member(i) => ws.members.get(i).map(|m| m.id.clone()).unwrap_or_default(),
@@ -153,17 +153,17 @@ fn request(
         What::Workspace => None,
         What::Instance(ty, i) => {
             let type_name = catalog.type_name(ty);
-            Some(pb::ResourceRef {
+            Some(proto::ResourceRef {
                 r#type: type_name.to_owned(),
                 id: ws.instance_id(type_name, i).unwrap_or_default().to_owned(),
             })
         }
-        What::Unregistered(ty, n) => Some(pb::ResourceRef {
+        What::Unregistered(ty, n) => Some(proto::ResourceRef {
             r#type: catalog.type_name(ty).to_owned(),
             id: format!("gone_{:016x}", n),
         }),
     };
-    pb::CheckRequest {
+    proto::CheckRequest {
         workspace_id: ws.id.clone(),
         user_id,
         permission: catalog.permission_name(permission).to_owned(),
