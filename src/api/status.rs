@@ -36,7 +36,9 @@ pub fn store(err: &StoreError) -> Status {
         StoreError::Database(_)
         | StoreError::ChangeLog(_)
         | StoreError::Blobs(_)
-        | StoreError::Corrupt(_) => Status::internal(err.to_string()),
+        | StoreError::Corrupt(_)
+        | StoreError::Unsupported(_)
+        | StoreError::Spawn(..) => Status::internal(err.to_string()),
     }
 }
 

@@ -7,12 +7,14 @@ use tracing::warn;
 
 use super::{
     StoreError,
-    chunks::{self, Boundaries},
-    keys,
+    record::{
+        self, ScopeRecord,
+        chunks::{self, Boundaries},
+        keys, text,
+    },
 };
 use crate::model::{
-    Catalog, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId, Workspace,
-    WorkspaceId,
+    Catalog, Grant, InstanceKey, ProductSet, ResourceId, Scope, UserId, Workspace, WorkspaceId,
     workspace::{Member, Parts, registered_id},
 };
 
@@ -24,10 +26,6 @@ pub struct LoadReport {
     pub unknown_roles: HashMap<String, usize>,
     /// Records of other kinds skipped, with why.
     pub skipped: Vec<String>,
-}
-
-fn text(bytes: &[u8]) -> Result<&str, StoreError> {
-    std::str::from_utf8(bytes).map_err(|_| StoreError::Corrupt("non-UTF-8 key part".into()))
 }
 
 fn id<T>(
@@ -54,17 +52,14 @@ fn load_on(
     boundaries: Boundaries,
     threads: usize,
 ) -> Result<Loaded, StoreError> {
-    let revision = keys::read_u64(db, keys::REVISION, "revision")?;
+    let revision = read_revision(db)?;
     let mut report = LoadReport::default();
     let mut workspaces: Vec<(WorkspaceId, ProductSet)> = Vec::new();
     for item in db.scan_prefix(keys::WORKSPACES) {
         let (key, value) = item?;
-        let [ws] = keys::parts(&key, keys::WORKSPACES)[..] else {
-            return Err(StoreError::Corrupt("bad workspace key".into()));
-        };
-        let ws = id(ws, WorkspaceId::parse)?;
+        let ws = id(keys::decode_workspace(&key)?, WorkspaceId::parse)?;
         let mut products = catalog.always_enabled();
-        for name in text(&value)?.split(',').filter(|n| !n.is_empty()) {
+        for name in record::decode_products(&value)? {
             match catalog.product_id(name) {
                 Some(product) => products = products.with(product),
                 None => report.skipped.push(format!(
@@ -193,9 +188,11 @@ fn load_range(
         parts.products = products;
         let (mut last_type, mut last_id) = (None, Vec::new());
         while let Some((key, value)) = next_of(&mut instances, keys::INSTANCES, &workspace)? {
-            let [_, ty, first] = keys::parts(&key, keys::INSTANCES)[..] else {
-                return Err(StoreError::Corrupt("bad instance chunk key".into()));
-            };
+            let keys::InstanceChunkKey {
+                type_name: ty,
+                first,
+                ..
+            } = keys::decode_instance_chunk(&key)?;
             let Some(ty) = catalog.type_id(text(ty)?) else {
                 report.skipped.push(format!(
                     "workspace `{workspace}`: resource type `{}` is not in the catalog",
@@ -210,10 +207,10 @@ fn load_range(
                 let (rid, record) = record?;
                 in_order(&mut last_id, rid)?;
                 let key = (ty, id(rid, ResourceId::parse)?);
-                let parent = match keys::parts(record, b"")[..] {
-                    [b""] | [] => None,
-                    [pty, pid] => match catalog.type_id(text(pty)?) {
-                        Some(pty) => Some((pty, id(pid, ResourceId::parse)?)),
+                let parent = match record::decode_instance(record)? {
+                    None => None,
+                    Some((pty, pid)) => match catalog.type_id(pty) {
+                        Some(pty) => Some((pty, id(pid.as_bytes(), ResourceId::parse)?)),
                         None => {
                             // Registered without its parent, which the catalog cannot
                             // name; the record is kept as it is for when it can.
@@ -221,14 +218,13 @@ fn load_range(
                                 "workspace `{workspace}`: the parent of `{}` is of type \
                                  `{}`, which is not in the catalog; kept without it",
                                 text(rid)?,
-                                text(pty)?
+                                pty
                             ));
                             retained_instances
                                 .insert((workspace.clone(), key.clone()), record.to_vec());
                             None
                         }
                     },
-                    _ => return Err(StoreError::Corrupt("bad instance record".into())),
                 };
                 parts.instances.push((key, parent));
             }
@@ -238,21 +234,14 @@ fn load_range(
 
         last_id.clear();
         while let Some((key, value)) = next_of(&mut members, keys::MEMBERS, &workspace)? {
-            let [_, first] = keys::parts(&key, keys::MEMBERS)[..] else {
-                return Err(StoreError::Corrupt("bad member chunk key".into()));
-            };
+            let (_, first) = keys::decode_member_chunk(&key)?;
             for record in chunk_records(boundaries, first, &value) {
                 let (user, record) = record?;
                 in_order(&mut last_id, user)?;
                 let user = id(user, UserId::parse)?;
-                let mut lines = record.split(|b| *b == b'\n');
-                let membership = match lines.next() {
-                    Some(b"owner") => Membership::Owner,
-                    Some(b"member") => Membership::Member,
-                    _ => return Err(StoreError::Corrupt("bad membership record".into())),
-                };
-                let mut grants = Vec::with_capacity(record.iter().filter(|b| **b == b'\n').count());
-                for line in lines {
+                let record = record::decode_member(record)?;
+                let mut grants = Vec::with_capacity(record.grant_count());
+                for line in record.grant_lines() {
                     match grant(catalog, line, &parts.instances, &mut report)? {
                         Some(grant) => grants.push(grant),
                         None => retained
@@ -262,7 +251,13 @@ fn load_range(
                     }
                 }
                 let grants = grants.into_boxed_slice();
-                parts.members.push((user, Member { membership, grants }));
+                parts.members.push((
+                    user,
+                    Member {
+                        membership: record.membership,
+                        grants,
+                    },
+                ));
             }
         }
         workspaces.insert(workspace, Workspace::from_parts(&mut parts));
@@ -287,11 +282,8 @@ fn next_of(
     loop {
         let order = match records.peek() {
             None => return Ok(None),
-            Some(Ok((key, _))) => keys::parts(key, prefix)
-                .first()
-                .map_or(Ordering::Less, |ws| {
-                    (*ws).cmp(workspace.as_str().as_bytes())
-                }),
+            Some(Ok((key, _))) => keys::workspace_of(key, prefix)
+                .map_or(Ordering::Less, |ws| ws.cmp(workspace.as_str().as_bytes())),
             Some(Err(_)) => Ordering::Equal,
         };
         match order {
@@ -354,38 +346,39 @@ fn grant(
     instances: &[(InstanceKey, Option<InstanceKey>)],
     report: &mut LoadReport,
 ) -> Result<Option<Grant>, StoreError> {
-    let (role_name, scope) = match keys::parts(line, b"")[..] {
-        [role, b"a"] => (text(role)?, None),
-        [role, tagged_type, rid] => (text(role)?, Some((tagged_type, rid))),
-        _ => return Err(StoreError::Corrupt("bad grant in a member record".into())),
-    };
-    let Some(role) = catalog.role_id(role_name) else {
+    let stored = record::decode_grant(line)?;
+    let Some(role) = catalog.role_id(stored.role) else {
         *report
             .unknown_roles
-            .entry(role_name.to_owned())
+            .entry(stored.role.to_owned())
             .or_default() += 1;
         return Ok(None);
     };
-    let scope = match scope {
-        None => Scope::All,
-        Some((tagged_type, rid)) => {
-            let type_name = text(tagged_type.get(1..).unwrap_or_default())?;
+    let scope = match stored.scope {
+        ScopeRecord::All => Scope::All,
+        ScopeRecord::Instance { type_name, id } => {
             let Some(ty) = catalog.type_id(type_name) else {
                 report.skipped.push(format!(
-                    "grant of `{role_name}`: resource type `{type_name}` is not in the catalog"
+                    "grant of `{}`: resource type `{type_name}` is not in the catalog",
+                    stored.role
                 ));
                 return Ok(None);
             };
-            let rid = text(rid)?;
-            let id = match registered_id(instances, ty, rid) {
+            let id = match registered_id(instances, ty, id) {
                 Some(stored) => stored.clone(),
-                None => ResourceId::parse(rid)
+                None => ResourceId::parse(id)
                     .map_err(|e| StoreError::Corrupt(format!("bad id in a grant: {e}")))?,
             };
             Scope::Instance(ty, id)
         }
     };
     Ok(Some(Grant { role, scope }))
+}
+
+/// The last revision the database holds; 0 for a new one.
+pub fn read_revision(db: &sled::Db) -> Result<u64, StoreError> {
+    db.get(keys::REVISION)?
+        .map_or(Ok(0), |bytes| record::decode_u64(&bytes, "the revision"))
 }
 
 /// Lines of member records the catalog in force cannot represent, by member, kept so
@@ -408,16 +401,6 @@ pub struct Loaded {
     pub retained: Retained,
     /// The instance records whose parent's type is not in the catalog.
     pub retained_instances: RetainedInstances,
-}
-
-/// The product names stored for a set of products.
-pub fn products_value(catalog: &Catalog, products: ProductSet) -> Vec<u8> {
-    products
-        .iter()
-        .map(|p| catalog.product_name(p))
-        .collect::<Vec<_>>()
-        .join(",")
-        .into_bytes()
 }
 
 #[cfg(test)]
@@ -506,7 +489,7 @@ mod tests {
             db.insert(keys::instance_chunk(orphan, "source", ""), record)
                 .unwrap();
         }
-        let boundaries = crate::store::chunk_boundaries(&db).unwrap();
+        let boundaries = crate::store::open::prepare(&db).unwrap();
         for threads in [1, 2, 3, 7, 100] {
             let loaded = load_on(&db, &catalog, boundaries, threads).unwrap();
             assert_eq!(

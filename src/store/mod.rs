@@ -5,10 +5,9 @@
 
 mod blobs;
 mod change_log;
-mod chunks;
-pub mod keys;
 mod load;
-mod upgrade;
+mod open;
+mod record;
 mod workspaces;
 mod writer;
 
@@ -26,6 +25,8 @@ use crate::{
 };
 
 pub use workspaces::Workspaces;
+
+use open::open_db;
 
 /// A consistent view of every workspace at one revision.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +68,12 @@ pub enum StoreError {
     /// A record could not be decoded.
     #[error("database is corrupt: {0}")]
     Corrupt(String),
+    /// The data directory is of a format this build does not read.
+    #[error("the data directory is of {0}")]
+    Unsupported(String),
+    /// A thread of the store could not be started.
+    #[error("cannot start the {0} thread: {1}")]
+    Spawn(&'static str, #[source] std::io::Error),
     /// The store is closed or stopped taking writes after a failure.
     #[error("the store is not taking writes")]
     Closed,
@@ -134,18 +141,11 @@ impl Store {
         config: &StoreConfig,
     ) -> Result<Self, StoreError> {
         let db = open_db(dir, config)?;
+        let boundaries = open::prepare(&db)?;
         let mut blobs = blobs::Blobs::new(dir);
-        // Before loading: moving an old log out of sled reads it, and loading reuses that
-        // memory.
-        let (mut log, pending) = change_log::ChangeLog::open(
-            &db,
-            &mut blobs,
-            &catalog,
-            &dir.join(CHANGE_LOG_DIR),
-            config.change_log_bytes,
-        )?;
-        let boundaries = chunk_boundaries(&db)?;
-        upgrade::upgrade(&db, &mut blobs, boundaries)?;
+        let mut log =
+            change_log::ChangeLog::open(&dir.join(CHANGE_LOG_DIR), config.change_log_bytes)?;
+        let pending = log.pending(&catalog, load::read_revision(&db)?)?;
         let load::Loaded {
             revision,
             workspaces,
@@ -178,8 +178,9 @@ impl Store {
                 revision = snapshot.revision,
                 "redid the change log's entries the database lacked"
             );
-            log.settle();
         }
+        // Entries to redo stay until the state has them.
+        log.settle();
         info!(
             revision = snapshot.revision,
             workspaces = snapshot.workspaces.len(),
@@ -200,7 +201,7 @@ impl Store {
         let handle = std::thread::Builder::new()
             .name("accessd-writer".into())
             .spawn(move || writer.run(receiver))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::Spawn("writer", e))?;
         Ok(Self {
             catalog,
             published,
@@ -309,54 +310,8 @@ impl Store {
     }
 }
 
-/// Opens sled, waiting up to [`LOCK_WAIT`] for the directory's lock: sled's background
-/// flusher releases it up to half a second after the previous owner in this process
-/// (a restart, a test) dropped its handle. Another process holding it still fails.
-fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
-    let started = std::time::Instant::now();
-    loop {
-        match sled::Config::new()
-            .path(dir)
-            .cache_capacity(config.cache_bytes)
-            .open()
-        {
-            Err(sled::Error::Io(err))
-                if err.kind() == std::io::ErrorKind::Other
-                    && err.to_string().contains("could not acquire lock")
-                    && started.elapsed() < LOCK_WAIT =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(25));
-            }
-            opened => return Ok(opened?),
-        }
-    }
-}
-
-/// The database's chunk boundaries: drawn and stored durably when it has none yet, before
-/// any chunk is written.
-fn chunk_boundaries(db: &sled::Db) -> Result<chunks::Boundaries, StoreError> {
-    if let Some(stored) = db.get(keys::CHUNK_BOUNDARIES)? {
-        return chunks::Boundaries::decode(&stored)
-            .ok_or_else(|| StoreError::Corrupt("bad chunk boundaries".into()));
-    }
-    if db.scan_prefix(keys::MEMBERS).next().is_some()
-        || db.scan_prefix(keys::INSTANCES).next().is_some()
-    {
-        return Err(StoreError::Corrupt(
-            "the database has chunks but not their boundaries".into(),
-        ));
-    }
-    let boundaries = chunks::Boundaries::drawn();
-    db.insert(keys::CHUNK_BOUNDARIES, &boundaries.encode())?;
-    db.flush()?;
-    Ok(boundaries)
-}
-
 /// The change log's directory, in the data directory.
 pub const CHANGE_LOG_DIR: &str = "change_log";
-
-/// How long [`Store::open`] waits for the database's lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Drop for Store {
     fn drop(&mut self) {

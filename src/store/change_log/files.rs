@@ -1,0 +1,203 @@
+//! The change log's segment files: appended to and made durable, started anew once the
+//! current one holds an eighth of the budget, deleted oldest first past it, and cut
+//! where recovery says. Knows bytes and lines, not what they mean.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Write as _},
+    path::{Path, PathBuf},
+};
+
+use tracing::warn;
+
+use super::format::GroupLines;
+use crate::store::StoreError;
+
+/// The extension of segment files.
+const SEGMENT_EXTENSION: &str = "jsonl";
+
+/// One segment file: the first revision it holds (its name) and its size.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment {
+    /// The revision of its first line.
+    pub first: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// The change log's files and how much they hold; owned by the writer.
+pub struct ChangeLog {
+    dir: PathBuf,
+    /// The most bytes kept; 0 logs nothing.
+    budget: u64,
+    /// Oldest first; the last one is appended to.
+    segments: Vec<Segment>,
+    /// The last segment, open for appending, once written to since open.
+    current: Option<File>,
+}
+
+impl ChangeLog {
+    /// Opens the change log in `dir` (created if missing), with a budget of `budget`
+    /// bytes. What it holds past the state is read back with [`ChangeLog::pending`].
+    pub fn open(dir: &Path, budget: u64) -> Result<Self, StoreError> {
+        if !dir.is_dir() {
+            fs::create_dir_all(dir)?;
+            // The new directory's name must survive a crash, as its files' names do.
+            if let Some(parent) = dir.parent() {
+                File::open(parent)?.sync_all()?;
+            }
+        }
+        let mut log = Self {
+            dir: dir.to_owned(),
+            budget,
+            segments: Vec::new(),
+            current: None,
+        };
+        log.segments = log.list()?;
+        Ok(log)
+    }
+
+    /// Whether writes are logged (a budget of 0 logs nothing).
+    pub fn enabled(&self) -> bool {
+        self.budget > 0
+    }
+
+    /// Appends a write group's lines to the current segment (starting a new one if it
+    /// is full) and makes them durable.
+    pub fn append(&mut self, group: &GroupLines) -> Result<(), StoreError> {
+        if group.is_empty() || !self.enabled() {
+            return Ok(());
+        }
+        let first = group.first_revision();
+        let full = self
+            .segments
+            .last()
+            .is_none_or(|last| last.bytes >= self.segment_bytes());
+        if full {
+            self.segments.push(Segment { first, bytes: 0 });
+            self.current = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.path(first))?,
+            );
+            // The new file's name must survive a crash as well as its contents.
+            File::open(&self.dir)?.sync_all()?;
+        }
+        let file = match &mut self.current {
+            Some(file) => file,
+            None => {
+                let last = self.segments.last().map_or(first, |last| last.first);
+                let path = self.path(last);
+                self.current
+                    .insert(OpenOptions::new().append(true).open(path)?)
+            }
+        };
+        file.write_all(group.bytes())?;
+        file.sync_data()?;
+        if let Some(last) = self.segments.last_mut() {
+            last.bytes += group.bytes().len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest segments while the log holds more than its budget; never the
+    /// one being appended to. A file that cannot be deleted is left, and reported.
+    pub fn trim(&mut self) {
+        let mut held: u64 = self.segments.iter().map(|s| s.bytes).sum();
+        while held > self.budget && self.segments.len() > 1 {
+            let oldest = self.segments.remove(0);
+            held -= oldest.bytes;
+            if let Err(err) = fs::remove_file(self.path(oldest.first)) {
+                warn!(%err, first = oldest.first, "cannot delete a change log file");
+            }
+        }
+    }
+
+    /// Keeps the log within its budget, deleting all of it with a budget of 0: at open
+    /// once nothing is left to redo, or once the store has redone it.
+    pub fn settle(&mut self) {
+        if self.budget > 0 {
+            self.trim();
+            return;
+        }
+        for segment in std::mem::take(&mut self.segments) {
+            if let Err(err) = fs::remove_file(self.path(segment.first)) {
+                warn!(%err, first = segment.first, "cannot delete a change log file");
+            }
+        }
+    }
+
+    /// The segment files, oldest first.
+    pub(super) fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The path of the segment whose first revision is `first`.
+    pub(super) fn path(&self, first: u64) -> PathBuf {
+        self.dir.join(segment_name(first))
+    }
+
+    /// Cuts the log at byte `offset` of segment `index`: that file is truncated there
+    /// (removed whole at offset 0: its name says it starts with a revision it no longer
+    /// holds), and every later file removed. Returns how many files were removed.
+    pub(super) fn cut(&mut self, index: usize, offset: u64) -> io::Result<usize> {
+        let keep = if offset == 0 { index } else { index + 1 };
+        let removed = self.segments.split_off(keep.min(self.segments.len()));
+        for segment in &removed {
+            fs::remove_file(self.path(segment.first))?;
+        }
+        if let Some(segment) = self.segments.last_mut().filter(|_| offset > 0) {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(self.dir.join(segment_name(segment.first)))?;
+            file.set_len(offset)?;
+            file.sync_all()?;
+            segment.bytes = offset;
+        }
+        File::open(&self.dir)?.sync_all()?;
+        Ok(removed.len())
+    }
+
+    /// Makes the segments from `index` on durable, and the directory: lines a kill may
+    /// have left written but not synced.
+    pub(super) fn sync_from(&self, index: usize) -> io::Result<()> {
+        for segment in self.segments.iter().skip(index) {
+            File::open(self.path(segment.first))?.sync_all()?;
+        }
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// The segment files in the directory, oldest first.
+    fn list(&self) -> Result<Vec<Segment>, StoreError> {
+        let mut segments = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let first = name
+                .to_str()
+                .and_then(|name| name.strip_suffix(SEGMENT_EXTENSION))
+                .and_then(|stem| stem.strip_suffix('.'))
+                .and_then(|stem| stem.parse::<u64>().ok());
+            if let Some(first) = first {
+                let bytes = entry.metadata()?.len();
+                segments.push(Segment { first, bytes });
+            }
+        }
+        segments.sort_by_key(|segment| segment.first);
+        Ok(segments)
+    }
+
+    /// The size at which a segment is closed and the next one started: an eighth of the
+    /// budget, so that deleting the oldest file keeps the log between seven eighths of
+    /// the budget and all of it.
+    fn segment_bytes(&self) -> u64 {
+        (self.budget / 8).max(1)
+    }
+}
+
+/// The name of the segment file whose first revision is `first`: zero-padded, so that
+/// names sort as revisions.
+pub fn segment_name(first: u64) -> String {
+    format!("{first:020}.{SEGMENT_EXTENSION}")
+}

@@ -1,0 +1,466 @@
+//! The change log's line format: a write's entry as JSON lines, and a line read back
+//! into the changes it records. Lines name everything by name (roles, types,
+//! products), so they read the same under a reordered catalog, and are serialized
+//! straight from borrowed views of the changes (a bulk import logs every record).
+
+use std::io::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Catalog, Change, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId,
+    WorkspaceId,
+};
+
+/// The most bytes of changes on one line (a single larger change has a line of its own).
+pub const LINE_BYTES: usize = 6 * 1024 - 256;
+
+/// How the last line of a write group ends.
+pub const GROUP_END: &[u8] = b",\"end\":true}\n";
+
+/// A change as the log names it: written with `S = &str`, borrowed from the change and
+/// the catalog's names, and read back at open with `S = String`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ScopeView<S> {
+    All(S),
+    Instance { r#type: S, id: S },
+}
+
+#[derive(Serialize, Deserialize)]
+struct GrantView<S> {
+    role: S,
+    scope: ScopeView<S>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResourceView<S> {
+    r#type: S,
+    id: S,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum ChangeView<S> {
+    CreateWorkspace {
+        workspace: S,
+        products: Vec<S>,
+    },
+    SetProducts {
+        workspace: S,
+        products: Vec<S>,
+    },
+    DeleteWorkspace {
+        workspace: S,
+    },
+    SetMembership {
+        workspace: S,
+        user: S,
+        membership: S,
+    },
+    RemoveMember {
+        workspace: S,
+        user: S,
+    },
+    AddGrant {
+        workspace: S,
+        user: S,
+        grant: GrantView<S>,
+    },
+    RemoveGrant {
+        workspace: S,
+        user: S,
+        grant: GrantView<S>,
+    },
+    RegisterResource {
+        workspace: S,
+        resource: ResourceView<S>,
+        parent: Option<ResourceView<S>>,
+    },
+    DeleteResource {
+        workspace: S,
+        resource: ResourceView<S>,
+    },
+}
+
+fn grant<'a>(catalog: &'a Catalog, grant: &'a Grant) -> GrantView<&'a str> {
+    GrantView {
+        role: catalog.role_name(grant.role),
+        scope: match &grant.scope {
+            Scope::All => ScopeView::All("all"),
+            Scope::Instance(ty, id) => ScopeView::Instance {
+                r#type: catalog.type_name(*ty),
+                id: id.as_str(),
+            },
+        },
+    }
+}
+
+fn resource<'a>(catalog: &'a Catalog, key: &'a InstanceKey) -> ResourceView<&'a str> {
+    ResourceView {
+        r#type: catalog.type_name(key.0),
+        id: key.1.as_str(),
+    }
+}
+
+fn membership(membership: Membership) -> &'static str {
+    match membership {
+        Membership::Owner => "owner",
+        Membership::Member => "member",
+    }
+}
+
+fn view<'a>(catalog: &'a Catalog, change: &'a Change) -> ChangeView<&'a str> {
+    let products =
+        |set: ProductSet| -> Vec<&'a str> { set.iter().map(|p| catalog.product_name(p)).collect() };
+    match change {
+        Change::CreateWorkspace {
+            workspace,
+            products: set,
+        } => ChangeView::CreateWorkspace {
+            workspace: workspace.as_str(),
+            products: products(*set),
+        },
+        Change::SetProducts {
+            workspace,
+            products: set,
+        } => ChangeView::SetProducts {
+            workspace: workspace.as_str(),
+            products: products(*set),
+        },
+        Change::DeleteWorkspace { workspace } => ChangeView::DeleteWorkspace {
+            workspace: workspace.as_str(),
+        },
+        Change::SetMembership {
+            workspace,
+            user,
+            membership: m,
+        } => ChangeView::SetMembership {
+            workspace: workspace.as_str(),
+            user: user.as_str(),
+            membership: membership(*m),
+        },
+        Change::RemoveMember { workspace, user } => ChangeView::RemoveMember {
+            workspace: workspace.as_str(),
+            user: user.as_str(),
+        },
+        Change::AddGrant {
+            workspace,
+            user,
+            grant: g,
+        } => ChangeView::AddGrant {
+            workspace: workspace.as_str(),
+            user: user.as_str(),
+            grant: grant(catalog, g),
+        },
+        Change::RemoveGrant {
+            workspace,
+            user,
+            grant: g,
+        } => ChangeView::RemoveGrant {
+            workspace: workspace.as_str(),
+            user: user.as_str(),
+            grant: grant(catalog, g),
+        },
+        Change::RegisterResource {
+            workspace,
+            resource: r,
+            parent,
+        } => ChangeView::RegisterResource {
+            workspace: workspace.as_str(),
+            resource: resource(catalog, r),
+            parent: parent.as_ref().map(|p| resource(catalog, p)),
+        },
+        Change::DeleteResource {
+            workspace,
+            resource: r,
+        } => ChangeView::DeleteResource {
+            workspace: workspace.as_str(),
+            resource: resource(catalog, r),
+        },
+    }
+}
+
+/// The change log lines of one write group: formatted by the planner, appended and
+/// made durable by the committer ([`super::ChangeLog::append`]).
+#[derive(Debug, Default)]
+pub struct GroupLines {
+    /// The revision of the first entry.
+    first: u64,
+    /// Whole lines, each ending with a newline.
+    bytes: Vec<u8>,
+}
+
+impl GroupLines {
+    /// Appends the entry of one write: lines that are each a JSON object with the
+    /// revision, the line's part number and their count, the time, the command, and at
+    /// most [`LINE_BYTES`] of its changes.
+    pub fn push(
+        &mut self,
+        catalog: &Catalog,
+        revision: u64,
+        unix_millis: u128,
+        command: &str,
+        changes: &[Change],
+    ) {
+        if self.bytes.is_empty() {
+            self.first = revision;
+        }
+        // Each change serialized once, into one buffer, remembering where each ends.
+        let mut body = Vec::with_capacity(changes.len() * 192);
+        let mut ends = Vec::with_capacity(changes.len());
+        for change in changes {
+            // Serializing plain structs of strings to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut body, &view(catalog, change));
+            ends.push(body.len());
+        }
+        let changes: Vec<&[u8]> = std::iter::once(0)
+            .chain(ends.iter().copied())
+            .zip(ends.iter().copied())
+            .map(|(start, end)| body.get(start..end).unwrap_or_default())
+            .collect();
+        let command = serde_json::to_string(command).unwrap_or_default();
+        let rest = format!(r#""unix_millis":{unix_millis},"command":{command}"#);
+        assemble(&mut self.bytes, revision, rest.as_bytes(), &changes);
+    }
+
+    /// Marks the group's last line as its end (`"end":true`). At open only whole groups
+    /// are redone, so that the commands of a request stay all or nothing.
+    pub fn end(&mut self) {
+        mark_group_end(&mut self.bytes);
+    }
+
+    /// Whether the group has no lines.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The revision of the group's first entry.
+    pub fn first_revision(&self) -> u64 {
+        self.first
+    }
+
+    /// The group's lines.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Marks the last of `lines` (whole lines) as the end of a write group.
+pub fn mark_group_end(lines: &mut Vec<u8>) {
+    if lines.ends_with(b"}\n") {
+        lines.truncate(lines.len() - 2);
+        lines.extend_from_slice(GROUP_END);
+    }
+}
+
+/// Appends the lines of the entry of `revision` holding `changes` (each a serialized
+/// JSON object) to `out`, with `rest`, the fields after the part
+/// (`"unix_millis":..,"command":..`).
+fn assemble(out: &mut Vec<u8>, revision: u64, rest: &[u8], changes: &[&[u8]]) {
+    let mut bounds = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, change) in changes.iter().enumerate() {
+        if size + change.len() > LINE_BYTES && i > start {
+            bounds.push(start..i);
+            (start, size) = (i, 0);
+        }
+        size += change.len() + 1;
+    }
+    bounds.push(start..changes.len());
+    let count = bounds.len();
+    for (part, bounds) in bounds.into_iter().enumerate() {
+        let changes = changes.get(bounds).unwrap_or_default();
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            out,
+            r#"{{"revision":{revision},"part":{part},"parts":{count},"#
+        );
+        out.extend_from_slice(rest);
+        out.extend_from_slice(br#","changes":["#);
+        for (i, change) in changes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(change);
+        }
+        out.extend_from_slice(b"]}\n");
+    }
+}
+
+/// A line of the log read back: the changes of one part of one revision's entry.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ReadLine {
+    pub revision: u64,
+    pub part: u64,
+    pub parts: u64,
+    pub changes: Vec<Change>,
+    /// Whether it is the last line of a write group's (`"end":true`).
+    pub end: bool,
+}
+
+/// Why a line cannot be read back.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Not an entry of this log: torn or garbled, as a power loss leaves a line written
+    /// but not synced.
+    Malformed(String),
+    /// An entry, but of names the catalog in force does not have.
+    Unknown(String),
+}
+
+#[derive(Deserialize)]
+struct LineRecord {
+    revision: u64,
+    part: u64,
+    parts: u64,
+    changes: Vec<ChangeView<String>>,
+    #[serde(default)]
+    end: bool,
+}
+
+/// Reads a line of the log back into the changes it records, by `catalog`'s names.
+pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, ReadError> {
+    let malformed = |why: String| ReadError::Malformed(why);
+    let unknown = |what: &str, name: &str| ReadError::Unknown(format!("unknown {what} `{name}`"));
+    let record: LineRecord = serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
+    let workspace =
+        |id: String| WorkspaceId::parse(&id).map_err(|e| malformed(format!("workspace: {e}")));
+    let user = |id: String| UserId::parse(&id).map_err(|e| malformed(format!("user: {e}")));
+    let products = |names: Vec<String>| {
+        names.iter().try_fold(ProductSet::default(), |set, name| {
+            catalog
+                .product_id(name)
+                .map(|id| set.with(id))
+                .ok_or_else(|| unknown("product", name))
+        })
+    };
+    let resource = |r: ResourceView<String>| -> Result<InstanceKey, ReadError> {
+        let ty = catalog
+            .type_id(&r.r#type)
+            .ok_or_else(|| unknown("resource type", &r.r#type))?;
+        let id = ResourceId::parse(&r.id).map_err(|e| malformed(format!("resource id: {e}")))?;
+        Ok((ty, id))
+    };
+    let grant = |g: GrantView<String>| -> Result<Grant, ReadError> {
+        let role = catalog
+            .role_id(&g.role)
+            .ok_or_else(|| unknown("role", &g.role))?;
+        let scope = match g.scope {
+            ScopeView::All(all) if all == "all" => Scope::All,
+            ScopeView::All(other) => return Err(unknown("scope", &other)),
+            ScopeView::Instance { r#type, id } => {
+                let (ty, id) = resource(ResourceView { r#type, id })?;
+                Scope::Instance(ty, id)
+            }
+        };
+        Ok(Grant { role, scope })
+    };
+    let changes = record
+        .changes
+        .into_iter()
+        .map(|change| {
+            Ok(match change {
+                ChangeView::CreateWorkspace {
+                    workspace: ws,
+                    products: names,
+                } => Change::CreateWorkspace {
+                    workspace: workspace(ws)?,
+                    products: products(names)?,
+                },
+                ChangeView::SetProducts {
+                    workspace: ws,
+                    products: names,
+                } => Change::SetProducts {
+                    workspace: workspace(ws)?,
+                    products: products(names)?,
+                },
+                ChangeView::DeleteWorkspace { workspace: ws } => Change::DeleteWorkspace {
+                    workspace: workspace(ws)?,
+                },
+                ChangeView::SetMembership {
+                    workspace: ws,
+                    user: u,
+                    membership,
+                } => Change::SetMembership {
+                    workspace: workspace(ws)?,
+                    user: user(u)?,
+                    membership: match membership.as_str() {
+                        "owner" => Membership::Owner,
+                        "member" => Membership::Member,
+                        other => return Err(unknown("membership", other)),
+                    },
+                },
+                ChangeView::RemoveMember {
+                    workspace: ws,
+                    user: u,
+                } => Change::RemoveMember {
+                    workspace: workspace(ws)?,
+                    user: user(u)?,
+                },
+                ChangeView::AddGrant {
+                    workspace: ws,
+                    user: u,
+                    grant: g,
+                } => Change::AddGrant {
+                    workspace: workspace(ws)?,
+                    user: user(u)?,
+                    grant: grant(g)?,
+                },
+                ChangeView::RemoveGrant {
+                    workspace: ws,
+                    user: u,
+                    grant: g,
+                } => Change::RemoveGrant {
+                    workspace: workspace(ws)?,
+                    user: user(u)?,
+                    grant: grant(g)?,
+                },
+                ChangeView::RegisterResource {
+                    workspace: ws,
+                    resource: r,
+                    parent,
+                } => Change::RegisterResource {
+                    workspace: workspace(ws)?,
+                    resource: resource(r)?,
+                    parent: parent.map(resource).transpose()?,
+                },
+                ChangeView::DeleteResource {
+                    workspace: ws,
+                    resource: r,
+                } => Change::DeleteResource {
+                    workspace: workspace(ws)?,
+                    resource: resource(r)?,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, ReadError>>()?;
+    Ok(ReadLine {
+        revision: record.revision,
+        part: record.part,
+        parts: record.parts,
+        changes,
+        end: record.end,
+    })
+}
+
+/// The revision and part a line names, read from its start (`{"revision":R,"part":P,`);
+/// part 0 if it names none.
+pub fn line_position(line: &[u8]) -> Option<(u64, u64)> {
+    let number = |rest: &[u8]| -> Option<(u64, usize)> {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let value = std::str::from_utf8(rest.get(..digits)?)
+            .ok()?
+            .parse()
+            .ok()?;
+        Some((value, digits))
+    };
+    let rest = line.strip_prefix(br#"{"revision":"#)?;
+    let (revision, digits) = number(rest)?;
+    let part = rest
+        .get(digits..)
+        .and_then(|rest| rest.strip_prefix(br#","part":"#))
+        .and_then(number)
+        .map_or(0, |(part, _)| part);
+    Some((revision, part))
+}

@@ -1,0 +1,15 @@
+//! The change log: what each revision changed and when, for replicas and auditors, and
+//! the redo log of the state. JSON lines in segment files of the data directory's
+//! `change_log/` (`format`, `files`), read back at open to redo what the state lacks
+//! (`recovery`).
+
+mod files;
+mod format;
+mod recovery;
+
+#[cfg(test)]
+mod tests;
+
+pub use files::ChangeLog;
+pub use format::GroupLines;
+pub use recovery::Pending;

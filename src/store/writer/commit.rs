@@ -1,0 +1,84 @@
+//! The commit thread: makes each planned group durable (its change log lines, then its
+//! state), then publishes it and answers its callers, in the order planned. After a
+//! failure it stops, and every group planned after the failed one is refused.
+
+use std::sync::{
+    Arc,
+    mpsc::{Receiver, RecvTimeoutError, Sender},
+};
+
+use arc_swap::ArcSwap;
+use tracing::{debug, error};
+
+use super::plan::Planned;
+use crate::store::{
+    Snapshot, StoreError,
+    blobs::{self, Blobs},
+    change_log::ChangeLog,
+};
+
+/// The committing side of the writer, owned by its thread.
+pub struct Committer {
+    pub db: sled::Db,
+    pub blobs: Blobs,
+    pub log: ChangeLog,
+    pub published: Arc<ArcSwap<Snapshot>>,
+    /// Told once each group is answered.
+    pub committed: Sender<()>,
+}
+
+impl Committer {
+    /// Commits groups until the planner stops, then flushes a last time. After a
+    /// failure it stops at once: groups planned on top of the failed one are refused.
+    pub fn run(mut self, planned: Receiver<Planned>) {
+        loop {
+            let group = match planned.recv_timeout(blobs::IDLE_SYNC) {
+                Ok(group) => group,
+                Err(RecvTimeoutError::Disconnected) => break,
+                // sled writes blob files from its own threads too (`store::blobs`).
+                Err(RecvTimeoutError::Timeout) => match self.blobs.sync_new() {
+                    Ok(_) => continue,
+                    Err(err) => {
+                        error!(%err, "cannot sync blob files; refusing further writes");
+                        return;
+                    }
+                },
+            };
+            if group.changed {
+                if let Err(err) = self.make_durable(&group.log, group.batch) {
+                    error!(%err, "write failed; refusing further writes");
+                    for (reply, _) in group.replies {
+                        let _ = reply.send(Err(StoreError::Closed));
+                    }
+                    return;
+                }
+                self.published.store(group.snapshot);
+                debug!(revision = group.revision, "group committed");
+            }
+            for (reply, results) in group.replies {
+                let _ = reply.send(Ok(results));
+            }
+            self.log.trim();
+            let _ = self.committed.send(());
+        }
+        if let Err(err) = self.blobs.flush(&self.db) {
+            error!(%err, "final flush failed");
+        }
+    }
+
+    /// Makes a group durable. The log is durable first, so a crash before the state's
+    /// flush leaves log lines the state never reached (redone at open), never state
+    /// without its log. The state's batch is atomic in sled, and the flush makes it
+    /// durable before anyone hears of it.
+    fn make_durable(
+        &mut self,
+        log: &Option<crate::store::change_log::GroupLines>,
+        batch: sled::Batch,
+    ) -> Result<(), StoreError> {
+        if let Some(lines) = log {
+            self.log.append(lines)?;
+        }
+        self.db.apply_batch(batch)?;
+        self.blobs.flush(&self.db)
+    }
+}

@@ -1,0 +1,175 @@
+//! The single writer, in two threads: the planner (`plan`, with the chunk rewrites of
+//! `layout`) turns queued commands into write groups, and the committer (`commit`)
+//! makes each durable, publishes it and answers its callers, in order. `redo` applies
+//! at open what the change log holds and the state lacks, as the planner would.
+
+mod commit;
+mod layout;
+mod plan;
+mod redo;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, oneshot};
+use tracing::error;
+
+pub use redo::{Redone, redo};
+
+use self::{commit::Committer, layout::Layout, plan::Planner};
+use super::{
+    Snapshot, StoreError, WriteOutcome,
+    blobs::Blobs,
+    change_log::ChangeLog,
+    load::{Retained, RetainedInstances},
+    record::chunks::Boundaries,
+};
+use crate::{
+    engine::{Command, WriteError},
+    model::Catalog,
+};
+
+/// The most commands persisted under one flush.
+const MAX_GROUP: usize = 1024;
+
+/// The size of a request (in commands) from which it is planned while the group before
+/// it is still being committed: a bulk-import batch.
+const AHEAD_FROM: usize = MAX_GROUP;
+
+/// How the commands of one request are numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revisions {
+    /// Each command that changes something gets its own revision and change-log entry.
+    EachCommand,
+    /// The request gets one revision and one change-log entry for all its changes.
+    OneForAll,
+}
+
+/// What the callers of one request are answered: one outcome per command.
+pub type Answer = Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>;
+
+/// Queued commands and where their outcomes go.
+pub struct Request {
+    /// The commands, applied in order and atomically together.
+    pub commands: Vec<Command>,
+    /// How they are numbered.
+    pub revisions: Revisions,
+    /// Receives one outcome per command.
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// The writer's state, handed to its thread.
+pub struct Writer {
+    /// The database.
+    pub db: sled::Db,
+    /// The change log, written with each group and trimmed after it.
+    pub log: ChangeLog,
+    /// The catalog commands are planned with.
+    pub catalog: Arc<Catalog>,
+    /// sled's blob files, synced around each flush and while idle.
+    pub blobs: Blobs,
+    /// Where new states are published for readers.
+    pub published: Arc<ArcSwap<Snapshot>>,
+    /// Member record lines of roles the catalog does not have, rewritten with the record.
+    pub retained: Retained,
+    /// Instance records with a parent of a type the catalog does not have, rewritten as
+    /// they are.
+    pub retained_instances: RetainedInstances,
+    /// Where the database's chunks start.
+    pub boundaries: Boundaries,
+}
+
+impl Writer {
+    /// Serves requests until every sender is dropped, then flushes a last time. Plans on
+    /// this thread and commits on another, so that a group is planned while the one
+    /// before it is being made durable.
+    pub fn run(self, mut requests: mpsc::Receiver<Request>) {
+        let Writer {
+            db,
+            blobs,
+            log,
+            catalog,
+            published,
+            retained,
+            retained_instances,
+            boundaries,
+        } = self;
+        let layout = Layout {
+            catalog: Arc::clone(&catalog),
+            boundaries,
+            retained,
+            retained_instances,
+        };
+        let mut planner = Planner::new(db.clone(), log.enabled(), published.load_full(), layout);
+        let (committed, acks) = std::sync::mpsc::channel();
+        let committer = Committer {
+            db,
+            blobs,
+            log,
+            published,
+            committed,
+        };
+        // At most one group waits while another commits.
+        let (to_commit, planned) = std::sync::mpsc::sync_channel(1);
+        let committing = std::thread::Builder::new()
+            .name("accessd-commit".into())
+            .spawn(move || committer.run(planned));
+        let committing = match committing {
+            Ok(handle) => handle,
+            Err(err) => return refuse_all(requests, &StoreError::Spawn("commit", err)),
+        };
+        let mut in_flight = 0_usize;
+        while let Some(first) = requests.blocking_recv() {
+            in_flight -= acks.try_iter().count().min(in_flight);
+            // Small writes wait for the group in flight, gathering more of them into the
+            // next group meanwhile: planning ahead of the disk would only split them into
+            // more groups, each with its own flush. Bulk batches are planned ahead.
+            if in_flight > 0 && first.commands.len() < AHEAD_FROM {
+                in_flight = match acks.recv() {
+                    Ok(()) => in_flight - 1,
+                    Err(_) => 0,
+                };
+            }
+            let mut group = vec![first];
+            let mut queued = group.iter().map(|r| r.commands.len()).sum::<usize>();
+            while queued < MAX_GROUP {
+                match requests.try_recv() {
+                    Ok(request) => {
+                        queued += request.commands.len();
+                        group.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let planned = match planner.plan(group) {
+                Ok(planned) => planned,
+                Err(err) => {
+                    drop(to_commit);
+                    let _ = committing.join();
+                    return refuse_all(requests, &err);
+                }
+            };
+            // Refused once the committer has stopped after a failure: the group's callers
+            // hear `Closed` as its replies are dropped.
+            if to_commit.send(planned).is_err() {
+                let _ = committing.join();
+                return refuse_all(requests, &StoreError::Closed);
+            }
+            in_flight += 1;
+        }
+        drop(to_commit);
+        let _ = committing.join();
+    }
+}
+
+/// After a failure of the database: refuses every queued and further request.
+fn refuse_all(mut requests: mpsc::Receiver<Request>, err: &StoreError) {
+    error!(%err, "write failed; refusing further writes");
+    requests.close();
+    while let Some(request) = requests.blocking_recv() {
+        let _ = request.reply.send(Err(StoreError::Closed));
+    }
+}
