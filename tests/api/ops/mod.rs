@@ -1,0 +1,13 @@
+//! Operating the server: gRPC health, reflection v1 and v1alpha, the admin token,
+//! stopping, and persistence across restarts.
+
+mod admin_token;
+mod health;
+mod reflection;
+mod restarts;
+mod stopping;
+
+use std::time::Duration;
+
+/// A guard against hanging forever on a server that does not stop; not a wait.
+const STOP_DEADLINE: Duration = Duration::from_secs(20);
