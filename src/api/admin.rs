@@ -1,21 +1,15 @@
 //! The write side: each method validates its request into an engine command, hands it
 //! to the store, and answers once the write is durable.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-};
+use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
 use super::{StoreSlot, convert, loaded, status};
 use crate::proto::{self, admin_service_server::AdminService};
 use crate::{
-    engine::{
-        Command,
-        migrate::{self, LegacyAssignment, RejectReason, Rejection, UserChange},
-    },
-    model::{Catalog, Grant, ResourceId, UserId, WorkspaceId, ids::IdError},
+    engine::Command,
+    model::{Grant, UserId, WorkspaceId},
     store::Store,
 };
 
@@ -62,13 +56,14 @@ impl AdminApi {
         }
     }
 
-    fn grant(
+    /// The workspace, user and grant a Grant or Revoke request names.
+    fn parse_grant(
         &self,
         workspace: &str,
         user: &str,
         role: &str,
         scope: Option<&proto::Scope>,
-    ) -> Result<(crate::model::WorkspaceId, crate::model::UserId, Grant), Status> {
+    ) -> Result<(WorkspaceId, UserId, Grant), Status> {
         let catalog = self.store()?.catalog();
         Ok((
             convert::workspace_id("workspace_id", workspace)?,
@@ -214,7 +209,7 @@ impl AdminService for AdminApi {
         request: Request<proto::GrantRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
-        let (workspace, user, grant) = self.grant(
+        let (workspace, user, grant) = self.parse_grant(
             &raw.workspace_id,
             &raw.user_id,
             &raw.role,
@@ -234,7 +229,7 @@ impl AdminService for AdminApi {
         request: Request<proto::RevokeRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
         let raw = request.into_inner();
-        let (workspace, user, grant) = self.grant(
+        let (workspace, user, grant) = self.parse_grant(
             &raw.workspace_id,
             &raw.user_id,
             &raw.role,
@@ -253,202 +248,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::MigrateLegacyRolesRequest>,
     ) -> Result<Response<proto::MigrateLegacyRolesResponse>, Status> {
-        let raw = request.into_inner();
-        let catalog = self.store()?.catalog();
-        let (assignments, mut rejected) = legacy_assignments(&raw.assignments);
-        let (changes, refused, revision) = if raw.dry_run {
-            let snapshot = self.store()?.snapshot();
-            let plan = migrate::plan(catalog, |id| snapshot.workspace(id), &assignments);
-            let commands = plan.workspaces.iter().flat_map(|w| &w.commands);
-            (
-                migrate::user_changes(commands),
-                plan.rejected,
-                snapshot.revision,
-            )
-        } else {
-            self.migrate(assignments).await?
-        };
-        rejected.extend(
-            refused
-                .iter()
-                .map(|r| rejection_message(r.index, &r.reason)),
-        );
-        rejected.sort_by_key(|r| r.index);
-        tracing::info!(
-            dry_run = raw.dry_run,
-            users = changes.len(),
-            rejected = rejected.len(),
-            revision,
-            "legacy roles migrated"
-        );
-        Ok(Response::new(proto::MigrateLegacyRolesResponse {
-            changed: changes
-                .iter()
-                .map(|change| user_change_message(catalog, change))
-                .collect(),
-            rejected,
-            revision,
-            dry_run: raw.dry_run,
-        }))
-    }
-}
-
-/// How many times a migration plans and writes: a concurrent write between the snapshot
-/// a plan was made on and the write can make the store refuse some of a workspace's
-/// commands; that workspace is then planned again on a fresh snapshot.
-const MIGRATION_ATTEMPTS: usize = 3;
-
-/// What a migration did: the users it changed, the assignments the engine rejected, and
-/// the revision after it.
-type Migrated = (Vec<UserChange>, Vec<Rejection>, u64);
-
-impl AdminApi {
-    /// Plans the migration on a snapshot, checks every workspace's commands there (so a
-    /// workspace is never refused part-way against that state), and writes them all in
-    /// one durable batch. If a concurrent write made the store refuse some command, only
-    /// that workspace's assignments are planned again; planning is idempotent, so the
-    /// second plan holds only what is still missing. The report lists what was written.
-    /// One race is not caught: a user the plan adds as a member who is made an owner
-    /// between the snapshot and the write is set back to member, as the store has no
-    /// conditional write.
-    async fn migrate(&self, assignments: Vec<LegacyAssignment>) -> Result<Migrated, Status> {
-        let catalog = self.store()?.catalog();
-        let mut pending = assignments;
-        let mut written = Vec::new();
-        let mut rejected = Vec::new();
-        let mut revision = 0;
-        for attempt in 1..=MIGRATION_ATTEMPTS {
-            let snapshot = self.store()?.snapshot();
-            revision = revision.max(snapshot.revision);
-            let plan = migrate::plan(catalog, |id| snapshot.workspace(id), &pending);
-            let done: BTreeSet<usize> = plan.rejected.iter().map(|r| r.index).collect();
-            rejected.extend(plan.rejected);
-            let commands: Vec<Command> = plan
-                .workspaces
-                .into_iter()
-                .flat_map(|w| w.commands)
-                .collect();
-            if commands.is_empty() {
-                break;
-            }
-            let results = self
-                .store()?
-                .write_all(commands.clone())
-                .await
-                .map_err(|err| {
-                    tracing::error!(%err, "legacy migration failed");
-                    status::store(&err)
-                })?;
-            let mut refused = BTreeMap::new();
-            for (command, result) in commands.into_iter().zip(results) {
-                match result {
-                    Ok(outcome) => {
-                        revision = revision.max(outcome.revision);
-                        if outcome.changed {
-                            written.push(command);
-                        }
-                    }
-                    Err(error) => {
-                        refused.entry(command.workspace().clone()).or_insert(error);
-                    }
-                }
-            }
-            if refused.is_empty() {
-                break;
-            }
-            tracing::warn!(
-                attempt,
-                workspaces = refused.len(),
-                "legacy migration raced with other writes; planning those workspaces again"
-            );
-            pending.retain(|a| refused.contains_key(&a.workspace) && !done.contains(&a.index));
-            if attempt == MIGRATION_ATTEMPTS {
-                rejected.extend(pending.iter().filter_map(|a| {
-                    refused.get(&a.workspace).map(|error| Rejection {
-                        index: a.index,
-                        reason: RejectReason::WorkspaceRefused {
-                            workspace: a.workspace.clone(),
-                            error: error.clone(),
-                        },
-                    })
-                }));
-            }
-        }
-        Ok((migrate::user_changes(&written), rejected, revision))
-    }
-}
-
-/// Parses legacy assignments. A row with a malformed field is rejected on its own, with
-/// the field named; the rest of the batch goes on.
-fn legacy_assignments(
-    raw: &[proto::LegacyAssignment],
-) -> (Vec<LegacyAssignment>, Vec<proto::RejectedAssignment>) {
-    let mut assignments = Vec::with_capacity(raw.len());
-    let mut rejected = Vec::new();
-    for (index, row) in raw.iter().enumerate() {
-        match legacy_assignment(index, row) {
-            Ok(assignment) => assignments.push(assignment),
-            Err(reason) => rejected.push(rejection_message(index, reason)),
-        }
-    }
-    (assignments, rejected)
-}
-
-fn legacy_assignment(
-    index: usize,
-    raw: &proto::LegacyAssignment,
-) -> Result<LegacyAssignment, String> {
-    fn field<T>(name: &str, parsed: Result<T, IdError>) -> Result<T, String> {
-        parsed.map_err(|e| format!("`{name}`: {e}"))
-    }
-    Ok(LegacyAssignment {
-        index,
-        workspace: field("workspace_id", WorkspaceId::parse(&raw.workspace_id))?,
-        user: field("user_id", UserId::parse(&raw.user_id))?,
-        legacy_role: legacy_role_name(raw.legacy_role)?,
-        instance: match raw.source_id.as_str() {
-            "" => None,
-            id => Some(field("source_id", ResourceId::parse(id))?),
-        },
-    })
-}
-
-/// The name a legacy role has in the catalog's `[legacy]` table: its enum value's name
-/// without the prefix, in lower case (`LEGACY_ROLE_WORKSPACE_OWNER` is `workspace_owner`).
-fn legacy_role_name(raw: i32) -> Result<String, String> {
-    match proto::LegacyRole::try_from(raw) {
-        Ok(proto::LegacyRole::Unspecified) => Err("`legacy_role`: is not set".to_owned()),
-        Ok(role) => {
-            let name = role.as_str_name();
-            Ok(name
-                .strip_prefix("LEGACY_ROLE_")
-                .unwrap_or(name)
-                .to_ascii_lowercase())
-        }
-        Err(_) => Err(format!("`legacy_role`: unknown legacy role `{raw}`")),
-    }
-}
-
-fn rejection_message(index: usize, reason: impl ToString) -> proto::RejectedAssignment {
-    proto::RejectedAssignment {
-        // The index of a row of a message that fits in memory fits in a u32.
-        index: u32::try_from(index).unwrap_or(u32::MAX),
-        reason: reason.to_string(),
-    }
-}
-
-fn user_change_message(catalog: &Catalog, change: &UserChange) -> proto::MigratedUser {
-    proto::MigratedUser {
-        workspace_id: change.workspace.to_string(),
-        user_id: change.user.to_string(),
-        membership_set: change
-            .membership_set
-            .map_or(proto::Membership::Unspecified, convert::membership_message)
-            .into(),
-        grants_added: change
-            .grants_added
-            .iter()
-            .map(|grant| convert::grant_message(catalog, &change.user, grant))
-            .collect(),
+        let response = super::legacy::migrate(self.store()?, request.into_inner()).await?;
+        Ok(Response::new(response))
     }
 }

@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 pub mod convert;
+mod legacy;
 mod page_token;
 mod status;
 mod transfer;

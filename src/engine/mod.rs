@@ -3,13 +3,15 @@
 //! nothing of gRPC or sled.
 
 pub mod check;
+pub mod command;
 pub mod list;
 pub mod lookup;
 pub mod migrate;
 pub mod plan;
 
 pub use check::{Check, check};
-pub use plan::{Command, WriteError, plan};
+pub use command::{Command, LegacyAssignment, WriteError};
+pub use plan::{Migration, plan, plan_migration};
 
 #[cfg(test)]
 mod tests;

@@ -1,210 +1,15 @@
 //! Planning a write: validating a command against the current state and turning it into
 //! the primitive changes (cascades included) that the store will persist atomically.
 
+use super::{
+    check::{Check, check},
+    command::{Command, LegacyAssignment, WriteError},
+    migrate::{self, MigrationReport, RejectReason, Rejection},
+};
 use crate::model::{
     Catalog, Change, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId,
     Workspace, WorkspaceId, catalog::MAX_TYPE_DEPTH, catalog::ScopeKind,
 };
-
-use super::check::{Check, check};
-
-/// A write the control plane asks for, with its ids and names already resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Create a workspace with its first owner.
-    CreateWorkspace {
-        /// The new workspace.
-        workspace: WorkspaceId,
-        /// Its first owner.
-        owner: UserId,
-        /// Its add-on products (always-enabled ones are added).
-        products: ProductSet,
-    },
-    /// Create a workspace, or bring an existing one to these products with (at least)
-    /// these owners: what a bulk import's workspace record asks.
-    UpsertWorkspace {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// Its add-on products (always-enabled ones are added).
-        products: ProductSet,
-        /// Its owners; never empty, so a new workspace has an owner.
-        owners: Vec<UserId>,
-    },
-    /// Replace a workspace's enabled products.
-    SetProducts {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// Its add-on products (always-enabled ones are added).
-        products: ProductSet,
-    },
-    /// Delete a workspace and everything in it.
-    DeleteWorkspace {
-        /// The workspace.
-        workspace: WorkspaceId,
-    },
-    /// Add a user, or change their membership.
-    SetMembership {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// The user.
-        user: UserId,
-        /// The membership.
-        membership: Membership,
-        /// The user making the change, who must be allowed to manage access.
-        actor: Option<UserId>,
-    },
-    /// Remove a user and their grants.
-    RemoveMember {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// The user.
-        user: UserId,
-        /// The user making the change, who must be allowed to manage access.
-        actor: Option<UserId>,
-    },
-    /// Register a resource instance.
-    RegisterResource {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// The instance.
-        resource: InstanceKey,
-        /// The id of its parent, for types that have one.
-        parent: Option<ResourceId>,
-    },
-    /// Delete a resource instance, its children and the grants scoped to them.
-    DeleteResource {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// The instance.
-        resource: InstanceKey,
-    },
-    /// Grant a role to a member.
-    Grant {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// The member.
-        user: UserId,
-        /// The role and scope.
-        grant: Grant,
-        /// The user making the change, who must be allowed to manage access.
-        actor: Option<UserId>,
-    },
-    /// Restore a grant as it was stored (bulk import): validated as `Grant`, except that
-    /// its role's product may be disabled, since disabling a product keeps its grants.
-    RestoreGrant {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// The member.
-        user: UserId,
-        /// The role and scope.
-        grant: Grant,
-    },
-    /// Revoke a grant.
-    Revoke {
-        /// The workspace.
-        workspace: WorkspaceId,
-        /// The member.
-        user: UserId,
-        /// The role and scope.
-        grant: Grant,
-        /// The user making the change, who must be allowed to manage access.
-        actor: Option<UserId>,
-    },
-}
-
-impl Command {
-    /// The workspace the command writes to.
-    pub fn workspace(&self) -> &WorkspaceId {
-        match self {
-            Self::CreateWorkspace { workspace, .. }
-            | Self::UpsertWorkspace { workspace, .. }
-            | Self::SetProducts { workspace, .. }
-            | Self::DeleteWorkspace { workspace }
-            | Self::SetMembership { workspace, .. }
-            | Self::RemoveMember { workspace, .. }
-            | Self::RegisterResource { workspace, .. }
-            | Self::DeleteResource { workspace, .. }
-            | Self::Grant { workspace, .. }
-            | Self::RestoreGrant { workspace, .. }
-            | Self::Revoke { workspace, .. } => workspace,
-        }
-    }
-
-    /// The command's name, for logs and the change log.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::CreateWorkspace { .. } => "create_workspace",
-            Self::UpsertWorkspace { .. } => "upsert_workspace",
-            Self::SetProducts { .. } => "set_products",
-            Self::DeleteWorkspace { .. } => "delete_workspace",
-            Self::SetMembership { .. } => "set_membership",
-            Self::RemoveMember { .. } => "remove_member",
-            Self::RegisterResource { .. } => "register_resource",
-            Self::DeleteResource { .. } => "delete_resource",
-            Self::Grant { .. } => "grant",
-            Self::RestoreGrant { .. } => "restore_grant",
-            Self::Revoke { .. } => "revoke",
-        }
-    }
-}
-
-/// Why a write was refused. Each variant knows which kind of caller mistake it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WriteError {
-    /// The workspace does not exist.
-    #[error("workspace `{0}` not found")]
-    WorkspaceNotFound(WorkspaceId),
-    /// A new workspace was given no owner.
-    #[error("workspace `{0}` needs at least one owner")]
-    NoOwner(WorkspaceId),
-    /// The workspace already exists.
-    #[error("workspace `{0}` already exists")]
-    WorkspaceExists(WorkspaceId),
-    /// The actor may not manage access in the workspace.
-    #[error("actor `{0}` may not manage access in this workspace (owners only)")]
-    ActorNotAllowed(UserId),
-    /// The user is not a member of the workspace.
-    #[error("user `{0}` is not a member of the workspace")]
-    NotAMember(UserId),
-    /// The change would leave the workspace without an owner.
-    #[error("user `{0}` is the workspace's last owner; a workspace always has an owner")]
-    LastOwner(UserId),
-    /// The role's product is not enabled in the workspace.
-    #[error("role `{role}` belongs to product `{product}`, which the workspace does not have")]
-    ProductNotEnabled {
-        /// The role.
-        role: String,
-        /// Its product.
-        product: String,
-    },
-    /// The role does not accept the scope.
-    #[error("role `{role}` {problem}")]
-    ScopeNotAccepted {
-        /// The role.
-        role: String,
-        /// What is wrong with the scope.
-        problem: String,
-    },
-    /// A named resource instance is not registered.
-    #[error("{type_name} `{id}` is not registered in the workspace")]
-    ResourceNotFound {
-        /// Its type.
-        type_name: String,
-        /// Its id.
-        id: ResourceId,
-    },
-    /// A parent was needed and missing, or given and not allowed.
-    #[error("{0}")]
-    BadParent(String),
-    /// The instance is already registered, under another parent.
-    #[error("{type_name} `{id}` is already registered under another parent")]
-    ResourceExists {
-        /// Its type.
-        type_name: String,
-        /// Its id.
-        id: ResourceId,
-    },
-}
 
 /// Plans `command` against `current`, the state of its workspace (`None` if it does not
 /// exist). An empty plan means the command is already in effect.
@@ -242,6 +47,13 @@ pub fn plan(
     {
         return plan_upsert(catalog, current, workspace, *products, owners);
     }
+    if let Command::MigrateLegacyRoles {
+        workspace,
+        assignments,
+    } = command
+    {
+        return Ok(plan_migration(catalog, current, workspace, assignments).changes);
+    }
     let workspace_id = command.workspace();
     let Some(ws) = current else {
         return match command {
@@ -251,7 +63,9 @@ pub fn plan(
     };
     let workspace = workspace_id.clone();
     match command {
-        Command::CreateWorkspace { .. } | Command::UpsertWorkspace { .. } => Ok(Vec::new()),
+        Command::CreateWorkspace { .. }
+        | Command::UpsertWorkspace { .. }
+        | Command::MigrateLegacyRoles { .. } => Ok(Vec::new()),
         Command::SetProducts { products, .. } => {
             let products = products.union(catalog.always_enabled());
             Ok(if products == ws.products() {
@@ -350,6 +164,90 @@ pub fn plan(
                 Vec::new()
             })
         }
+    }
+}
+
+/// A legacy migration of one workspace, planned: its changes, and its report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Migration {
+    /// The changes, to be written atomically under one revision.
+    pub changes: Vec<Change>,
+    /// The users it changes and the rows it cannot migrate.
+    pub report: MigrationReport,
+}
+
+/// Plans the migration of `assignments`, the legacy rows of workspace `workspace`,
+/// against `current`, its state. The commands `migrate::wanted` gives are planned in
+/// order, each against the state the ones before leave; if one is refused, the
+/// workspace is refused whole (every row rejected with the reason) rather than
+/// migrated in part. Planning again after the changes are applied changes nothing.
+pub fn plan_migration(
+    catalog: &Catalog,
+    current: Option<&Workspace>,
+    workspace: &WorkspaceId,
+    assignments: &[LegacyAssignment],
+) -> Migration {
+    let reject_all = |reason: &dyn Fn() -> RejectReason| Migration {
+        changes: Vec::new(),
+        report: MigrationReport {
+            migrated: Vec::new(),
+            rejected: assignments
+                .iter()
+                .map(|row| Rejection {
+                    index: row.index,
+                    reason: reason(),
+                })
+                .collect(),
+        },
+    };
+    let Some(ws) = current else {
+        return reject_all(&|| RejectReason::WorkspaceNotFound(workspace.clone()));
+    };
+    let (wanted, mut rejected) = migrate::wanted(catalog, workspace, ws, assignments);
+    let mut state = Some(ws.clone());
+    let mut changes = Vec::new();
+    let mut done = Vec::new();
+    for command in wanted {
+        match plan(catalog, state.as_ref(), &command) {
+            Ok(planned) if planned.is_empty() => {}
+            Ok(planned) => {
+                for change in &planned {
+                    Workspace::apply(&mut state, change);
+                }
+                changes.extend(planned);
+                done.push(command);
+            }
+            Err(error) => {
+                let refused: Vec<usize> = rejected.iter().map(|r| r.index).collect();
+                rejected.extend(
+                    assignments
+                        .iter()
+                        .filter(|row| !refused.contains(&row.index))
+                        .map(|row| Rejection {
+                            index: row.index,
+                            reason: RejectReason::WorkspaceRefused {
+                                workspace: workspace.clone(),
+                                error: error.clone(),
+                            },
+                        }),
+                );
+                rejected.sort_by_key(|r| r.index);
+                return Migration {
+                    changes: Vec::new(),
+                    report: MigrationReport {
+                        migrated: Vec::new(),
+                        rejected,
+                    },
+                };
+            }
+        }
+    }
+    Migration {
+        changes,
+        report: MigrationReport {
+            migrated: migrate::user_changes(&done),
+            rejected,
+        },
     }
 }
 

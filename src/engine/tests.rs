@@ -3,6 +3,7 @@
 //! `oracle`, a literal transcription of the model that shares no code with the engine.
 
 mod access_writes;
+mod migrate;
 mod oracle;
 mod plan_edges;
 mod properties;

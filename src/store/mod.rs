@@ -20,7 +20,7 @@ use tracing::info;
 pub use load::LoadReport;
 
 use crate::{
-    engine::{Command, WriteError},
+    engine::{Command, WriteError, migrate::MigrationReport},
     model::{Catalog, Workspace, WorkspaceId},
 };
 
@@ -45,12 +45,14 @@ impl Snapshot {
 }
 
 /// What an accepted write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteOutcome {
     /// The revision it produced, or the current one if it changed nothing.
     pub revision: u64,
     /// Whether anything changed.
     pub changed: bool,
+    /// For a legacy migration, the users it changed and the rows it could not migrate.
+    pub migration: Option<Box<MigrationReport>>,
 }
 
 /// Why the store could not do what was asked.

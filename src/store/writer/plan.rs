@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 
 use super::{Answer, Request, Revisions, layout::Layout};
 use crate::{
-    engine::{WriteError, plan},
-    model::{Change, InstanceKey, UserId, Workspace, WorkspaceId},
+    engine::{Command, WriteError, migrate::MigrationReport, plan, plan_migration},
+    model::{Catalog, Change, InstanceKey, UserId, Workspace, WorkspaceId},
     store::{
         Snapshot, StoreError, WriteOutcome,
         change_log::GroupLines,
@@ -35,6 +35,27 @@ pub struct Planned {
     pub snapshot: Arc<Snapshot>,
     /// Each request's reply, with its outcomes.
     pub replies: Vec<(oneshot::Sender<Answer>, Outcomes)>,
+}
+
+/// Plans one command against `state`; a legacy migration also reports what it did.
+fn plan_command(
+    catalog: &Catalog,
+    state: Option<&Workspace>,
+    command: &Command,
+) -> (
+    Result<Vec<Change>, WriteError>,
+    Option<Box<MigrationReport>>,
+) {
+    match command {
+        Command::MigrateLegacyRoles {
+            workspace,
+            assignments,
+        } => {
+            let migration = plan_migration(catalog, state, workspace, assignments);
+            (Ok(migration.changes), Some(Box::new(migration.report)))
+        }
+        _ => (plan(catalog, state, command), None),
+    }
 }
 
 /// The outcome of each command of a request, in order.
@@ -94,7 +115,8 @@ impl Planner {
                     Some(state) => state,
                     None => base.workspaces.get(id.as_str()).cloned(),
                 };
-                let planned = plan(&self.layout.catalog, state.as_ref(), command);
+                let (planned, migration) =
+                    plan_command(&self.layout.catalog, state.as_ref(), command);
                 let result = match planned {
                     Err(refused) => Err(refused),
                     Ok(changes) if changes.is_empty() => Ok(WriteOutcome {
@@ -103,6 +125,7 @@ impl Planner {
                             _ => revision,
                         },
                         changed: false,
+                        migration,
                     }),
                     Ok(changes) => {
                         for change in &changes {
@@ -130,6 +153,7 @@ impl Planner {
                                 Revisions::OneForAll => shared_revision,
                             },
                             changed: true,
+                            migration,
                         })
                     }
                 };
