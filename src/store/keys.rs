@@ -25,9 +25,7 @@
 //! lines keyed by revision and part, or earlier still in the default tree as
 //! `l {u64 BE revision}`.
 
-use crate::model::{
-    Catalog, Grant, InstanceKey, Membership, Scope, WorkspaceId, workspace::Member,
-};
+use crate::model::{Catalog, Grant, InstanceKey, Membership, Scope, WorkspaceId, access::Member};
 
 /// The key of the last revision written.
 pub const REVISION: &[u8] = b"r";
