@@ -22,7 +22,7 @@ use accessd::{
     engine::check::{CheckRef, decide},
     model::{
         Catalog, Grant, Membership, PermissionId, ResourceId, Scope, TypeId, UserId, Workspace,
-        WorkspaceId, catalog::Target, workspace::Member, workspace::Parts,
+        WorkspaceId, access::Member, catalog::Target, workspace::Parts,
     },
     store::Workspaces,
 };

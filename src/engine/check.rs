@@ -3,9 +3,9 @@
 use crate::model::{
     Catalog, Decision, DenialReason, InstanceKey, Membership, PermissionId, ResourceId, Scope,
     TypeId, UserId, Workspace,
+    access::{Instance, Member},
     catalog::{MAX_TYPE_DEPTH, Permission, Target},
     decision::DecisionRef,
-    workspace::{Instance, Member},
 };
 
 /// One check, already validated: the resource is present exactly when the permission

@@ -37,7 +37,7 @@ pub fn list_access<'a>(
     limit: usize,
 ) -> (Vec<AccessEntry<'a>>, bool) {
     let mut rows = Vec::with_capacity(limit.min(64));
-    let candidates: Box<dyn Iterator<Item = (&'a UserId, &'a crate::model::workspace::Member)>> =
+    let candidates: Box<dyn Iterator<Item = (&'a UserId, &'a crate::model::access::Member)>> =
         match &filter.user {
             Some(user) => Box::new(
                 workspace

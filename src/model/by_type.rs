@@ -1,6 +1,6 @@
 //! A workspace's instance tables by type, in a slot per type.
 
-use super::{ResourceId, TypeId, id_table::IdTable, workspace::Instance};
+use super::{access::Instance, catalog::TypeId, id_table::IdTable, ids::ResourceId};
 
 /// A workspace's instances by type: a slot per type of the catalog up to the greatest
 /// with instances, so that a check reaches a type's table at a computed place rather

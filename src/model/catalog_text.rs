@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Catalog, catalog::Target};
+use super::catalog::{Catalog, Target};
 
 /// One line per role (product, scopes, permissions), then the products and permissions.
 pub fn render(catalog: &Catalog) -> String {

@@ -2,9 +2,10 @@
 //! applies them in memory, and the store persists them and records them in the change log.
 
 use super::{
+    access::{Grant, InstanceKey},
     catalog::ProductSet,
     ids::{UserId, WorkspaceId},
-    workspace::{Grant, InstanceKey, Membership},
+    membership::Membership,
 };
 
 /// One primitive change to one workspace.

@@ -1,7 +1,7 @@
 //! What a check decides and why: every answer names the membership or grant that
 //! allowed it, or the reason it was denied.
 
-use super::workspace::{Grant, Membership};
+use super::{access::Grant, membership::Membership};
 
 /// Why a check was denied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

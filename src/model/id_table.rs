@@ -7,13 +7,34 @@
 
 use std::borrow::Borrow;
 
-use super::table::{Iter, Range, Table};
+use super::{
+    ids::{ResourceId, UserId, WorkspaceId},
+    table::{Iter, Range, Table},
+};
 
 /// Keys that are strings underneath, ordered bytewise: a table of them is searched by a
 /// borrowed `&str`, comparing bytes, without turning each key it passes into a `str`.
 pub trait StrKey: Borrow<str> {
     /// The string's bytes.
     fn key_bytes(&self) -> &[u8];
+}
+
+impl StrKey for WorkspaceId {
+    fn key_bytes(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+}
+
+impl StrKey for UserId {
+    fn key_bytes(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+}
+
+impl StrKey for ResourceId {
+    fn key_bytes(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
 }
 
 /// The entries of an [`IdTable`] that may hold a key, to confirm by comparing it whole.
@@ -247,7 +268,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::{UserId, table::FLAT_MAX};
+    use crate::model::{ids::UserId, table::FLAT_MAX};
 
     #[test]
     fn windows_order_as_keys_do_where_they_differ() {

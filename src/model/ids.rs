@@ -7,8 +7,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 // Without a weak count: 8 bytes less for each of the millions of ids held.
 use triomphe::Arc;
 
-use super::id_table::StrKey;
-
 /// The longest id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 128;
 
@@ -89,12 +87,6 @@ macro_rules! id_type {
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
-            }
-        }
-
-        impl StrKey for $name {
-            fn key_bytes(&self) -> &[u8] {
-                self.0.as_bytes()
             }
         }
 

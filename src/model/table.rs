@@ -284,6 +284,28 @@ impl<T: Ord + Clone> Set<T> {
     }
 }
 
+/// Removes `value` from the set at `key`, and the set itself once it is empty.
+pub(super) fn remove_from_set<K: Ord + Clone, V: Ord + Clone>(
+    map: &mut Table<K, Set<V>>,
+    key: &K,
+    value: &V,
+) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// The range of keys after `after` (exclusive), or of every key: where a page resumes.
+pub(super) fn exclusive_from<T: Clone>(after: Option<&T>) -> (Bound<T>, Bound<T>) {
+    match after {
+        Some(after) => (Bound::Excluded(after.clone()), Bound::Unbounded),
+        None => (Bound::Unbounded, Bound::Unbounded),
+    }
+}
+
 /// Entries of a table in key order, from either representation.
 pub enum Entries<'a, K, V, T> {
     /// Of a flat table.

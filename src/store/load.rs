@@ -15,7 +15,8 @@ use super::{
 };
 use crate::model::{
     Catalog, Grant, InstanceKey, ProductSet, ResourceId, Scope, UserId, Workspace, WorkspaceId,
-    workspace::{Member, Parts, registered_id},
+    access::Member,
+    workspace::{Parts, registered_id},
 };
 
 /// What loading found that the catalog in force cannot represent.

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use super::{chunks::Boundaries, *};
 use crate::model::{
     Catalog, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, TypeId, WorkspaceId,
-    workspace::Member,
+    access::Member,
 };
 
 /// An id as `parse` accepts them: printable ASCII, never a separator.

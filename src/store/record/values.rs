@@ -3,7 +3,7 @@
 //! means is for the loader to resolve against the catalog in force.
 
 use super::super::StoreError;
-use crate::model::{Catalog, Grant, InstanceKey, Membership, ProductSet, Scope, workspace::Member};
+use crate::model::{Catalog, Grant, InstanceKey, Membership, ProductSet, Scope, access::Member};
 
 const SEP: u8 = 0;
 
