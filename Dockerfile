@@ -9,7 +9,10 @@ COPY Cargo.toml Cargo.lock build.rs clippy.toml ./
 COPY proto proto
 COPY src src
 COPY benches benches
-RUN cargo build --release --locked --bin accessd
+# The workspace names the load generator as a member, so cargo reads its manifest and
+# sources; only accessd is built.
+COPY bench bench
+RUN cargo build --release --locked -p accessd --bin accessd
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /src/target/release/accessd /usr/local/bin/accessd

@@ -9,11 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use accessd::{api::MAX_BATCH_CHECKS, model::Catalog};
 use tonic::transport::Channel;
 
 use crate::{
     args::{LoadWith, RunArgs, Scenario},
+    catalog::PERMISSIONS,
     dataset::{Dataset, Sizes},
     driver::{DriveConfig, GrantPool, Workload, drive},
     floor,
@@ -31,6 +31,10 @@ pub struct Pinning {
     /// The server's core (accessd and the floor alike).
     pub server_core: usize,
 }
+
+/// The most checks one BatchCheck may carry: accessd's limit (`MAX_BATCH_CHECKS` of its
+/// `api` module), above which it refuses the call.
+pub const MAX_BATCH_CHECKS: usize = 1000;
 
 /// How long a server may take to stop after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,7 +55,6 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
         None => println!("pinned: nothing (fewer than two cores, no taskset, or --no-pin)"),
     }
 
-    let catalog = Catalog::built_in();
     let data = Dataset::generate(
         args.seed,
         Sizes {
@@ -65,7 +68,7 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
             },
         },
     );
-    let cases: Arc<[CheckCase]> = mix::checks(&catalog, &data, args.requests).into();
+    let cases: Arc<[CheckCase]> = mix::checks(&data, args.requests).into();
     let batch_size = args.batch_size.clamp(1, MAX_BATCH_CHECKS);
     let batches: Arc<[BatchCase]> = mix::batches(&cases, batch_size).into();
     let pool = Arc::new(GrantPool::new(data.grant_pool()));
@@ -89,7 +92,7 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
         "requests: {} distinct checks over {} permissions, {:.1}% allowed; batches of {batch_size}; \
          {} new grants for the Grant scenario",
         cases.len(),
-        catalog.permissions().count(),
+        PERMISSIONS.len(),
         100.0 * allowed as f64 / cases.len().max(1) as f64,
         data.grant_pool().len(),
     );

@@ -1,6 +1,8 @@
 //! End to end in this process: the loader, the request mix and the driver against a
 //! real accessd and against the floor, both on `127.0.0.1:0`, bounded by count.
 
+mod copies;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use accessd::{
@@ -131,7 +133,7 @@ async fn accessd_answers_every_check_of_the_mix_as_the_data_set_expects() {
         data.phases().iter().map(Vec::len).sum::<usize>()
     );
 
-    let cases: Arc<[mix::CheckCase]> = mix::checks(&Catalog::built_in(), &data, 620).into();
+    let cases: Arc<[mix::CheckCase]> = mix::checks(&data, 620).into();
     let checks = Workload::Check(Arc::clone(&cases));
     let outcome = drive(&channels, &checks, &by_count(cases.len(), true))
         .await
@@ -175,7 +177,7 @@ async fn an_import_load_gives_every_check_of_the_mix_its_expected_answer() {
     assert_eq!(loaded.writes, data.counts().records());
     assert_eq!(loaded.applied, Some(loaded.writes as u64));
 
-    let cases: Arc<[mix::CheckCase]> = mix::checks(&Catalog::built_in(), &data, 620).into();
+    let cases: Arc<[mix::CheckCase]> = mix::checks(&data, 620).into();
     let outcome = drive(
         &channels,
         &Workload::Check(Arc::clone(&cases)),
@@ -241,7 +243,7 @@ async fn the_grant_scenario_stops_when_its_pool_runs_out() {
 async fn wrong_answers_are_counted_as_mismatches() {
     let server = start_floor().await;
     let channels = connect(server.addr, 1).await.unwrap();
-    let mut cases = mix::checks(&Catalog::built_in(), &data(), 62);
+    let mut cases = mix::checks(&data(), 62);
     for case in &mut cases {
         case.allowed = false;
     }
@@ -259,7 +261,7 @@ async fn wrong_answers_are_counted_as_mismatches() {
 async fn the_floor_answers_checks_and_batches_of_any_size() {
     let server = start_floor().await;
     let channels = connect(server.addr, 2).await.unwrap();
-    let cases: Arc<[mix::CheckCase]> = mix::checks(&Catalog::built_in(), &data(), 300).into();
+    let cases: Arc<[mix::CheckCase]> = mix::checks(&data(), 300).into();
     let outcome = drive(
         &channels,
         &Workload::Check(Arc::clone(&cases)),

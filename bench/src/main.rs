@@ -1,11 +1,9 @@
-//! `accessd-bench`: the load generator of issue 4. `run` builds a seeded data set through
-//! accessd's AdminService, drives Check, BatchCheck and Grant over gRPC against accessd
-//! and against a no-op floor server (`floor`, this binary again), and reports throughput
-//! and latency with accessd as ratios to the floor. `scale` compares accessd with itself
-//! at ten thousand and ten million grants; `records` writes a data set for `accessd
-//! import`. See `BENCHMARKS.md`.
+//! `accessd-bench`, the load generator of `BENCHMARKS.md`: `run` drives accessd against a
+//! no-op floor, `scale` drives accessd at two sizes, `records` writes a data set for
+//! `accessd import`. It knows accessd only as a gRPC server, through `accessd::proto`.
 
 mod args;
+mod catalog;
 mod dataset;
 mod driver;
 mod floor;

@@ -10,7 +10,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use accessd::model::Catalog;
 use tonic::transport::Channel;
 
 use crate::{
@@ -71,7 +70,6 @@ pub async fn scale(args: ScaleArgs, machine: &str, pinning: Option<Pinning>) -> 
         args.accessd_arg.join(" ")
     );
 
-    let catalog = Catalog::built_in();
     let mut sides = Vec::with_capacity(2);
     for (name, workspaces) in [
         ("small", args.small_workspaces),
@@ -88,7 +86,7 @@ pub async fn scale(args: ScaleArgs, machine: &str, pinning: Option<Pinning>) -> 
             },
         );
         let counts = data.counts();
-        let cases: Arc<[CheckCase]> = mix::checks(&catalog, &data, args.requests).into();
+        let cases: Arc<[CheckCase]> = mix::checks(&data, args.requests).into();
         println!(
             "{name} data set (seed {}): {} workspaces, {} members holding {} grants ({} \
              all-scope), {} instances: {} records; {} checks, {:.1}% allowed; derived in {:.1} s",

@@ -1,14 +1,12 @@
 //! The request mix: check requests drawn from the data set with the answer each must
 //! get, about half allowed and half denied, every permission of the catalog in turn.
-//! The answers come from a small reading of the access model written here, not from
-//! accessd's engine, so a run also cross-checks the server.
+//! The answers come from a small reading of the access model written here, over the
+//! bench's copy of the catalog, not from accessd's engine: a run cross-checks the server.
 
-use accessd::{
-    model::{Catalog, PermissionId, TypeId, catalog::Target},
-    proto,
-};
+use accessd::proto;
 
 use crate::{
+    catalog::{self, DESTINATION, PERMISSIONS, Permission, SOURCE, Target},
     dataset::{Dataset, GrantScope, WorkspaceSpec},
     rng::Rng,
 };
@@ -43,8 +41,8 @@ enum Who {
 #[derive(Debug, Clone, Copy)]
 enum What {
     Workspace,
-    Instance(TypeId, usize),
-    Unregistered(TypeId, u64),
+    Instance(&'static str, usize),
+    Unregistered(&'static str, u64),
 }
 
 /// How many draws may be made to find a check with the wanted answer.
@@ -53,21 +51,20 @@ const DRAWS: usize = 256;
 /// `count` checks over `data`: permission `i % P` for the `i`th, with an allowed answer
 /// wanted for even rounds and a denied one for odd rounds; a permission for which no
 /// draw gives the wanted answer keeps its last draw, so the mix is only about even.
-pub fn checks(catalog: &Catalog, data: &Dataset, count: usize) -> Vec<CheckCase> {
+pub fn checks(data: &Dataset, count: usize) -> Vec<CheckCase> {
     let mut rng = Rng::new(data.seed ^ 0xC4EC);
-    let permissions: Vec<PermissionId> = catalog.permissions().map(|(id, _)| id).collect();
     let mut cases = Vec::with_capacity(count);
-    if permissions.is_empty() || data.workspaces.is_empty() {
+    if data.workspaces.is_empty() {
         return cases;
     }
     for i in 0..count {
-        let Some(&permission) = permissions.get(i % permissions.len()) else {
+        let Some(permission) = PERMISSIONS.get(i % PERMISSIONS.len()) else {
             continue;
         };
-        let want = (i / permissions.len()) % 2 == 0;
+        let want = (i / PERMISSIONS.len()) % 2 == 0;
         let mut drawn = None;
         for _ in 0..DRAWS {
-            let draw = draw(&mut rng, catalog, data, permission);
+            let draw = draw(&mut rng, data, permission);
             let done = draw.1 == want;
             drawn = Some(draw);
             if done {
@@ -101,12 +98,7 @@ pub fn batches(cases: &[CheckCase], size: usize) -> Vec<BatchCase> {
         .collect()
 }
 
-fn draw(
-    rng: &mut Rng,
-    catalog: &Catalog,
-    data: &Dataset,
-    permission: PermissionId,
-) -> (proto::CheckRequest, bool) {
+fn draw(rng: &mut Rng, data: &Dataset, permission: &Permission) -> (proto::CheckRequest, bool) {
     let ws = data
         .workspaces
         .get(rng.below(data.workspaces.len()))
@@ -119,13 +111,10 @@ fn draw(
         10..95 if !ws.members.is_empty() => Who::Member(rng.below(ws.members.len())),
         _ => Who::Stranger(rng.next_u64()),
     };
-    let target = catalog
-        .permission(permission)
-        .map_or(Target::Workspace, |p| p.target);
-    let what = match target {
+    let what = match permission.target {
         Target::Workspace => What::Workspace,
         Target::Instance(ty) => {
-            let count = ws.instance_count(catalog.type_name(ty));
+            let count = ws.instance_count(ty);
             if count == 0 || rng.chance(3) {
                 What::Unregistered(ty, rng.next_u64())
             } else {
@@ -133,15 +122,14 @@ fn draw(
             }
         }
     };
-    let allowed = expected(catalog, ws, who, permission, what);
-    (request(catalog, ws, who, permission, what), allowed)
+    let allowed = expected(ws, who, permission, what);
+    (request(ws, who, permission, what), allowed)
 }
 
 fn request(
-    catalog: &Catalog,
     ws: &WorkspaceSpec,
     who: Who,
-    permission: PermissionId,
+    permission: &Permission,
     what: What,
 ) -> proto::CheckRequest {
     let user_id = match who {
@@ -151,22 +139,19 @@ fn request(
     };
     let resource = match what {
         What::Workspace => None,
-        What::Instance(ty, i) => {
-            let type_name = catalog.type_name(ty);
-            Some(proto::ResourceRef {
-                r#type: type_name.to_owned(),
-                id: ws.instance_id(type_name, i).unwrap_or_default().to_owned(),
-            })
-        }
+        What::Instance(ty, i) => Some(proto::ResourceRef {
+            r#type: ty.to_owned(),
+            id: ws.instance_id(ty, i).unwrap_or_default().to_owned(),
+        }),
         What::Unregistered(ty, n) => Some(proto::ResourceRef {
-            r#type: catalog.type_name(ty).to_owned(),
+            r#type: ty.to_owned(),
             id: format!("gone_{:016x}", n),
         }),
     };
     proto::CheckRequest {
         workspace_id: ws.id.clone(),
         user_id,
-        permission: catalog.permission_name(permission).to_owned(),
+        permission: permission.name.to_owned(),
         resource,
     }
 }
@@ -175,16 +160,7 @@ fn request(
 /// everyone; an unregistered instance is denied; owners hold everything; members hold
 /// `every_member` permissions and what a grant of an enabled product allows on what its
 /// scope covers (all instances, or one source and its destinations).
-fn expected(
-    catalog: &Catalog,
-    ws: &WorkspaceSpec,
-    who: Who,
-    permission: PermissionId,
-    what: What,
-) -> bool {
-    let Some(rule) = catalog.permission(permission) else {
-        return false;
-    };
+fn expected(ws: &WorkspaceSpec, who: Who, permission: &Permission, what: What) -> bool {
     let member = match who {
         Who::Stranger(_) => return false,
         Who::Owner(_) => None,
@@ -193,7 +169,7 @@ fn expected(
             None => return false,
         },
     };
-    if !ws.has_product(catalog.product_name(rule.product)) {
+    if !ws.has_product(permission.product) {
         return false;
     }
     if matches!(what, What::Unregistered(..)) {
@@ -202,24 +178,22 @@ fn expected(
     let Some(member) = member else {
         return true;
     };
-    if rule.every_member {
+    if permission.every_member {
         return true;
     }
     member.grants.iter().any(|grant| {
-        let Some(role) = catalog.role_id(grant.role).and_then(|id| catalog.role(id)) else {
+        let Some(role) = catalog::role(grant.role) else {
             return false;
         };
-        ws.has_product(catalog.product_name(role.product))
-            && role.allows(permission)
+        ws.has_product(role.product)
+            && role.allows(permission.name)
             && match (grant.scope, what) {
                 (GrantScope::All, _) => true,
-                (GrantScope::Source(source), What::Instance(ty, i)) => {
-                    match catalog.type_name(ty) {
-                        "source" => i == source,
-                        "destination" => ws.destinations.get(i).is_some_and(|d| d.1 == source),
-                        _ => false,
-                    }
-                }
+                (GrantScope::Source(source), What::Instance(ty, i)) => match ty {
+                    SOURCE => i == source,
+                    DESTINATION => ws.destinations.get(i).is_some_and(|d| d.1 == source),
+                    _ => false,
+                },
                 (GrantScope::Source(_), _) => false,
             }
     })
@@ -246,8 +220,7 @@ mod tests {
 
     #[test]
     fn about_half_the_checks_are_allowed_across_every_permission() {
-        let catalog = Catalog::built_in();
-        let cases = checks(&catalog, &data(), 6_200);
+        let cases = checks(&data(), 6_200);
         assert_eq!(cases.len(), 6_200);
         let allowed = cases.iter().filter(|c| c.allowed).count();
         let share = allowed as f64 / cases.len() as f64;
@@ -256,7 +229,7 @@ mod tests {
             .iter()
             .map(|c| c.request.permission.as_str())
             .collect();
-        assert_eq!(permissions.len(), catalog.permissions().count());
+        assert_eq!(permissions.len(), PERMISSIONS.len());
         for name in permissions {
             let of = |allowed: bool| {
                 cases
@@ -272,16 +245,14 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_requests() {
-        let catalog = Catalog::built_in();
-        let a = checks(&catalog, &data(), 500);
-        let b = checks(&catalog, &data(), 500);
+        let a = checks(&data(), 500);
+        let b = checks(&data(), 500);
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
 
     #[test]
     fn batches_cycle_through_the_checks_in_order() {
-        let catalog = Catalog::built_in();
-        let cases = checks(&catalog, &data(), 250);
+        let cases = checks(&data(), 250);
         let batches = batches(&cases, 100);
         assert_eq!(batches.len(), 2);
         for batch in &batches {
