@@ -3,6 +3,7 @@
 
 mod durability;
 mod layout;
+mod migration;
 mod redo;
 
 use std::sync::Arc;
