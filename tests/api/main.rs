@@ -10,6 +10,7 @@
 )]
 
 mod harness;
+mod layering;
 
 mod access;
 mod admin;
