@@ -6,6 +6,7 @@
 //! - [`engine`]: pure decisions (checks) and write planning over workspace state.
 //! - [`store`]: sled persistence, the change log, and the published in-memory state.
 //! - [`model`]: the access model's vocabulary: ids, catalog, workspace state, decisions.
+//! - [`proto`]: the generated gRPC types, for the edge and for clients only.
 //! - [`config`]: command-line flags and `ACCESSD_*` environment variables.
 //! - [`cli`]: the operator's client subcommands, calling a running server.
 //!
