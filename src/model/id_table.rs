@@ -20,18 +20,24 @@ pub trait StrKey: Borrow<str> {
 }
 
 impl StrKey for WorkspaceId {
+    // Inline: called at every step of every id search, from other modules.
+    #[inline]
     fn key_bytes(&self) -> &[u8] {
         self.as_str().as_bytes()
     }
 }
 
 impl StrKey for UserId {
+    // Inline: called at every step of every id search, from other modules.
+    #[inline]
     fn key_bytes(&self) -> &[u8] {
         self.as_str().as_bytes()
     }
 }
 
 impl StrKey for ResourceId {
+    // Inline: called at every step of every id search, from other modules.
+    #[inline]
     fn key_bytes(&self) -> &[u8] {
         self.as_str().as_bytes()
     }

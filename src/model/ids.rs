@@ -67,6 +67,7 @@ macro_rules! id_type {
             }
 
             /// The id as a string.
+            #[inline]
             pub fn as_str(&self) -> &str {
                 &self.0
             }
