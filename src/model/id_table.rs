@@ -20,7 +20,7 @@ pub trait StrKey: Borrow<str> {
 }
 
 impl StrKey for WorkspaceId {
-    // Inline: called at every step of every id search, from other modules.
+    // Inline, here and below: called at every step of every id search.
     #[inline]
     fn key_bytes(&self) -> &[u8] {
         self.as_str().as_bytes()
@@ -28,7 +28,6 @@ impl StrKey for WorkspaceId {
 }
 
 impl StrKey for UserId {
-    // Inline: called at every step of every id search, from other modules.
     #[inline]
     fn key_bytes(&self) -> &[u8] {
         self.as_str().as_bytes()
@@ -36,7 +35,6 @@ impl StrKey for UserId {
 }
 
 impl StrKey for ResourceId {
-    // Inline: called at every step of every id search, from other modules.
     #[inline]
     fn key_bytes(&self) -> &[u8] {
         self.as_str().as_bytes()
