@@ -9,7 +9,7 @@
 //! torn file. sled does not refuse to open then: its recovery takes the log to end at
 //! that message, and every write logged after it is silently gone (a missing file is
 //! skipped instead). accessd would come back at an older revision, had its change log
-//! not redone what sled dropped (`ChangeLog::open`).
+//! not redone what sled dropped (`ChangeLog::pending`).
 //!
 //! [`Blobs::flush`] therefore fsyncs every blob file created or written since it last
 //! looked, then the directory, then has sled flush, then looks once more. The blobs
@@ -26,7 +26,7 @@
 //!
 //! What is left, because sled gives no hook to close it, is below. What it could cost is
 //! bounded by the change log, which redoes at open every entry the state lacks
-//! (`ChangeLog::open`, `writer::redo`): a write sled drops comes back as long as the log
+//! (`ChangeLog::pending`, `writer::redo`): a write sled drops comes back as long as the log
 //! still holds it (the newest `--change-log-mb`, 64 MiB by default; a gap stops the open;
 //! with 0 there is no log).
 //! - sled's flusher (every 500 ms; it also collects old segments, so it stays on) may
