@@ -1,6 +1,8 @@
 //! Planning a write: validating a command against the current state and turning it into
 //! the primitive changes (cascades included) that the store will persist atomically.
 
+use std::collections::BTreeSet;
+
 use super::{
     check::{Check, check},
     command::{Command, LegacyAssignment, WriteError},
@@ -218,7 +220,7 @@ pub fn plan_migration(
                 done.push(command);
             }
             Err(error) => {
-                let refused: Vec<usize> = rejected.iter().map(|r| r.index).collect();
+                let refused: BTreeSet<usize> = rejected.iter().map(|r| r.index).collect();
                 rejected.extend(
                     assignments
                         .iter()

@@ -1,4 +1,4 @@
-//! Unit tests of the decision engine against every row and rule of `shared/model.md`.
+//! Unit tests of the decision engine against every row and rule of `ACCESS_MODEL.md`.
 //! State is built only through `plan` and `Workspace::apply`; expectations come from
 //! `oracle`, a literal transcription of the model that shares no code with the engine.
 

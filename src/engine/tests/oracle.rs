@@ -1,4 +1,4 @@
-//! The reference model: the tables and rules of `shared/model.md` written out literally
+//! The reference model: the tables and rules of `ACCESS_MODEL.md` written out literally
 //! over a plain state of names. It shares no code with the engine or the catalog, so a
 //! disagreement between the two is a bug in one of them.
 
