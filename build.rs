@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/accessd/v1/access.proto",
         "proto/accessd/v1/admin.proto",
+        "proto/accessd/v1/replication.proto",
     ];
     let descriptors = protox::compile(protos, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);

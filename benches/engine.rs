@@ -255,6 +255,7 @@ impl Fixture {
             workspace_id: self.workspace.to_string(),
             user_id: check.user.to_string(),
             permission: self.catalog.permission_name(check.permission).to_owned(),
+            at_least_revision: 0,
             resource: check.resource.as_ref().map(|id| {
                 let type_name = self
                     .catalog
@@ -349,6 +350,7 @@ fn handlers(c: &mut Criterion) {
     }
     let batch = proto::BatchCheckRequest {
         checks: fixture.batch.iter().map(|c| fixture.message(c)).collect(),
+        ..Default::default()
     };
     group.bench_function("batch_check_of_1000", |b| {
         b.iter_batched(
@@ -378,6 +380,7 @@ fn handlers(c: &mut Criterion) {
                 })
             })
             .collect(),
+        ..Default::default()
     };
     group.bench_function("batch_check_of_1000_one_user", |b| {
         b.iter_batched(

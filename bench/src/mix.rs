@@ -91,7 +91,10 @@ pub fn batches(cases: &[CheckCase], size: usize) -> Vec<BatchCase> {
             let items = (0..size).filter_map(|j| cases.get((k * size + j) % cases.len()));
             let (checks, allowed) = items.map(|c| (c.request.clone(), c.allowed)).unzip();
             BatchCase {
-                request: proto::BatchCheckRequest { checks },
+                request: proto::BatchCheckRequest {
+                    checks,
+                    ..Default::default()
+                },
                 allowed,
             }
         })
@@ -153,6 +156,7 @@ fn request(
         user_id,
         permission: permission.name.to_owned(),
         resource,
+        at_least_revision: 0,
     }
 }
 

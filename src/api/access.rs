@@ -325,10 +325,14 @@ mod tests {
                 user_id: (*user).to_owned(),
                 permission: "workspace.read".to_owned(),
                 resource: None,
+                at_least_revision: 0,
             })
             .collect();
         let answer = api
-            .batch_check(Request::new(proto::BatchCheckRequest { checks }))
+            .batch_check(Request::new(proto::BatchCheckRequest {
+                checks,
+                ..Default::default()
+            }))
             .await
             .unwrap()
             .into_inner();

@@ -545,6 +545,7 @@ mod tests {
                 r#type: "destination".to_owned(),
                 id: "web-to-s3".to_owned(),
             }),
+            at_least_revision: 0,
         };
         let (workspace, parsed) = check(&catalog, Some(3), &raw).unwrap();
         assert_eq!(workspace, "acme");

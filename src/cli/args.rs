@@ -68,6 +68,10 @@ pub struct ReadOptions {
     /// Where the server is.
     #[command(flatten)]
     pub server: ServerArgs,
+    /// Answer at this revision or a later one (the revision a write printed): a
+    /// follower that has not applied it yet waits for it, for at most 5 seconds.
+    #[arg(long, value_name = "REVISION", default_value_t = 0)]
+    pub at_least_revision: u64,
     /// How to print the answer.
     #[arg(long, value_enum, default_value = "table")]
     pub output: OutputFormat,

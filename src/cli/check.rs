@@ -30,6 +30,7 @@ pub async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
             user_id: args.user,
             permission: args.permission,
             resource: args.resource.as_ref().map(resource_ref),
+            at_least_revision: args.options.at_least_revision,
         })
         .await?
         .into_inner();

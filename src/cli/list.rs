@@ -59,6 +59,7 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
         resource: args.resource.as_ref().map(resource_ref),
         page_size: args.page.page_size,
         page_token: String::new(),
+        at_least_revision: args.options.at_least_revision,
     };
     let entries = team_table(&mut access, request).await?;
     output::print(args.options.output, &entries, |e| render(e))

@@ -41,6 +41,7 @@ async fn resources(args: LookupResourcesArgs) -> Result<(), CliError> {
         permission: args.permission,
         page_size: args.page.page_size,
         page_token: String::new(),
+        at_least_revision: args.options.at_least_revision,
     };
     let mut found = Vec::new();
     loop {
@@ -71,6 +72,7 @@ async fn subjects(args: LookupSubjectsArgs) -> Result<(), CliError> {
         resource: args.resource.as_ref().map(resource_ref),
         page_size: args.page.page_size,
         page_token: String::new(),
+        at_least_revision: args.options.at_least_revision,
     };
     let mut found = Vec::new();
     loop {

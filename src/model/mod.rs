@@ -10,6 +10,7 @@ pub mod decision;
 pub mod id_table;
 pub mod ids;
 pub mod membership;
+pub mod selection;
 pub mod table;
 pub mod workspace;
 
@@ -19,4 +20,5 @@ pub use change::Change;
 pub use decision::{Decision, DenialReason};
 pub use ids::{ResourceId, UserId, WorkspaceId};
 pub use membership::Membership;
+pub use selection::Selection;
 pub use workspace::Workspace;

@@ -160,6 +160,7 @@ pub fn check_req(
         user_id: user.into(),
         permission: permission.into(),
         resource,
+        at_least_revision: 0,
     }
 }
 

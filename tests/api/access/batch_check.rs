@@ -25,7 +25,10 @@ async fn batch_check_answers_in_request_order_at_one_revision() {
     ];
     let answer = server
         .access()
-        .batch_check(proto::BatchCheckRequest { checks })
+        .batch_check(proto::BatchCheckRequest {
+            checks,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -50,7 +53,10 @@ async fn batch_check_answers_in_request_order_at_one_revision() {
 
     let empty = server
         .access()
-        .batch_check(proto::BatchCheckRequest { checks: vec![] })
+        .batch_check(proto::BatchCheckRequest {
+            checks: vec![],
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -74,6 +80,7 @@ async fn batch_check_takes_1000_checks_and_refuses_1001() {
         .access()
         .batch_check(proto::BatchCheckRequest {
             checks: checks.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -88,7 +95,10 @@ async fn batch_check_takes_1000_checks_and_refuses_1001() {
     let status = expect_error(
         server
             .access()
-            .batch_check(proto::BatchCheckRequest { checks: too_many })
+            .batch_check(proto::BatchCheckRequest {
+                checks: too_many,
+                ..Default::default()
+            })
             .await,
         Code::InvalidArgument,
         "checks",
@@ -127,7 +137,10 @@ async fn an_invalid_batch_item_fails_the_whole_call_naming_its_index() {
         let checks = vec![valid.clone(), valid.clone(), invalid, valid.clone()];
         let result = server
             .access()
-            .batch_check(proto::BatchCheckRequest { checks })
+            .batch_check(proto::BatchCheckRequest {
+                checks,
+                ..Default::default()
+            })
             .await;
         expect_error(result, Code::InvalidArgument, field);
     }
