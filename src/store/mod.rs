@@ -14,7 +14,7 @@ mod writer;
 use std::{path::Path, sync::Arc, thread::JoinHandle};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::info;
 
 pub use load::LoadReport;
@@ -133,6 +133,8 @@ pub struct Store {
     /// `None` once closed. A std mutex: it is held only to clone or take the sender.
     writer: std::sync::Mutex<Option<(mpsc::Sender<writer::Request>, JoinHandle<()>)>>,
     report: LoadReport,
+    /// The revision of the published state, for those waiting for one.
+    revisions: watch::Sender<u64>,
 }
 
 impl Store {
@@ -188,6 +190,7 @@ impl Store {
             workspaces = snapshot.workspaces.len(),
             "store loaded"
         );
+        let revisions = watch::Sender::new(snapshot.revision);
         let published = Arc::new(ArcSwap::from_pointee(snapshot));
         let (sender, receiver) = mpsc::channel(4096);
         let writer = writer::Writer {
@@ -196,6 +199,7 @@ impl Store {
             log,
             catalog: Arc::clone(&catalog),
             published: Arc::clone(&published),
+            revisions: revisions.clone(),
             retained,
             retained_instances,
             boundaries,
@@ -209,6 +213,7 @@ impl Store {
             published,
             writer: std::sync::Mutex::new(Some((sender, handle))),
             report,
+            revisions,
         })
     }
 
@@ -233,6 +238,28 @@ impl Store {
     /// bounce a cache line between cores on every check.
     pub fn current(&self) -> arc_swap::Guard<Arc<Snapshot>> {
         self.published.load()
+    }
+
+    /// The revision of the published state, as it changes: for callers that wait for
+    /// one (a read carrying `at_least_revision`, a change stream).
+    pub fn revisions(&self) -> watch::Receiver<u64> {
+        self.revisions.subscribe()
+    }
+
+    /// Waits until the published state is at `revision` or later, or `deadline` passes;
+    /// then returns the revision it had reached.
+    pub async fn reached(
+        &self,
+        revision: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), u64> {
+        let mut revisions = self.revisions.subscribe();
+        let waited =
+            tokio::time::timeout_at(deadline, revisions.wait_for(|now| *now >= revision)).await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(self.current().revision),
+        }
     }
 
     /// Plans and persists one command; returns once it is durable.

@@ -23,6 +23,8 @@ pub struct Committer {
     pub blobs: Blobs,
     pub log: ChangeLog,
     pub published: Arc<ArcSwap<Snapshot>>,
+    /// Told the revision of each state published.
+    pub revisions: tokio::sync::watch::Sender<u64>,
     /// Told once each group is answered.
     pub committed: Sender<()>,
 }
@@ -53,6 +55,7 @@ impl Committer {
                     return;
                 }
                 self.published.store(group.snapshot);
+                self.revisions.send_replace(group.revision);
                 debug!(revision = group.revision, "group committed");
             }
             for (reply, results) in group.replies {

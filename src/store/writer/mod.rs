@@ -73,6 +73,8 @@ pub struct Writer {
     pub blobs: Blobs,
     /// Where new states are published for readers.
     pub published: Arc<ArcSwap<Snapshot>>,
+    /// Told the revision of each state published.
+    pub revisions: tokio::sync::watch::Sender<u64>,
     /// Member record lines of roles the catalog does not have, rewritten with the record.
     pub retained: Retained,
     /// Instance records with a parent of a type the catalog does not have, rewritten as
@@ -93,6 +95,7 @@ impl Writer {
             log,
             catalog,
             published,
+            revisions,
             retained,
             retained_instances,
             boundaries,
@@ -110,6 +113,7 @@ impl Writer {
             blobs,
             log,
             published,
+            revisions,
             committed,
         };
         // At most one group waits while another commits.
