@@ -33,6 +33,7 @@ pub fn refused_naming(err: &WriteError, instance_field: &str) -> Status {
 pub fn store(err: &StoreError) -> Status {
     match err {
         StoreError::Closed => Status::unavailable(err.to_string()),
+        StoreError::Replication(_) => Status::aborted(err.to_string()),
         StoreError::Database(_)
         | StoreError::ChangeLog(_)
         | StoreError::Blobs(_)

@@ -4,6 +4,7 @@
 //! that names sled.
 
 mod blobs;
+mod identity;
 mod change_log;
 mod load;
 mod open;
@@ -24,6 +25,8 @@ use crate::{
     model::{Catalog, Workspace, WorkspaceId},
 };
 
+pub use change_log::{ChangeFeed, FeedError, LoggedEntry, LoggedGroup};
+pub use identity::{Following, Identity};
 pub use workspaces::Workspaces;
 
 use open::open_db;
@@ -76,9 +79,38 @@ pub enum StoreError {
     /// A thread of the store could not be started.
     #[error("cannot start the {0} thread: {1}")]
     Spawn(&'static str, #[source] std::io::Error),
+    /// A replicated write does not follow the state held.
+    #[error("replication: {0}")]
+    Replication(String),
     /// The store is closed or stopped taking writes after a failure.
     #[error("the store is not taking writes")]
     Closed,
+}
+
+/// A write group of the leader's, for a follower to apply as the leader made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicatedGroup {
+    /// The entries (of the workspaces held), in revision order, after the revision held.
+    pub entries: Vec<LoggedEntry>,
+    /// The revision the group ends at, which the state is at once it is applied.
+    pub end_revision: u64,
+}
+
+/// A step of a follower's bootstrap: the state served is replaced only at the end, and
+/// a crash before it leaves an empty database at the next open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootstrapStep {
+    /// Starts a new copy, forgetting the data held and its change log.
+    Begin,
+    /// Applies changes to the new copy.
+    Changes(Vec<crate::model::Change>),
+    /// Ends the copy at the leader's `revision`, and publishes it.
+    End {
+        /// The leader's revision the snapshot was read at.
+        revision: u64,
+        /// What the copy follows.
+        following: Following,
+    },
 }
 
 /// Commands queued for the writer: what they did, once durable.
@@ -135,6 +167,12 @@ pub struct Store {
     report: LoadReport,
     /// The revision of the published state, for those waiting for one.
     revisions: watch::Sender<u64>,
+    /// The data's history, and what it follows, as read at open.
+    identity: Identity,
+    /// The change log's directory, read by change feeds.
+    log_dir: std::path::PathBuf,
+    /// Whether writes are logged (a change feed needs them to be).
+    log_enabled: bool,
 }
 
 impl Store {
@@ -146,9 +184,11 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let db = open_db(dir, config)?;
         let boundaries = open::prepare(&db)?;
+        let log_dir = dir.join(CHANGE_LOG_DIR);
+        let identity = identity::identify(&db, &log_dir)?;
         let mut blobs = blobs::Blobs::new(dir);
         let mut log =
-            change_log::ChangeLog::open(&dir.join(CHANGE_LOG_DIR), config.change_log_bytes)?;
+            change_log::ChangeLog::open(&log_dir, config.change_log_bytes)?;
         let pending = log.pending(&catalog, load::read_revision(&db)?)?;
         let load::Loaded {
             revision,
@@ -214,6 +254,9 @@ impl Store {
             writer: std::sync::Mutex::new(Some((sender, handle))),
             report,
             revisions,
+            identity,
+            log_dir,
+            log_enabled: config.change_log_bytes > 0,
         })
     }
 
@@ -262,6 +305,46 @@ impl Store {
         }
     }
 
+    /// The data's history and, for a follower's copy, what it follows, as read at open
+    /// (a bootstrap since then has replaced the latter).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// A reader of the write groups after revision `after`, as they are published.
+    pub fn changes_after(&self, after: u64) -> Result<ChangeFeed, FeedError> {
+        if !self.log_enabled {
+            return Err(FeedError::Disabled);
+        }
+        ChangeFeed::open(
+            self.log_dir.clone(),
+            Arc::clone(&self.catalog),
+            after,
+            self.current().revision,
+        )
+    }
+
+    /// Applies a write group of the leader's as it is, at its revisions; returns once it
+    /// is durable and published. Refused with [`StoreError::Replication`] if it does
+    /// not follow the revision held.
+    pub async fn replicate(&self, group: ReplicatedGroup) -> Result<(), StoreError> {
+        self.queue(writer::Work::Replicate(group))
+            .await?
+            .outcome()
+            .await
+            .map(drop)
+    }
+
+    /// Takes one step of a bootstrap; returns once it is durable (and, for the last,
+    /// published).
+    pub async fn bootstrap(&self, step: BootstrapStep) -> Result<(), StoreError> {
+        self.queue(writer::Work::Bootstrap(step))
+            .await?
+            .outcome()
+            .await
+            .map(drop)
+    }
+
     /// Plans and persists one command; returns once it is durable.
     pub async fn write(
         &self,
@@ -293,7 +376,11 @@ impl Store {
     /// with what resolves once they are durable. Batches queued one after another are
     /// applied in that order, so a caller may queue the next before the last is durable.
     pub async fn queue_batch(&self, commands: Vec<Command>) -> Result<Queued, StoreError> {
-        self.queue(commands, writer::Revisions::OneForAll).await
+        self.queue(writer::Work::Commands {
+            commands,
+            revisions: writer::Revisions::OneForAll,
+        })
+        .await
     }
 
     async fn send(
@@ -301,14 +388,16 @@ impl Store {
         commands: Vec<Command>,
         revisions: writer::Revisions,
     ) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
-        self.queue(commands, revisions).await?.outcome().await
+        self.queue(writer::Work::Commands {
+            commands,
+            revisions,
+        })
+        .await?
+        .outcome()
+        .await
     }
 
-    async fn queue(
-        &self,
-        commands: Vec<Command>,
-        revisions: writer::Revisions,
-    ) -> Result<Queued, StoreError> {
+    async fn queue(&self, work: writer::Work) -> Result<Queued, StoreError> {
         let sender = self
             .writer
             .lock()
@@ -318,11 +407,7 @@ impl Store {
             .ok_or(StoreError::Closed)?;
         let (reply, outcome) = oneshot::channel();
         sender
-            .send(writer::Request {
-                commands,
-                revisions,
-                reply,
-            })
+            .send(writer::Request { work, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(Queued(outcome))

@@ -14,7 +14,7 @@ use super::format::GroupLines;
 use crate::store::StoreError;
 
 /// The extension of segment files.
-const SEGMENT_EXTENSION: &str = "jsonl";
+pub const SEGMENT_EXTENSION: &str = "jsonl";
 
 /// One segment file: the first revision it holds (its name) and its size.
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +112,16 @@ impl ChangeLog {
                 warn!(%err, first = oldest.first, "cannot delete a change log file");
             }
         }
+    }
+
+    /// Deletes every segment, durably: the log of data that is being replaced.
+    pub fn clear(&mut self) -> Result<(), StoreError> {
+        self.current = None;
+        for segment in std::mem::take(&mut self.segments) {
+            fs::remove_file(self.path(segment.first))?;
+        }
+        File::open(&self.dir)?.sync_all()?;
+        Ok(())
     }
 
     /// Keeps the log within its budget, deleting all of it with a budget of 0: at open

@@ -203,6 +203,22 @@ impl GroupLines {
         command: &str,
         changes: &[Change],
     ) {
+        let after = revision.saturating_sub(1);
+        self.push_after(catalog, after, revision, unix_millis, command, changes);
+    }
+
+    /// As [`GroupLines::push`], for an entry whose predecessor in the log is `after`
+    /// rather than `revision - 1`: a follower holding some workspaces logs only the
+    /// revisions that changed them, each saying which logged revision it follows.
+    pub fn push_after(
+        &mut self,
+        catalog: &Catalog,
+        after: u64,
+        revision: u64,
+        unix_millis: u128,
+        command: &str,
+        changes: &[Change],
+    ) {
         if self.bytes.is_empty() {
             self.first = revision;
         }
@@ -220,7 +236,12 @@ impl GroupLines {
             .map(|(start, end)| body.get(start..end).unwrap_or_default())
             .collect();
         let command = serde_json::to_string(command).unwrap_or_default();
-        let rest = format!(r#""unix_millis":{unix_millis},"command":{command}"#);
+        let after = if after + 1 == revision {
+            String::new()
+        } else {
+            format!(r#""after":{after},"#)
+        };
+        let rest = format!(r#"{after}"unix_millis":{unix_millis},"command":{command}"#);
         assemble(&mut self.bytes, revision, rest.as_bytes(), &changes);
     }
 
@@ -292,8 +313,12 @@ fn assemble(out: &mut Vec<u8>, revision: u64, rest: &[u8], changes: &[&[u8]]) {
 #[derive(Debug, PartialEq, Eq)]
 pub struct ReadLine {
     pub revision: u64,
+    /// The revision logged before this one: `revision - 1` unless the line says.
+    pub after: u64,
     pub part: u64,
     pub parts: u64,
+    pub unix_millis: u64,
+    pub command: String,
     pub changes: Vec<Change>,
     /// Whether it is the last line of a write group's (`"end":true`).
     pub end: bool,
@@ -314,6 +339,12 @@ struct LineRecord {
     revision: u64,
     part: u64,
     parts: u64,
+    #[serde(default)]
+    after: Option<u64>,
+    #[serde(default)]
+    unix_millis: u64,
+    #[serde(default)]
+    command: String,
     changes: Vec<ChangeView<String>>,
     #[serde(default)]
     end: bool,
@@ -435,10 +466,23 @@ pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, ReadError> 
             })
         })
         .collect::<Result<Vec<_>, ReadError>>()?;
+    let after = match record.after {
+        Some(after) if after < record.revision => after,
+        Some(after) => {
+            return Err(malformed(format!(
+                "revision {} follows revision {after}",
+                record.revision
+            )));
+        }
+        None => record.revision.checked_sub(1).ok_or_else(|| malformed("revision 0".into()))?,
+    };
     Ok(ReadLine {
         revision: record.revision,
+        after,
         part: record.part,
         parts: record.parts,
+        unix_millis: record.unix_millis,
+        command: record.command,
         changes,
         end: record.end,
     })

@@ -3,6 +3,7 @@
 //! `change_log/` (`format`, `files`), read back at open to redo what the state lacks
 //! (`recovery`).
 
+mod feed;
 mod files;
 mod format;
 mod recovery;
@@ -10,6 +11,7 @@ mod recovery;
 #[cfg(test)]
 mod tests;
 
+pub use feed::{ChangeFeed, FeedError, LoggedEntry, LoggedGroup};
 pub use files::ChangeLog;
 pub use format::GroupLines;
 pub use recovery::Pending;

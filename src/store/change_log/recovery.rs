@@ -184,16 +184,22 @@ impl<'c> Scan<'c> {
                 return Ok(());
             }
         };
-        let expected = self.revision + 1 + (self.pending.len() + self.group.len()) as u64;
-        if !started && read.revision > expected {
+        // The revision the next entry must follow: the last whole entry read, or the
+        // state's.
+        let last = self
+            .group
+            .last()
+            .or(self.pending.last())
+            .map_or(self.revision, |(revision, _)| *revision);
+        if !started && read.after > last {
             return Err(StoreError::Corrupt(format!(
-                "the state is at revision {} but the change log resumes at {}: revisions \
-                 in between are in neither",
-                self.revision, read.revision
+                "the state is at revision {} but the change log resumes after {}: \
+                 revisions in between are in neither",
+                self.revision, read.after
             )));
         }
         match &mut self.partial {
-            None if read.revision == expected && read.part == 0 => {
+            None if read.after == last && read.part == 0 => {
                 self.partial = Some(Partial {
                     revision: read.revision,
                     next: 1,

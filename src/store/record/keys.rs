@@ -11,6 +11,12 @@ pub const FORMAT_VERSION: &[u8] = b"v";
 pub const REVISION: &[u8] = b"r";
 /// The key of the seed and period of chunk boundaries.
 pub const CHUNK_BOUNDARIES: &[u8] = b"c";
+/// The key of the id of the history the data belongs to.
+pub const HISTORY: &[u8] = b"h";
+/// The key of what a follower follows: the leader's history and the selection held.
+pub const FOLLOWING: &[u8] = b"f";
+/// The key present while a follower's bootstrap is being written.
+pub const BOOTSTRAPPING: &[u8] = b"b";
 /// Prefix of workspace records.
 pub const WORKSPACES: &[u8] = b"w\0";
 /// Prefix of chunks of member records.
@@ -20,10 +26,13 @@ pub const INSTANCES: &[u8] = b"I\0";
 
 /// Every key (one byte) and key prefix (ending with the NUL separator) of this format: a
 /// database holding any other key was written in another one.
-pub const ALL: [&[u8]; 6] = [
+pub const ALL: [&[u8]; 9] = [
     FORMAT_VERSION,
     REVISION,
     CHUNK_BOUNDARIES,
+    HISTORY,
+    FOLLOWING,
+    BOOTSTRAPPING,
     WORKSPACES,
     MEMBERS,
     INSTANCES,

@@ -14,7 +14,7 @@ use super::plan::Planned;
 use crate::store::{
     Snapshot, StoreError,
     blobs::{self, Blobs},
-    change_log::ChangeLog,
+    change_log::{ChangeLog, GroupLines},
 };
 
 /// The committing side of the writer, owned by its thread.
@@ -46,20 +46,32 @@ impl Committer {
                     }
                 },
             };
-            if group.changed {
-                if let Err(err) = self.make_durable(&group.log, group.batch) {
+            let Planned {
+                revision,
+                changed,
+                log,
+                batch,
+                snapshot,
+                publish,
+                reset_log,
+                replies,
+            } = group;
+            if changed {
+                if let Err(err) = self.make_durable(reset_log, log.as_ref(), batch) {
                     error!(%err, "write failed; refusing further writes");
-                    for (reply, _) in group.replies {
+                    for (reply, _) in replies {
                         let _ = reply.send(Err(StoreError::Closed));
                     }
                     return;
                 }
-                self.published.store(group.snapshot);
-                self.revisions.send_replace(group.revision);
-                debug!(revision = group.revision, "group committed");
+                if publish {
+                    self.published.store(snapshot);
+                    self.revisions.send_replace(revision);
+                }
+                debug!(revision, "group committed");
             }
-            for (reply, results) in group.replies {
-                let _ = reply.send(Ok(results));
+            for (reply, answer) in replies {
+                let _ = reply.send(answer);
             }
             self.log.trim();
             let _ = self.committed.send(());
@@ -72,12 +84,18 @@ impl Committer {
     /// Makes a group durable. The log is durable first, so a crash before the state's
     /// flush leaves log lines the state never reached (redone at open), never state
     /// without its log. The state's batch is atomic in sled, and the flush makes it
-    /// durable before anyone hears of it.
+    /// durable before anyone hears of it. A bootstrap's first step deletes the log of
+    /// the data it replaces first: a crash after that leaves the old state without a
+    /// log to redo, or the marker that discards it.
     fn make_durable(
         &mut self,
-        log: &Option<crate::store::change_log::GroupLines>,
+        reset_log: bool,
+        log: Option<&GroupLines>,
         batch: sled::Batch,
     ) -> Result<(), StoreError> {
+        if reset_log {
+            self.log.clear()?;
+        }
         if let Some(lines) = log {
             self.log.append(lines)?;
         }

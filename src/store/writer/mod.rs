@@ -7,6 +7,7 @@ mod commit;
 mod layout;
 mod plan;
 mod redo;
+mod replica;
 
 #[cfg(test)]
 mod tests;
@@ -21,7 +22,7 @@ pub use redo::{Redone, redo};
 
 use self::{commit::Committer, layout::Layout, plan::Planner};
 use super::{
-    Snapshot, StoreError, WriteOutcome,
+    BootstrapStep, ReplicatedGroup, Snapshot, StoreError, WriteOutcome,
     blobs::Blobs,
     change_log::ChangeLog,
     load::{Retained, RetainedInstances},
@@ -51,14 +52,39 @@ pub enum Revisions {
 /// What the callers of one request are answered: one outcome per command.
 pub type Answer = Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>;
 
-/// Queued commands and where their outcomes go.
+/// Queued work and where its outcome goes.
 pub struct Request {
-    /// The commands, applied in order and atomically together.
-    pub commands: Vec<Command>,
-    /// How they are numbered.
-    pub revisions: Revisions,
-    /// Receives one outcome per command.
+    /// What to write.
+    pub work: Work,
+    /// Receives one outcome per command (none for a replica's work).
     pub reply: oneshot::Sender<Answer>,
+}
+
+/// What a request writes.
+pub enum Work {
+    /// Commands, planned by the engine, applied in order and atomically together.
+    Commands {
+        /// The commands.
+        commands: Vec<Command>,
+        /// How they are numbered.
+        revisions: Revisions,
+    },
+    /// A write group of the leader's, as it made it: a follower's.
+    Replicate(ReplicatedGroup),
+    /// A step of a follower's bootstrap, planned in a group of its own.
+    Bootstrap(BootstrapStep),
+}
+
+impl Work {
+    /// How many commands or changes it holds, to bound a group.
+    fn size(&self) -> usize {
+        match self {
+            Self::Commands { commands, .. } => commands.len(),
+            Self::Replicate(group) => group.entries.iter().map(|e| e.changes.len()).sum(),
+            Self::Bootstrap(BootstrapStep::Changes(changes)) => changes.len(),
+            Self::Bootstrap(_) => 0,
+        }
+    }
 }
 
 /// The writer's state, handed to its thread.
@@ -126,23 +152,38 @@ impl Writer {
             Err(err) => return refuse_all(requests, &StoreError::Spawn("commit", err)),
         };
         let mut in_flight = 0_usize;
-        while let Some(first) = requests.blocking_recv() {
+        // A request taken while gathering that must be planned in a group of its own.
+        let mut held: Option<Request> = None;
+        while let Some(first) = held.take().or_else(|| requests.blocking_recv()) {
             in_flight -= acks.try_iter().count().min(in_flight);
+            let alone = matches!(first.work, Work::Bootstrap(_));
             // Small writes wait for the group in flight, gathering more of them into the
             // next group meanwhile: planning ahead of the disk would only split them into
-            // more groups, each with its own flush. Bulk batches are planned ahead.
-            if in_flight > 0 && first.commands.len() < AHEAD_FROM {
+            // more groups, each with its own flush. Bulk batches are planned ahead. A
+            // bootstrap step waits for every group in flight: it reads the database.
+            let wait_for = if alone {
+                in_flight
+            } else if first.work.size() < AHEAD_FROM {
+                in_flight.min(1)
+            } else {
+                0
+            };
+            for _ in 0..wait_for {
                 in_flight = match acks.recv() {
                     Ok(()) => in_flight - 1,
                     Err(_) => 0,
                 };
             }
+            let mut queued = first.work.size();
             let mut group = vec![first];
-            let mut queued = group.iter().map(|r| r.commands.len()).sum::<usize>();
-            while queued < MAX_GROUP {
+            while queued < MAX_GROUP && !alone {
                 match requests.try_recv() {
+                    Ok(request) if matches!(request.work, Work::Bootstrap(_)) => {
+                        held = Some(request);
+                        break;
+                    }
                     Ok(request) => {
-                        queued += request.commands.len();
+                        queued += request.work.size();
                         group.push(request);
                     }
                     Err(_) => break,

@@ -10,7 +10,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{Answer, Request, Revisions, layout::Layout};
+use super::{Answer, Request, Revisions, Work, layout::Layout};
 use crate::{
     engine::{Command, WriteError, migrate::MigrationReport, plan, plan_migration},
     model::{Catalog, Change, InstanceKey, UserId, Workspace, WorkspaceId},
@@ -33,8 +33,13 @@ pub struct Planned {
     pub batch: sled::Batch,
     /// The state once it is durable.
     pub snapshot: Arc<Snapshot>,
-    /// Each request's reply, with its outcomes.
-    pub replies: Vec<(oneshot::Sender<Answer>, Outcomes)>,
+    /// Whether readers get the state once it is durable: not while a bootstrap builds it.
+    pub publish: bool,
+    /// Whether the change log is deleted before the batch is written: a bootstrap's
+    /// first step, as the log is of the data it replaces.
+    pub reset_log: bool,
+    /// Each request's reply, with its answer.
+    pub replies: Vec<(oneshot::Sender<Answer>, Answer)>,
 }
 
 /// Plans one command against `state`; a legacy migration also reports what it did.
@@ -58,17 +63,14 @@ fn plan_command(
     }
 }
 
-/// The outcome of each command of a request, in order.
-pub type Outcomes = Vec<Result<WriteOutcome, WriteError>>;
-
 /// The planning side of the writer: plans each group against the state the groups
 /// before it leave, which may not be durable yet.
 pub struct Planner {
-    db: sled::Db,
-    log_enabled: bool,
+    pub(super) db: sled::Db,
+    pub(super) log_enabled: bool,
     /// The state after the last group planned.
-    latest: Arc<Snapshot>,
-    layout: Layout,
+    pub(super) latest: Arc<Snapshot>,
+    pub(super) layout: Layout,
 }
 
 impl Planner {
@@ -88,8 +90,21 @@ impl Planner {
     }
 
     /// Plans a group of requests, in order, each command against the state the ones
-    /// before it leave.
-    pub fn plan(&mut self, group: Vec<Request>) -> Result<Planned, StoreError> {
+    /// before it leave. A bootstrap step comes in a group of its own.
+    pub fn plan(&mut self, mut group: Vec<Request>) -> Result<Planned, StoreError> {
+        if let [Request {
+            work: Work::Bootstrap(_),
+            ..
+        }] = group.as_slice()
+        {
+            if let Some(Request {
+                work: Work::Bootstrap(step),
+                reply,
+            }) = group.pop()
+            {
+                return self.plan_bootstrap(step, reply);
+            }
+        }
         let base = Arc::clone(&self.latest);
         let mut revision = base.revision;
         // Each touched workspace is taken out of the overlay while a command works on
@@ -106,10 +121,36 @@ impl Planner {
         let mut dirty = Dirty::default();
 
         for request in &group {
-            let mut results = Vec::with_capacity(request.commands.len());
+            let (commands, revisions) = match &request.work {
+                Work::Commands {
+                    commands,
+                    revisions,
+                } => (commands, *revisions),
+                Work::Replicate(replicated) => {
+                    let answer = self.plan_replicated(
+                        replicated,
+                        now,
+                        &base,
+                        &mut overlay,
+                        &mut batch,
+                        &mut dirty,
+                        &mut log,
+                        &mut revision,
+                    )?;
+                    outcomes.push(answer);
+                    continue;
+                }
+                Work::Bootstrap(_) => {
+                    outcomes.push(Err(StoreError::Replication(
+                        "a bootstrap step planned among other writes".into(),
+                    )));
+                    continue;
+                }
+            };
+            let mut results = Vec::with_capacity(commands.len());
             let mut shared_changes = Vec::new();
             let shared_revision = revision + 1;
-            for command in &request.commands {
+            for command in commands {
                 let id = command.workspace();
                 let mut state = match overlay.remove(id) {
                     Some(state) => state,
@@ -120,7 +161,7 @@ impl Planner {
                 let result = match planned {
                     Err(refused) => Err(refused),
                     Ok(changes) if changes.is_empty() => Ok(WriteOutcome {
-                        revision: match request.revisions {
+                        revision: match revisions {
                             Revisions::OneForAll if !shared_changes.is_empty() => shared_revision,
                             _ => revision,
                         },
@@ -132,7 +173,7 @@ impl Planner {
                             self.persist(&mut batch, &mut dirty, state.as_ref(), change)?;
                             Workspace::apply(&mut state, change);
                         }
-                        match request.revisions {
+                        match revisions {
                             Revisions::EachCommand => {
                                 revision += 1;
                                 if self.log_enabled {
@@ -148,7 +189,7 @@ impl Planner {
                             Revisions::OneForAll => shared_changes.extend(changes),
                         }
                         Ok(WriteOutcome {
-                            revision: match request.revisions {
+                            revision: match revisions {
                                 Revisions::EachCommand => revision,
                                 Revisions::OneForAll => shared_revision,
                             },
@@ -176,7 +217,7 @@ impl Planner {
                     result.revision = revision;
                 }
             }
-            outcomes.push(results);
+            outcomes.push(Ok(results));
         }
 
         // The group is redone at open whole or not at all: its last line says it ends.
@@ -191,6 +232,8 @@ impl Planner {
             log: (!log.is_empty()).then_some(log),
             batch,
             snapshot: Arc::clone(&self.latest),
+            publish: true,
+            reset_log: false,
             replies: group
                 .into_iter()
                 .map(|request| request.reply)

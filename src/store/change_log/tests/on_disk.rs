@@ -136,7 +136,7 @@ async fn entries_past_the_state_that_cannot_be_redone_stop_the_open() {
             r#"{"op":"add_grant","workspace":"acme","user":"u","grant":{"role":"auditor","scope":"all"}}"#,
             "unknown role `auditor`",
         ),
-        ("", "resumes at"),
+        ("", "resumes after"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let last = write(dir.path(), &config(4 << 10), commands(3)).await;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::sync::oneshot;
 
-use super::{Answer, Request, Revisions, commit::Committer, layout::Layout, plan::Planner};
+use super::{Answer, Request, Revisions, Work, commit::Committer, layout::Layout, plan::Planner};
 use crate::{
     engine::Command,
     model::{Catalog, ResourceId, UserId},
@@ -71,8 +71,10 @@ pub fn plan_all_then_commit_with(
         let (reply, answer) = oneshot::channel();
         first_answer.get_or_insert(answer);
         let request = Request {
-            commands,
-            revisions: Revisions::EachCommand,
+            work: Work::Commands {
+                commands,
+                revisions: Revisions::EachCommand,
+            },
             reply,
         };
         to_commit
@@ -86,6 +88,7 @@ pub fn plan_all_then_commit_with(
         blobs,
         log,
         published: Arc::clone(&published),
+        revisions: tokio::sync::watch::Sender::new(0),
         committed,
     }
     .run(planned);
