@@ -12,6 +12,9 @@ mod record;
 mod workspaces;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use std::{path::Path, sync::Arc, thread::JoinHandle};
 
 use arc_swap::ArcSwap;
