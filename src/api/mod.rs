@@ -5,6 +5,7 @@ mod access;
 mod admin;
 pub mod convert;
 mod legacy;
+pub mod replication;
 mod page_token;
 mod status;
 mod transfer;

@@ -10,9 +10,9 @@ use tonic::{Status, Streaming};
 use super::{convert, status};
 use crate::{
     engine::Command,
-    model::{Catalog, Grant, Membership, TypeId, Workspace, WorkspaceId},
+    model::{Catalog, Grant, Membership, Selection, TypeId, Workspace, WorkspaceId},
     proto::{self, record::Kind},
-    store::{Queued, Store},
+    store::{Queued, Snapshot, Store},
 };
 
 /// Records applied per atomic batch (one revision each).
@@ -167,8 +167,7 @@ pub fn export(
     only: Option<WorkspaceId>,
 ) -> Result<ReceiverStream<Result<proto::ExportResponse, Status>>, Status> {
     let snapshot = store.snapshot();
-    let catalog = Arc::clone(store.catalog());
-    let mut ids: Vec<WorkspaceId> = match only {
+    let ids: Vec<WorkspaceId> = match only {
         Some(id) => {
             if snapshot.workspace(&id).is_none() {
                 return Err(Status::not_found(format!("workspace `{id}` not found")));
@@ -182,6 +181,32 @@ pub fn export(
             .filter_map(|(id, _)| WorkspaceId::parse(id).ok())
             .collect(),
     };
+    Ok(stream_records(store, snapshot, ids))
+}
+
+/// Streams the workspaces of the snapshot that `selection` holds, as records, all read
+/// at the snapshot's revision (which every message repeats).
+pub fn export_selected(
+    store: &Store,
+    selection: &Selection,
+) -> ReceiverStream<Result<proto::ExportResponse, Status>> {
+    let snapshot = store.snapshot();
+    let ids = snapshot
+        .workspaces
+        .iter()
+        .filter(|(id, _)| selection.holds(id))
+        .filter_map(|(id, _)| WorkspaceId::parse(id).ok())
+        .collect();
+    stream_records(store, snapshot, ids)
+}
+
+/// Streams the workspaces `ids` of `snapshot` as records, in id order.
+fn stream_records(
+    store: &Store,
+    snapshot: Arc<Snapshot>,
+    mut ids: Vec<WorkspaceId>,
+) -> ReceiverStream<Result<proto::ExportResponse, Status>> {
+    let catalog = Arc::clone(store.catalog());
     ids.sort_unstable();
     let (sender, receiver) = mpsc::channel(4);
     // Rendering a large database takes a while; keep it off the async workers.
@@ -190,6 +215,7 @@ pub fn export(
             sender,
             revision: snapshot.revision,
             records: Vec::with_capacity(EXPORT_CHUNK),
+            sent: false,
         };
         for id in &ids {
             if let Some(ws) = snapshot.workspace(id) {
@@ -200,13 +226,15 @@ pub fn export(
         }
         writer.finish();
     });
-    Ok(ReceiverStream::new(receiver))
+    ReceiverStream::new(receiver)
 }
 
 struct ChunkWriter {
     sender: mpsc::Sender<Result<proto::ExportResponse, Status>>,
     revision: u64,
     records: Vec<proto::Record>,
+    /// Whether a message was sent: an empty export still sends one, with its revision.
+    sent: bool,
 }
 
 impl ChunkWriter {
@@ -220,6 +248,7 @@ impl ChunkWriter {
     }
 
     fn flush(&mut self) -> bool {
+        self.sent = true;
         let records = std::mem::replace(&mut self.records, Vec::with_capacity(EXPORT_CHUNK));
         self.sender
             .blocking_send(Ok(proto::ExportResponse {
@@ -230,7 +259,7 @@ impl ChunkWriter {
     }
 
     fn finish(mut self) {
-        if !self.records.is_empty() {
+        if !self.records.is_empty() || !self.sent {
             self.flush();
         }
     }
