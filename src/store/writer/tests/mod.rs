@@ -86,6 +86,7 @@ pub fn plan_all_then_commit_with(
         blobs,
         log,
         published: Arc::clone(&published),
+        revisions: tokio::sync::watch::Sender::new(0),
         committed,
     }
     .run(planned);
