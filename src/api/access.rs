@@ -1,18 +1,21 @@
 //! The read side: Check, BatchCheck, ListAccess and the lookups. Each method validates,
-//! takes one snapshot, asks the engine, and translates the answer.
+//! refuses workspaces this server does not hold, takes one snapshot at the revision asked
+//! for or later, asks the engine, and translates the answer.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{MAX_BATCH_CHECKS, StoreSlot, convert, loaded, page_token, status::invalid};
+use super::{MAX_BATCH_CHECKS, StoreSlot, convert, loaded, page_token, revision, status::invalid};
 use crate::{
     engine::{
         self,
         check::{CheckRef, UserInWorkspace},
         list::AccessFilter,
     },
-    model::{Catalog, PermissionId, ResourceId, TypeId, Workspace, catalog::Target},
+    model::{
+        Catalog, PermissionId, ResourceId, Selection, TypeId, Workspace, catalog::Target, ids,
+    },
     proto::{self, access_service_server::AccessService},
     store::Store,
 };
@@ -21,16 +24,57 @@ use crate::{
 #[derive(Clone)]
 pub struct AccessApi {
     store: StoreSlot,
+    /// The workspaces this server answers for; in an `Arc` because tonic clones the
+    /// service for every connection.
+    held: Arc<Selection>,
 }
 
 impl AccessApi {
-    /// A service answering from the store in `store`, once it is there.
+    /// A service answering for every workspace from the store in `store`, once it is there.
     pub fn new(store: StoreSlot) -> Self {
-        Self { store }
+        Self::with_selection(store, Selection::All)
+    }
+
+    /// A service answering only for the workspaces `held` names (a partial follower's),
+    /// and refusing the others with FAILED_PRECONDITION.
+    pub fn with_selection(store: StoreSlot, held: Selection) -> Self {
+        Self {
+            store,
+            held: Arc::new(held),
+        }
     }
 
     fn store(&self) -> Result<&Arc<Store>, Status> {
         loaded(&self.store)
+    }
+
+    /// Refuses a workspace this server does not hold, naming the request field `field`:
+    /// its data is not here, and a denial would be an answer made up.
+    fn hold(&self, field: impl FnOnce() -> String, workspace_id: &str) -> Result<(), Status> {
+        // `is_all` first: a server holding everything pays one comparison.
+        if self.held.is_all() || self.held.holds(workspace_id) {
+            return Ok(());
+        }
+        Err(Status::failed_precondition(format!(
+            "`{}`: workspace `{workspace_id}` is not held by this server, which holds {} of \
+             the leader's workspaces; ask the server holding it",
+            field(),
+            self.held
+        )))
+    }
+
+    /// Refuses, before any wait, a batch naming a workspace this server does not hold;
+    /// items whose workspace id is malformed are left for their parsing to refuse.
+    fn hold_all(&self, checks: &[proto::CheckRequest]) -> Result<(), Status> {
+        if self.held.is_all() {
+            return Ok(());
+        }
+        for (i, check) in checks.iter().enumerate() {
+            if ids::validate(&check.workspace_id).is_ok() {
+                self.hold(|| format!("checks[{i}].workspace_id"), &check.workspace_id)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -40,9 +84,12 @@ impl AccessService for AccessApi {
         &self,
         request: Request<proto::CheckRequest>,
     ) -> Result<Response<proto::CheckResponse>, Status> {
-        let catalog = self.store()?.catalog();
-        let (workspace_id, check) = convert::check(catalog, None, request.get_ref())?;
-        let snapshot = self.store()?.current();
+        let store = self.store()?;
+        let catalog = store.catalog();
+        let raw = request.get_ref();
+        let (workspace_id, check) = convert::check(catalog, None, raw)?;
+        self.hold(|| "workspace_id".to_owned(), workspace_id)?;
+        let snapshot = revision::at_least(store, raw.at_least_revision, request.metadata()).await?;
         let workspace = snapshot.workspaces.get(workspace_id);
         let decision = engine::check::decide(catalog, workspace, check);
         Ok(Response::new(proto::CheckResponse {
@@ -60,7 +107,8 @@ impl AccessService for AccessApi {
         &self,
         request: Request<proto::BatchCheckRequest>,
     ) -> Result<Response<proto::BatchCheckResponse>, Status> {
-        let catalog = self.store()?.catalog();
+        let store = self.store()?;
+        let catalog = store.catalog();
         let checks = &request.get_ref().checks;
         if checks.len() > MAX_BATCH_CHECKS {
             return Err(invalid(
@@ -71,9 +119,14 @@ impl AccessService for AccessApi {
                 ),
             ));
         }
+        self.hold_all(checks)?;
+        let wanted = checks
+            .iter()
+            .map(|check| check.at_least_revision)
+            .fold(request.get_ref().at_least_revision, u64::max);
+        let snapshot = revision::at_least(store, wanted, request.metadata()).await?;
         // One pass: each item is parsed, decided and rendered in turn, and the first
         // malformed item fails the call (the answers made before it are dropped).
-        let snapshot = self.store()?.current();
         let mut decisions = Vec::with_capacity(checks.len());
         // A batch's items usually share their workspace, and often their user: each is
         // looked up again only when it changes from one item to the next.
@@ -111,9 +164,11 @@ impl AccessService for AccessApi {
         &self,
         request: Request<proto::ListAccessRequest>,
     ) -> Result<Response<proto::ListAccessResponse>, Status> {
-        let catalog = self.store()?.catalog();
+        let store = self.store()?;
+        let catalog = store.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
+        self.hold(|| "workspace_id".to_owned(), workspace_id.as_str())?;
         let filter = AccessFilter {
             user: convert::optional_user_id("user_id", &raw.user_id)?,
             role: match raw.role.as_str() {
@@ -129,7 +184,7 @@ impl AccessService for AccessApi {
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::user_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store()?.current();
+        let snapshot = revision::at_least(store, raw.at_least_revision, request.metadata()).await?;
         let workspace = snapshot.workspace(&workspace_id).ok_or_else(|| {
             Status::not_found(format!(
                 "`workspace_id`: workspace `{workspace_id}` not found"
@@ -173,9 +228,11 @@ impl AccessService for AccessApi {
         &self,
         request: Request<proto::LookupResourcesRequest>,
     ) -> Result<Response<proto::LookupResourcesResponse>, Status> {
-        let catalog = self.store()?.catalog();
+        let store = self.store()?;
+        let catalog = store.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
+        self.hold(|| "workspace_id".to_owned(), workspace_id.as_str())?;
         let user = convert::user_id("user_id", &raw.user_id)?;
         let permission = convert::permission(catalog, "permission", &raw.permission)?;
         let ty = instance_type(catalog, permission)?;
@@ -183,7 +240,7 @@ impl AccessService for AccessApi {
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::resource_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store()?.current();
+        let snapshot = revision::at_least(store, raw.at_least_revision, request.metadata()).await?;
         let (ids, more) = engine::lookup::lookup_resources(
             catalog,
             snapshot.workspace(&workspace_id),
@@ -211,16 +268,18 @@ impl AccessService for AccessApi {
         &self,
         request: Request<proto::LookupSubjectsRequest>,
     ) -> Result<Response<proto::LookupSubjectsResponse>, Status> {
-        let catalog = self.store()?.catalog();
+        let store = self.store()?;
+        let catalog = store.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
+        self.hold(|| "workspace_id".to_owned(), workspace_id.as_str())?;
         let permission = convert::permission(catalog, "permission", &raw.permission)?;
         let resource = convert::target(catalog, "", permission, raw.resource.as_ref())?;
         let limit = convert::page_size("page_size", raw.page_size)?;
         let after = page_token::decode(&raw.page_token)?
             .map(|last| convert::user_id("page_token", &last))
             .transpose()?;
-        let snapshot = self.store()?.current();
+        let snapshot = revision::at_least(store, raw.at_least_revision, request.metadata()).await?;
         let (users, more) = engine::lookup::lookup_subjects(
             catalog,
             snapshot.workspace(&workspace_id),
@@ -290,22 +349,37 @@ mod tests {
         store::StoreConfig,
     };
 
-    #[tokio::test]
-    async fn a_batch_looks_a_user_up_again_when_the_workspace_changes() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A store in `dir` with each workspace of `owned` (workspace, owner) created.
+    async fn store_with(dir: &std::path::Path, owned: &[(&str, &str)]) -> Arc<Store> {
         let catalog = Arc::new(Catalog::built_in());
-        let store = Store::open(dir.path(), catalog, &StoreConfig::default()).unwrap();
-        let create = |workspace: &str, owner: &str| Command::CreateWorkspace {
+        let store = Store::open(dir, catalog, &StoreConfig::default()).unwrap();
+        let create = |(workspace, owner): &(&str, &str)| Command::CreateWorkspace {
             workspace: WorkspaceId::parse(workspace).unwrap(),
             owner: UserId::parse(owner).unwrap(),
             products: ProductSet::default(),
         };
         let written = store
-            .write_all(vec![create("a", "ann"), create("b", "bob")])
+            .write_all(owned.iter().map(create).collect())
             .await
             .unwrap();
         assert!(written.iter().all(Result::is_ok));
-        let store = Arc::new(store);
+        Arc::new(store)
+    }
+
+    fn check_of(workspace: &str, user: &str) -> proto::CheckRequest {
+        proto::CheckRequest {
+            workspace_id: workspace.to_owned(),
+            user_id: user.to_owned(),
+            permission: "workspace.read".to_owned(),
+            resource: None,
+            at_least_revision: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_looks_a_user_up_again_when_the_workspace_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), &[("a", "ann"), ("b", "bob")]).await;
         let api = AccessApi::new(Arc::new(OnceLock::from(Arc::clone(&store))));
         // Each item differs from the one before in its workspace, its user, or neither.
         let items = [
@@ -320,13 +394,7 @@ mod tests {
         ];
         let checks = items
             .iter()
-            .map(|(workspace, user, _)| proto::CheckRequest {
-                workspace_id: (*workspace).to_owned(),
-                user_id: (*user).to_owned(),
-                permission: "workspace.read".to_owned(),
-                resource: None,
-                at_least_revision: 0,
-            })
+            .map(|(workspace, user, _)| check_of(workspace, user))
             .collect();
         let answer = api
             .batch_check(Request::new(proto::BatchCheckRequest {
@@ -346,6 +414,67 @@ mod tests {
             };
             assert_eq!(decision.explanation, expected);
         }
+        drop(api);
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn a_partial_server_answers_for_its_workspaces_and_refuses_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), &[("acme", "ann"), ("globex", "gus")]).await;
+        let api = AccessApi::with_selection(
+            Arc::new(OnceLock::from(Arc::clone(&store))),
+            "workspaces:acme".parse().unwrap(),
+        );
+
+        let answer = api
+            .check(Request::new(check_of("acme", "ann")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(answer.decision.unwrap().allowed);
+
+        // globex exists in this store, yet a server not holding it must not answer for it.
+        let refused = api
+            .check(Request::new(check_of("globex", "gus")))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(
+            refused.message(),
+            "`workspace_id`: workspace `globex` is not held by this server, which holds \
+             workspaces:acme of the leader's workspaces; ask the server holding it"
+        );
+
+        let refused = api
+            .batch_check(Request::new(proto::BatchCheckRequest {
+                checks: vec![check_of("acme", "ann"), check_of("globex", "gus")],
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            refused
+                .message()
+                .starts_with("`checks[1].workspace_id`: workspace `globex` is not held"),
+            "{}",
+            refused.message()
+        );
+
+        let refused = api
+            .list_access(Request::new(proto::ListAccessRequest {
+                workspace_id: "initech".to_owned(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            refused
+                .message()
+                .starts_with("`workspace_id`: workspace `initech`")
+        );
         drop(api);
         store.close();
     }

@@ -4,9 +4,11 @@
 mod access;
 mod admin;
 pub mod convert;
+mod deadline;
 mod legacy;
 pub mod replication;
 mod page_token;
+mod revision;
 mod status;
 mod transfer;
 
@@ -29,3 +31,7 @@ pub const MAX_BATCH_CHECKS: usize = 1000;
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// The largest page size a request may ask for.
 pub const MAX_PAGE_SIZE: usize = 1000;
+/// The longest a read waits for its `at_least_revision` when the call has no deadline:
+/// a call without one must still not hold a task forever, and a server this far behind
+/// is better reported than waited for.
+pub const MAX_REVISION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);

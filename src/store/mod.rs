@@ -294,11 +294,7 @@ impl Store {
 
     /// Waits until the published state is at `revision` or later, or `deadline` passes;
     /// then returns the revision it had reached.
-    pub async fn reached(
-        &self,
-        revision: u64,
-        deadline: tokio::time::Instant,
-    ) -> Result<(), u64> {
+    pub async fn reached(&self, revision: u64, deadline: tokio::time::Instant) -> Result<(), u64> {
         let mut revisions = self.revisions.subscribe();
         let waited =
             tokio::time::timeout_at(deadline, revisions.wait_for(|now| *now >= revision)).await;

@@ -1,6 +1,7 @@
 //! The read side against the real server: Check, BatchCheck and ListAccess, what each
 //! answers, at which revision, and every refusal with the field it names.
 
+mod at_least_revision;
 mod batch_check;
 mod check;
 mod list_access;
