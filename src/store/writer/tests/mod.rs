@@ -87,6 +87,7 @@ pub fn plan_all_then_commit_with(
         log,
         published: Arc::clone(&published),
         committed,
+        revisions: tokio::sync::watch::channel(0).0,
     }
     .run(planned);
     let answer = first_answer.and_then(|mut answer| answer.try_recv().ok());
