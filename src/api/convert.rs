@@ -246,15 +246,22 @@ pub fn membership_message(membership: Membership) -> proto::Membership {
     }
 }
 
+/// A resource instance as a message.
+pub fn resource_message(catalog: &Catalog, ty: TypeId, id: &ResourceId) -> proto::ResourceRef {
+    proto::ResourceRef {
+        r#type: catalog.type_name(ty).to_owned(),
+        id: id.as_str().to_owned(),
+    }
+}
+
 /// A scope as a message.
 pub fn scope_message(catalog: &Catalog, scope: &Scope) -> proto::Scope {
     proto::Scope {
         kind: Some(match scope {
             Scope::All => proto::scope::Kind::All(proto::AllInstances {}),
-            Scope::Instance(ty, id) => proto::scope::Kind::Instance(proto::ResourceRef {
-                r#type: catalog.type_name(*ty).to_owned(),
-                id: id.as_str().to_owned(),
-            }),
+            Scope::Instance(ty, id) => {
+                proto::scope::Kind::Instance(resource_message(catalog, *ty, id))
+            }
         }),
     }
 }

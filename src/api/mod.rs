@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+pub mod changes;
 pub mod convert;
 mod deadline;
 mod legacy;

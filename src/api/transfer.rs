@@ -219,8 +219,10 @@ fn stream_records(
         };
         for id in &ids {
             if let Some(ws) = snapshot.workspace(id) {
-                if !write_workspace(&catalog, id, ws, &mut writer) {
-                    return;
+                for record in workspace_records(&catalog, id, ws) {
+                    if !writer.push(record) {
+                        return;
+                    }
                 }
             }
         }
@@ -239,8 +241,8 @@ struct ChunkWriter {
 
 impl ChunkWriter {
     /// Queues a record; false once the client has gone away.
-    fn push(&mut self, kind: Kind) -> bool {
-        self.records.push(proto::Record { kind: Some(kind) });
+    fn push(&mut self, record: proto::Record) -> bool {
+        self.records.push(record);
         if self.records.len() < EXPORT_CHUNK {
             return true;
         }
@@ -283,66 +285,58 @@ fn types_parents_first(catalog: &Catalog) -> Vec<TypeId> {
     types
 }
 
-fn write_workspace(
-    catalog: &Catalog,
-    id: &WorkspaceId,
-    ws: &Workspace,
-    out: &mut ChunkWriter,
-) -> bool {
-    let workspace_id = id.to_string();
-    let products = ws
-        .products()
-        .iter()
-        .map(|p| catalog.product_name(p).to_owned())
-        .collect();
-    let owner_user_ids = ws.owners().map(|u| u.to_string()).collect();
-    if !out.push(Kind::Workspace(proto::WorkspaceRecord {
-        workspace_id: workspace_id.clone(),
-        products,
-        owner_user_ids,
-    })) {
-        return false;
-    }
-    for ty in types_parents_first(catalog) {
-        for (rid, instance) in ws.instances_of(ty, None) {
-            let record = proto::ResourceRecord {
-                workspace_id: workspace_id.clone(),
-                resource: Some(proto::ResourceRef {
-                    r#type: catalog.type_name(ty).to_owned(),
-                    id: rid.to_string(),
-                }),
-                parent_id: instance
-                    .parent
-                    .as_ref()
-                    .map(|(_, p)| p.to_string())
-                    .unwrap_or_default(),
-            };
-            if !out.push(Kind::Resource(record)) {
-                return false;
-            }
-        }
-    }
-    for (user, member) in ws.members() {
-        if member.membership == Membership::Member
-            && !out.push(Kind::Member(proto::MemberRecord {
-                workspace_id: workspace_id.clone(),
+/// The records of one workspace, in the order an import accepts: the workspace with its
+/// products and owners, its resources parents first, then each user's membership (owners
+/// came with the workspace) and grants.
+pub fn workspace_records<'a>(
+    catalog: &'a Catalog,
+    id: &'a WorkspaceId,
+    ws: &'a Workspace,
+) -> impl Iterator<Item = proto::Record> + 'a {
+    let workspace = Kind::Workspace(proto::WorkspaceRecord {
+        workspace_id: id.to_string(),
+        products: ws
+            .products()
+            .iter()
+            .map(|p| catalog.product_name(p).to_owned())
+            .collect(),
+        owner_user_ids: ws.owners().map(|u| u.to_string()).collect(),
+    });
+    let resources = types_parents_first(catalog)
+        .into_iter()
+        .flat_map(move |ty| {
+            ws.instances_of(ty, None).map(move |(rid, instance)| {
+                Kind::Resource(proto::ResourceRecord {
+                    workspace_id: id.to_string(),
+                    resource: Some(convert::resource_message(catalog, ty, rid)),
+                    parent_id: instance
+                        .parent
+                        .as_ref()
+                        .map(|(_, p)| p.to_string())
+                        .unwrap_or_default(),
+                })
+            })
+        });
+    let members = ws.members().flat_map(move |(user, member)| {
+        let membership = (member.membership == Membership::Member).then(|| {
+            Kind::Member(proto::MemberRecord {
+                workspace_id: id.to_string(),
                 user_id: user.to_string(),
                 membership: proto::Membership::Member.into(),
-            }))
-        {
-            return false;
-        }
-        for grant in &member.grants {
-            let record = proto::GrantRecord {
-                workspace_id: workspace_id.clone(),
+            })
+        });
+        let grants = member.grants.iter().map(move |grant| {
+            Kind::Grant(proto::GrantRecord {
+                workspace_id: id.to_string(),
                 user_id: user.to_string(),
                 role: catalog.role_name(grant.role).to_owned(),
                 scope: Some(convert::scope_message(catalog, &grant.scope)),
-            };
-            if !out.push(Kind::Grant(record)) {
-                return false;
-            }
-        }
-    }
-    true
+            })
+        });
+        membership.into_iter().chain(grants)
+    });
+    std::iter::once(workspace)
+        .chain(resources)
+        .chain(members)
+        .map(|kind| proto::Record { kind: Some(kind) })
 }
