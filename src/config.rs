@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{cli::ClientCommand, store::StoreConfig};
+use crate::{cli::ClientCommand, follower::FollowOptions, model::Selection, store::StoreConfig};
 
 /// accessd: workspace authorization over gRPC.
 #[derive(Debug, Parser)]
@@ -95,6 +95,63 @@ pub struct ServeArgs {
         default_value_t = 15
     )]
     pub drain_timeout: u64,
+    /// Follow this leader (`http://HOST:PORT`) instead of taking writes: keep a durable
+    /// copy of its data in `--data-dir`, answer checks from it, and forward AdminService
+    /// calls to the leader.
+    #[arg(long, env = "ACCESSD_FOLLOW", value_name = "LEADER_URL")]
+    pub follow: Option<String>,
+    /// With `--follow`: the workspaces to hold: `all`, `workspaces:ID,ID,...`, or
+    /// `shard:INDEX/COUNT` (the workspaces whose id hashes to that shard). A check on
+    /// another workspace is refused with FAILED_PRECONDITION.
+    #[arg(
+        long,
+        env = "ACCESSD_FOLLOW_SELECTION",
+        value_name = "SELECTION",
+        default_value = "all",
+        requires = "follow"
+    )]
+    pub follow_selection: Selection,
+    /// With `--follow`: sent to the leader as `authorization: Bearer TOKEN` (the
+    /// leader's `--admin-token`).
+    #[arg(
+        long,
+        env = "ACCESSD_LEADER_TOKEN",
+        hide_env_values = true,
+        requires = "follow"
+    )]
+    pub leader_token: Option<String>,
+    /// With `--follow`: refuse checks (health NOT_SERVING) once the leader has not been
+    /// heard from for this many seconds; it sends a heartbeat every second.
+    #[arg(
+        long,
+        env = "ACCESSD_STALE_AFTER",
+        value_name = "SECS",
+        default_value_t = FollowOptions::DEFAULT_STALE_AFTER.as_secs(),
+        requires = "follow"
+    )]
+    pub stale_after: u64,
+    /// With `--follow`: keep answering checks from the copy held however long the
+    /// leader is silent, instead of turning NOT_SERVING after `--stale-after`.
+    #[arg(long, env = "ACCESSD_SERVE_STALE", requires = "follow")]
+    pub serve_stale: bool,
+}
+
+impl ServeArgs {
+    /// The follower settings, with `--follow`.
+    pub fn follow_options(&self) -> Option<FollowOptions> {
+        let leader = self.follow.as_ref()?;
+        Some(FollowOptions {
+            leader: if leader.contains("://") {
+                leader.clone()
+            } else {
+                format!("http://{leader}")
+            },
+            selection: self.follow_selection.clone(),
+            leader_token: self.leader_token.clone(),
+            stale_after: std::time::Duration::from_secs(self.stale_after),
+            serve_stale: self.serve_stale,
+        })
+    }
 }
 
 /// Settings of `accessd roles`.

@@ -16,6 +16,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod follower;
 pub mod model;
 pub mod proto;
 pub mod run;

@@ -70,16 +70,21 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let options = ServeOptions {
-        admin_token: args.admin_token,
+        admin_token: args.admin_token.clone(),
         drain_timeout: Duration::from_secs(args.drain_timeout),
+        follow: args.follow_options(),
     };
     let data_dir = args.data_dir.clone();
+    let leader = options.follow.is_none();
     let load = async move {
         let opened =
             tokio::task::spawn_blocking(move || Store::open(&data_dir, catalog, &config)).await;
         let store = Arc::new(opened.map_err(|e| e.to_string())??);
         if let Some(summary) = unknown_roles_summary(store.load_report()) {
             warn!("{summary}");
+        }
+        if leader {
+            promote(&store)?;
         }
         Ok::<_, BoxError>(store)
     };
@@ -89,6 +94,32 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     };
     tokio::task::spawn_blocking(move || store.close()).await?;
     info!("stopped; database flushed");
+    Ok(())
+}
+
+/// Checks that a follower's copy started without `--follow` may lead: a copy of every
+/// workspace is the leader's data as of its revision and may take writes from there
+/// (under a history of its own, so its old leader's followers bootstrap from it anew);
+/// a copy of some workspaces would lead with the others missing, and is refused.
+fn promote(store: &Store) -> Result<(), BoxError> {
+    let Some(following) = &store.identity().following else {
+        return Ok(());
+    };
+    if !following.selection.is_all() {
+        return Err(format!(
+            "the data directory holds a follower's copy of {} of the leader's workspaces, \
+             not all of them: start it with `--follow`, or start a leader on another data \
+             directory",
+            following.selection
+        )
+        .into());
+    }
+    warn!(
+        history = %following.history,
+        revision = store.current().revision,
+        "the data directory holds a follower's copy of every workspace: leading from it, \
+         under a history of its own"
+    );
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use std::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpListener,
-    sync::oneshot,
+    sync::{oneshot, watch},
 };
 use tokio_stream::StreamExt as _;
 use tonic::{
@@ -31,10 +31,16 @@ use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
 use crate::{
-    api::{AccessApi, AdminApi, StoreSlot},
+    api::{
+        AccessApi, AdminApi, StoreSlot,
+        forward::LeaderForward,
+        replication::{Progress, ReplicationApi},
+    },
+    follower::{self, FollowError, FollowOptions},
     proto::{
         FILE_DESCRIPTOR_SET, access_service_server::AccessServiceServer,
         admin_service_server::AdminServiceServer,
+        replication_service_server::ReplicationServiceServer,
     },
     store::Store,
 };
@@ -49,11 +55,15 @@ const ABORT_GRACE: Duration = Duration::from_secs(1);
 /// Settings of the server beyond its listener and store.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// If set, AdminService calls must carry `authorization: Bearer <token>`.
+    /// If set, AdminService and ReplicationService calls must carry
+    /// `authorization: Bearer <token>`.
     pub admin_token: Option<String>,
     /// After the shutdown signal, how long to wait for in-flight calls before closing
     /// their connections anyway.
     pub drain_timeout: Duration,
+    /// Follow a leader instead of taking writes: answer checks from a copy of its data,
+    /// and forward AdminService calls to it.
+    pub follow: Option<FollowOptions>,
 }
 
 impl Default for ServeOptions {
@@ -61,6 +71,7 @@ impl Default for ServeOptions {
         Self {
             admin_token: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            follow: None,
         }
     }
 }
@@ -77,9 +88,16 @@ pub enum ServeError {
     /// The store could not be opened.
     #[error("{0}")]
     Load(Box<dyn std::error::Error + Send + Sync>),
+    /// The leader to follow cannot be.
+    #[error("{0}")]
+    Follow(#[from] FollowError),
 }
 
-const SERVICES: [&str; 2] = ["accessd.v1.AccessService", "accessd.v1.AdminService"];
+const SERVICES: [&str; 3] = [
+    "accessd.v1.AccessService",
+    "accessd.v1.AdminService",
+    "accessd.v1.ReplicationService",
+];
 
 /// Serves `store` on `listener` until `shutdown` completes, then reports NOT_SERVING,
 /// drains in-flight calls for at most `options.drain_timeout`, closes the connections of
@@ -122,19 +140,55 @@ pub async fn serve_loading(
         .build_v1alpha()?;
 
     let token = options.admin_token.map(|t| format!("Bearer {t}"));
-    let admin = AdminServiceServer::with_interceptor(
-        AdminApi::new(Arc::clone(&slot)),
-        move |request: Request<()>| {
-            authenticate(token.as_deref(), &request)?;
-            Ok(request)
-        },
-    );
+    let admin_token = token.clone();
+    let check_admin = move |request: Request<()>| {
+        authenticate(admin_token.as_deref(), &request)?;
+        Ok(request)
+    };
+    let (stop, stopping) = watch::channel(false);
+    let follower = match &options.follow {
+        Some(follow) => {
+            let channel = follower::leader_channel(&follow.leader)?;
+            let client = follower::leader_client(channel.clone(), follow.leader_token.as_deref())?;
+            let progress = Arc::new(Progress::new(
+                follow.leader.clone(),
+                follow.selection.clone(),
+            ));
+            Some((follow.clone(), channel, client, progress))
+        }
+        None => None,
+    };
+    // AdminService is the leader's own, or a follower's forwarding to its leader, which
+    // checks the caller's credentials itself.
+    let (admin, forward, access, replication) = match &follower {
+        None => (
+            Some(AdminServiceServer::with_interceptor(
+                AdminApi::new(Arc::clone(&slot)),
+                check_admin.clone(),
+            )),
+            None,
+            AccessApi::new(Arc::clone(&slot)),
+            ReplicationApi::leader(Arc::clone(&slot), stopping.clone()),
+        ),
+        Some((follow, channel, _, progress)) => (
+            None,
+            Some(AdminServiceServer::new(LeaderForward::new(
+                channel.clone(),
+                follow.leader.clone(),
+            ))),
+            AccessApi::with_selection(Arc::clone(&slot), follow.selection.clone()),
+            ReplicationApi::follower(Arc::clone(&slot), Arc::clone(progress), stopping.clone()),
+        ),
+    };
+    let replication = ReplicationServiceServer::with_interceptor(replication, check_admin);
 
     let (drain_started, drain_start) = oneshot::channel();
     let mut drain_reporter = reporter.clone();
     let signal = async move {
         shutdown.await;
         info!("shutting down: draining in-flight calls");
+        // Change streams and the follower's health end: they never end by themselves.
+        stop.send_replace(true);
         set_status(&drain_reporter, ServingStatus::NotServing).await;
         // A health watch never ends by itself and the drain waits for every open call:
         // end the watches (they have just sent NOT_SERVING), then answer checks anew.
@@ -158,8 +212,10 @@ pub async fn serve_loading(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AccessServiceServer::new(AccessApi::new(Arc::clone(&slot))))
-        .add_service(admin);
+        .add_service(AccessServiceServer::new(access))
+        .add_optional_service(admin)
+        .add_optional_service(forward)
+        .add_service(replication);
     info!(%address, "listening; loading the database");
     let serving = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(serving);
@@ -171,8 +227,30 @@ pub async fn serve_loading(
         }
     };
     let _ = slot.set(Arc::clone(&store));
-    set_status(&reporter, ServingStatus::Serving).await;
-    info!(%address, "serving");
+    match follower {
+        None => {
+            set_status(&reporter, ServingStatus::Serving).await;
+            info!(%address, "serving");
+        }
+        Some((follow, _, client, progress)) => {
+            info!(%address, leader = %follow.leader, selection = %follow.selection, "following");
+            let has_copy = store.identity().following.is_some();
+            tokio::spawn(follower::health::report(
+                has_copy,
+                follow.clone(),
+                Arc::clone(&progress),
+                reporter.clone(),
+                stopping.clone(),
+            ));
+            tokio::spawn(follower::run(
+                Arc::clone(&store),
+                client,
+                follow,
+                progress,
+                stopping.clone(),
+            ));
+        }
+    }
     let deadline = async {
         // Before the signal there is no deadline; a dropped sender means the server
         // stopped on its own.

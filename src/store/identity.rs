@@ -83,7 +83,9 @@ fn new_history_id() -> Result<String, StoreError> {
 }
 
 /// The keys a bootstrap replaces: every record, the revision and the follower record.
-pub fn replaced_by_bootstrap(db: &sled::Db) -> impl Iterator<Item = Result<sled::IVec, sled::Error>> {
+pub fn replaced_by_bootstrap(
+    db: &sled::Db,
+) -> impl Iterator<Item = Result<sled::IVec, sled::Error>> {
     [keys::WORKSPACES, keys::MEMBERS, keys::INSTANCES]
         .into_iter()
         .flat_map(|prefix| db.scan_prefix(prefix).keys())
@@ -150,8 +152,11 @@ mod tests {
         std::fs::write(log.join("00000000000000000001.jsonl"), b"{}\n").unwrap();
         let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
         db.insert(keys::BOOTSTRAPPING, &b""[..]).unwrap();
-        db.insert(keys::workspace(&crate::model::WorkspaceId::parse("acme").unwrap()), &b""[..])
-            .unwrap();
+        db.insert(
+            keys::workspace(&crate::model::WorkspaceId::parse("acme").unwrap()),
+            &b""[..],
+        )
+        .unwrap();
         db.insert(keys::REVISION, &7_u64.to_be_bytes()[..]).unwrap();
         let identity = identify(&db, &log).unwrap();
         assert_eq!(identity.following, None);

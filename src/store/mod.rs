@@ -4,8 +4,8 @@
 //! that names sled.
 
 mod blobs;
-mod identity;
 mod change_log;
+mod identity;
 mod load;
 mod open;
 mod record;
@@ -190,8 +190,7 @@ impl Store {
         let log_dir = dir.join(CHANGE_LOG_DIR);
         let identity = identity::identify(&db, &log_dir)?;
         let mut blobs = blobs::Blobs::new(dir);
-        let mut log =
-            change_log::ChangeLog::open(&log_dir, config.change_log_bytes)?;
+        let mut log = change_log::ChangeLog::open(&log_dir, config.change_log_bytes)?;
         let pending = log.pending(&catalog, load::read_revision(&db)?)?;
         let load::Loaded {
             revision,

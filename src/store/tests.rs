@@ -23,7 +23,12 @@ fn config(change_log_bytes: u64) -> StoreConfig {
 }
 
 fn open(dir: &Path, change_log_bytes: u64) -> Store {
-    Store::open(dir, Arc::new(Catalog::built_in()), &config(change_log_bytes)).unwrap()
+    Store::open(
+        dir,
+        Arc::new(Catalog::built_in()),
+        &config(change_log_bytes),
+    )
+    .unwrap()
 }
 
 fn ws(id: &str) -> WorkspaceId {
@@ -130,9 +135,15 @@ async fn the_feed_has_every_revision_after_the_one_asked_in_order_in_whole_group
     write(&leader, commands(40)).await;
     let last = leader.snapshot().revision;
     assert_eq!(last, 162);
-    assert_eq!(revisions(&groups_after(&leader, 0)), (1..=last).collect::<Vec<_>>());
+    assert_eq!(
+        revisions(&groups_after(&leader, 0)),
+        (1..=last).collect::<Vec<_>>()
+    );
     assert!(
-        std::fs::read_dir(dir.path().join(CHANGE_LOG_DIR)).unwrap().count() > 3,
+        std::fs::read_dir(dir.path().join(CHANGE_LOG_DIR))
+            .unwrap()
+            .count()
+            > 3,
         "several segment files"
     );
     // From the middle of a group, the rest of it.
@@ -241,7 +252,11 @@ async fn a_follower_bootstrapped_then_replicated_holds_what_the_leader_holds() {
             .bootstrap(BootstrapStep::Changes(part.to_vec()))
             .await
             .unwrap();
-        assert_eq!(follower.snapshot().revision, before.revision, "not published yet");
+        assert_eq!(
+            follower.snapshot().revision,
+            before.revision,
+            "not published yet"
+        );
     }
     follower
         .bootstrap(BootstrapStep::End {
@@ -263,7 +278,10 @@ async fn a_follower_bootstrapped_then_replicated_holds_what_the_leader_holds() {
             entries: again.entries,
         })
         .await;
-    assert!(matches!(refused, Err(StoreError::Replication(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Replication(_))),
+        "{refused:?}"
+    );
     // Reopened, it holds the same, and knows what it follows.
     follower.close();
     drop(follower);

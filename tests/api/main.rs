@@ -20,4 +20,5 @@ mod durability;
 mod lookup;
 mod migrate;
 mod ops;
+mod replication;
 mod transfer;

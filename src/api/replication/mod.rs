@@ -107,9 +107,7 @@ fn feed_status(err: &FeedError) -> Status {
         FeedError::Trimmed { .. } | FeedError::Ahead { .. } => Status::out_of_range(format!(
             "`after_revision`: {err}: bootstrap again with Snapshot"
         )),
-        FeedError::Disabled => {
-            Status::failed_precondition(format!("{err}: it cannot be followed"))
-        }
+        FeedError::Disabled => Status::failed_precondition(format!("{err}: it cannot be followed")),
         FeedError::Io(_) | FeedError::Damaged { .. } => Status::internal(err.to_string()),
     }
 }
@@ -180,7 +178,9 @@ impl ReplicationService for ReplicationApi {
             None => proto::ReplicationStatus {
                 role: "leader".into(),
                 revision,
-                history_id: store.map(|s| s.identity().history.clone()).unwrap_or_default(),
+                history_id: store
+                    .map(|s| s.identity().history.clone())
+                    .unwrap_or_default(),
                 selection: Selection::All.to_string(),
                 serving: store.is_some(),
                 ..Default::default()

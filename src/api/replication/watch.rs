@@ -135,7 +135,11 @@ async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
 
 /// A group as messages: its selected changes, at most [`MESSAGE_CHANGES`] per message,
 /// the last one saying where the group ends (and alone, if nothing is selected).
-fn messages(catalog: &Catalog, group: LoggedGroup, selection: &Selection) -> Vec<proto::WatchResponse> {
+fn messages(
+    catalog: &Catalog,
+    group: LoggedGroup,
+    selection: &Selection,
+) -> Vec<proto::WatchResponse> {
     let end_revision = group.end_revision();
     let mut messages: Vec<proto::ChangeGroup> = Vec::new();
     let mut current = proto::ChangeGroup::default();

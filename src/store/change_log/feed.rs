@@ -151,7 +151,10 @@ impl ChangeFeed {
     /// (the groups after it may still be being written), at least one if there is one.
     pub fn next(&mut self, published: u64) -> Result<Vec<LoggedGroup>, FeedError> {
         while self.ready.len() < MAX_READY
-            && self.ready.back().is_none_or(|g| g.end_revision() < published)
+            && self
+                .ready
+                .back()
+                .is_none_or(|g| g.end_revision() < published)
         {
             if !self.read_more()? {
                 break;
@@ -210,7 +213,11 @@ impl ChangeFeed {
         else {
             return Ok(false);
         };
-        let expected = self.partial.as_ref().map_or(self.read, |(e, _)| e.revision - 1) + 1;
+        let expected = self
+            .partial
+            .as_ref()
+            .map_or(self.read, |(e, _)| e.revision - 1)
+            + 1;
         if !self.carry.is_empty() || self.partial.is_some() || !self.group.is_empty() {
             return Err(FeedError::Damaged {
                 revision: expected,
@@ -285,7 +292,10 @@ impl ChangeFeed {
         }
         if ends {
             if self.partial.is_some() {
-                return Err(damaged(read.revision, "a group ends inside an entry".into()));
+                return Err(damaged(
+                    read.revision,
+                    "a group ends inside an entry".into(),
+                ));
             }
             if !self.group.is_empty() {
                 self.ready.push_back(LoggedGroup {

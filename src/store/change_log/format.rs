@@ -474,7 +474,10 @@ pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, ReadError> 
                 record.revision
             )));
         }
-        None => record.revision.checked_sub(1).ok_or_else(|| malformed("revision 0".into()))?,
+        None => record
+            .revision
+            .checked_sub(1)
+            .ok_or_else(|| malformed("revision 0".into()))?,
     };
     Ok(ReadLine {
         revision: record.revision,

@@ -92,10 +92,12 @@ impl Planner {
     /// Plans a group of requests, in order, each command against the state the ones
     /// before it leave. A bootstrap step comes in a group of its own.
     pub fn plan(&mut self, mut group: Vec<Request>) -> Result<Planned, StoreError> {
-        if let [Request {
-            work: Work::Bootstrap(_),
-            ..
-        }] = group.as_slice()
+        if let [
+            Request {
+                work: Work::Bootstrap(_),
+                ..
+            },
+        ] = group.as_slice()
         {
             if let Some(Request {
                 work: Work::Bootstrap(step),

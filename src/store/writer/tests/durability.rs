@@ -158,7 +158,6 @@ fn an_idle_committer_syncs_blob_files_and_stops_when_it_cannot() {
         published: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
         revisions: tokio::sync::watch::Sender::new(0),
         committed,
-        revisions: tokio::sync::watch::channel(0).0,
     };
     let running = std::thread::spawn(move || committer.run(planned));
     // No group is ever sent: only the idle sync can end the committer. The bound is

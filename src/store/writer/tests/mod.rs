@@ -90,7 +90,6 @@ pub fn plan_all_then_commit_with(
         published: Arc::clone(&published),
         revisions: tokio::sync::watch::Sender::new(0),
         committed,
-        revisions: tokio::sync::watch::channel(0).0,
     }
     .run(planned);
     let answer = first_answer.and_then(|mut answer| answer.try_recv().ok());

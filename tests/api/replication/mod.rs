@@ -1,0 +1,7 @@
+//! Leader and followers as real processes: reads at a write's revision on every
+//! follower, writes forwarded, kills, retention, the leader's death, partial followers.
+
+mod followers;
+mod partial;
+mod process;
+mod recovery;

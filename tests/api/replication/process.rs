@@ -1,0 +1,225 @@
+//! Leaders and followers as real `accessd serve` processes on `127.0.0.1:0`, each with
+//! its own data directory, killed for real.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use accessd::proto::{
+    self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
+    replication_service_client::ReplicationServiceClient,
+};
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+/// A server process, its address, and the data directory it was started on.
+pub struct Node {
+    child: Child,
+    pub addr: String,
+    pub channel: Channel,
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Drop for Node {
+    /// A failing test must not leave its servers running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    /// A leader on `data_dir`, with `args` besides.
+    pub async fn leader(data_dir: &Path, args: &[&str]) -> Self {
+        let node = Self::spawn(data_dir, args.iter().map(|a| (*a).to_owned()).collect()).await;
+        node.wait_health("", true, Duration::from_secs(60)).await;
+        node
+    }
+
+    /// A follower of `leader` on `data_dir`, with `args` besides, once it answers
+    /// checks (bootstrapped and caught up).
+    pub async fn follower(leader: &Node, data_dir: &Path, args: &[&str]) -> Self {
+        let node = Self::follower_starting(&leader.addr, data_dir, args).await;
+        node.wait_health("accessd.v1.AccessService", true, Duration::from_secs(60))
+            .await;
+        node
+    }
+
+    /// A follower of the leader at `leader`, as soon as it listens.
+    pub async fn follower_starting(leader: &str, data_dir: &Path, args: &[&str]) -> Self {
+        let mut all = vec!["--follow".to_owned(), leader.to_owned()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        Self::spawn(data_dir, all).await
+    }
+
+    async fn spawn(data_dir: &Path, args: Vec<String>) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_accessd"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(&args)
+            .env("ACCESSD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, addresses) = mpsc::channel();
+        let echo = std::env::var_os("TEST_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("{line}");
+                }
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if let Some(address) = event["fields"]["address"].as_str() {
+                    let _ = sender.send(address.to_owned());
+                }
+            }
+        });
+        // The server logs its address as soon as it listens; the bound is a safety net.
+        let addr = addresses.recv_timeout(Duration::from_secs(60)).unwrap();
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Self {
+            child,
+            addr,
+            channel,
+            data_dir: data_dir.to_owned(),
+            args,
+        }
+    }
+
+    /// Kills the process with SIGKILL: no drain, no flush.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the process again on the same data directory with the same arguments
+    /// (on a new port), as soon as it listens.
+    pub async fn restart(mut self) -> Self {
+        self.kill();
+        let args = std::mem::take(&mut self.args);
+        Self::spawn(&self.data_dir.clone(), args).await
+    }
+
+    pub fn access(&self) -> AccessServiceClient<Channel> {
+        AccessServiceClient::new(self.channel.clone())
+    }
+
+    pub fn admin(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel.clone())
+    }
+
+    pub fn replication(&self) -> ReplicationServiceClient<Channel> {
+        ReplicationServiceClient::new(self.channel.clone())
+    }
+
+    pub async fn status(&self) -> proto::ReplicationStatus {
+        self.replication()
+            .get_replication_status(proto::GetReplicationStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Whether health reports `service` SERVING.
+    pub async fn serving(&self, service: &str) -> bool {
+        let answer = HealthClient::new(self.channel.clone())
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await;
+        answer.is_ok_and(|a| a.into_inner().status == 1)
+    }
+
+    /// Waits (at most `bound`) until `service`'s health is `serving`; returns how long
+    /// it took.
+    pub async fn wait_health(&self, service: &str, serving: bool, bound: Duration) -> Duration {
+        let started = Instant::now();
+        while self.serving(service).await != serving {
+            assert!(
+                started.elapsed() < bound,
+                "`{service}` not {} after {bound:?}",
+                if serving { "SERVING" } else { "NOT_SERVING" }
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        started.elapsed()
+    }
+
+    /// Waits until the node's revision is at least `revision`.
+    pub async fn wait_revision(&self, revision: u64) {
+        let started = Instant::now();
+        loop {
+            let status = self.status().await;
+            if status.revision >= revision {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "still at revision {} of {revision}: {status:?}",
+                status.revision
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A check request waiting for `revision`, with a deadline.
+pub fn check_at(
+    ws: &str,
+    user: &str,
+    permission: &str,
+    resource: Option<proto::ResourceRef>,
+    revision: u64,
+) -> tonic::Request<proto::CheckRequest> {
+    let mut request = tonic::Request::new(proto::CheckRequest {
+        workspace_id: ws.into(),
+        user_id: user.into(),
+        permission: permission.into(),
+        resource,
+        at_least_revision: revision,
+    });
+    request.set_timeout(Duration::from_secs(10));
+    request
+}
+
+/// Every user of `ws` with their membership and grants, as the node answers at
+/// `revision` or later.
+pub async fn team(node: &Node, ws: &str, revision: u64) -> Vec<String> {
+    let mut rows = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let mut request = tonic::Request::new(proto::ListAccessRequest {
+            workspace_id: ws.into(),
+            page_size: 1000,
+            page_token,
+            at_least_revision: revision,
+            ..Default::default()
+        });
+        request.set_timeout(Duration::from_secs(10));
+        let page = node
+            .access()
+            .list_access(request)
+            .await
+            .unwrap()
+            .into_inner();
+        rows.extend(crate::harness::table(&page.entries));
+        if page.next_page_token.is_empty() {
+            return rows;
+        }
+        page_token = page.next_page_token;
+    }
+}
