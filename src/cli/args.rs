@@ -35,6 +35,9 @@ pub enum ClientCommand {
     Export(ExportArgs),
     /// Load a records file (JSON lines, as `export --format records` writes) in bulk.
     Import(ImportArgs),
+    /// Where the server stands: a leader's revision, or a follower's state and how far
+    /// behind its leader it is.
+    Status(AdminOptions),
 }
 
 /// Where the server is.

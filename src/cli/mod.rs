@@ -16,6 +16,7 @@ mod migrate;
 pub mod output;
 pub mod records;
 mod resources;
+mod status;
 mod workspaces;
 
 use std::process::ExitCode;
@@ -43,5 +44,6 @@ pub async fn run(command: ClientCommand) -> Result<ExitCode, CliError> {
         ClientCommand::MigrateLegacy(args) => migrate::migrate(args).await,
         ClientCommand::Export(args) => export::export(args).await.map(done),
         ClientCommand::Import(args) => import::import(args).await,
+        ClientCommand::Status(options) => status::status(options).await.map(done),
     }
 }
