@@ -5,6 +5,7 @@ mod access;
 mod admin;
 pub mod convert;
 mod deadline;
+pub mod forward;
 mod legacy;
 pub mod replication;
 mod page_token;
