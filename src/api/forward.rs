@@ -2,17 +2,18 @@
 //! caller's credentials and deadline, and is answered with the leader's response. It
 //! checks nothing itself: the leader authenticates, validates and writes.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll, ready},
-};
+use std::{future::Future, pin::Pin};
 
+use http::uri::PathAndQuery;
 use tokio::sync::oneshot;
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{
-    Code, Request, Response, Status, Streaming, metadata::MetadataMap, transport::Channel,
+    Code, Request, Response, Status, Streaming,
+    codec::{BufferSettings, Codec, EncodeBuf, Encoder},
+    metadata::MetadataMap,
+    transport::Channel,
 };
+use tonic_prost::{ProstDecoder, ProstEncoder};
 
 use super::deadline;
 use crate::proto::{
@@ -40,8 +41,9 @@ impl LeaderForward {
         AdminServiceClient::new(self.leader.clone())
     }
 
-    /// Forwards a unary call: `call` sends the outgoing request with the client it is given.
-    async fn unary<M, R, F>(
+    /// Forwards a call whose request is one message: `call` sends the outgoing request
+    /// with the client it is given.
+    async fn forward<M, R, F>(
         &self,
         method: &'static str,
         request: Request<M>,
@@ -84,8 +86,8 @@ fn leader_status(address: &str, mut status: Status) -> Status {
         *status.metadata_mut() = MetadataMap::new();
         return status;
     }
-    tracing::warn!(leader = address, %status, "the call to the leader failed");
-    let cause = status.message();
+    let cause = cause(&status);
+    tracing::warn!(leader = address, cause, "the call to the leader failed");
     let message = match status.code() {
         Code::Unavailable => format!(
             "the leader `{address}` cannot be reached: {cause}; \
@@ -96,42 +98,80 @@ fn leader_status(address: &str, mut status: Status) -> Status {
     Status::new(status.code(), message)
 }
 
-/// The records of an import as the leader receives them: the caller's, until its stream
-/// ends or fails. A failure is sent on `failed` and the stream then never ends, so that
-/// the leader cannot take a broken import for a complete one: the call is abandoned
-/// instead, which resets the leader's stream.
-struct UntilFailure {
-    inbound: Streaming<proto::ImportRequest>,
-    /// Where the first failure goes; `None` once it has gone.
+/// What made a local failure: the status's message and, if it says more, the last error
+/// of its source chain ("tcp connect error: Connection refused (os error 111)").
+fn cause(status: &Status) -> String {
+    let mut root = std::error::Error::source(status);
+    while let Some(deeper) = root.and_then(std::error::Error::source) {
+        root = Some(deeper);
+    }
+    match root.map(ToString::to_string) {
+        Some(root) if !status.message().contains(&root) => format!("{}: {root}", status.message()),
+        _ => status.message().to_owned(),
+    }
+}
+
+/// The path of Import on the leader.
+const IMPORT: &str = "/accessd.v1.AdminService/Import";
+
+/// Import's codec towards the leader: it takes the caller's stream as it comes, so that a
+/// failure in it fails the request body. The leader then sees its stream reset with an
+/// error and applies nothing it has not yet committed; a stream that simply ended (or was
+/// cancelled, which tonic reads as an end) would be taken for a complete import.
+struct ImportCodec {
+    /// Where the caller's failure goes, for the encoder to take.
     failed: Option<oneshot::Sender<Status>>,
 }
 
-impl Stream for UntilFailure {
-    type Item = proto::ImportRequest;
+impl Codec for ImportCodec {
+    type Encode = Result<proto::ImportRequest, Status>;
+    type Decode = proto::ImportResponse;
+    type Encoder = ImportEncoder;
+    type Decoder = ProstDecoder<proto::ImportResponse>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.failed.is_none() {
-            // Nothing wakes this again: the call is being dropped, and this stream with it.
-            return Poll::Pending;
+    fn encoder(&mut self) -> Self::Encoder {
+        ImportEncoder {
+            chunks: ProstEncoder::default(),
+            failed: self.failed.take(),
         }
-        match ready!(Pin::new(&mut self.inbound).poll_next(cx)) {
-            Some(Ok(chunk)) => Poll::Ready(Some(chunk)),
-            Some(Err(status)) => {
-                if let Some(failed) = self.failed.take() {
-                    // No receiver means the leader has answered already, and that answer stands.
-                    let _ = failed.send(status);
-                }
-                Poll::Pending
-            }
-            None => Poll::Ready(None),
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::default()
+    }
+}
+
+/// Encodes the caller's chunks, and fails at the first failure of its stream.
+struct ImportEncoder {
+    chunks: ProstEncoder<proto::ImportRequest>,
+    /// Where that failure goes, since the leader never sees it.
+    failed: Option<oneshot::Sender<Status>>,
+}
+
+impl Encoder for ImportEncoder {
+    type Item = Result<proto::ImportRequest, Status>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        let status = match item {
+            Ok(chunk) => return self.chunks.encode(chunk, dst),
+            Err(status) => status,
+        };
+        if let Some(failed) = self.failed.take() {
+            // No receiver means the call has been answered already, and that answer stands.
+            let _ = failed.send(status.clone());
         }
+        Err(status)
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        self.chunks.buffer_settings()
     }
 }
 
 #[tonic::async_trait]
 impl AdminService for LeaderForward {
-    type ExportStream =
-        Pin<Box<dyn Stream<Item = Result<proto::ExportResponse, Status>> + Send + 'static>>;
+    type ExportStream = Pin<Box<dyn Stream<Item = Result<proto::ExportResponse, Status>> + Send>>;
 
     async fn import(
         &self,
@@ -139,18 +179,26 @@ impl AdminService for LeaderForward {
     ) -> Result<Response<proto::ImportResponse>, Status> {
         tracing::debug!(method = "Import", "forwarding to the leader");
         let (metadata, _, inbound) = request.into_parts();
-        let (failed, failure) = oneshot::channel();
-        let records = UntilFailure {
-            inbound,
+        let (failed, mut failure) = oneshot::channel();
+        let codec = ImportCodec {
             failed: Some(failed),
         };
-        let mut leader = self.client();
-        tokio::select! {
-            biased;
-            answer = leader.import(outgoing(&metadata, records)) => answer
-                .map(|response| Response::new(response.into_inner()))
-                .map_err(|status| leader_status(&self.address, status)),
-            Ok(status) = failure => Err(status),
+        let mut leader = tonic::client::Grpc::new(self.leader.clone());
+        let answer = match leader.ready().await {
+            Ok(()) => {
+                let path = PathAndQuery::from_static(IMPORT);
+                let request = outgoing(&metadata, inbound);
+                leader.client_streaming(request, path, codec).await
+            }
+            Err(err) => Err(Status::from_error(err.into())),
+        };
+        match answer {
+            Ok(response) => Ok(Response::new(response.into_inner())),
+            // The leader's answer to a stream that failed here is only that it was reset.
+            // The encoder reports the failure before it fails the body, so it is there.
+            Err(status) => Err(failure
+                .try_recv()
+                .unwrap_or_else(|_| leader_status(&self.address, status))),
         }
     }
 
@@ -159,7 +207,7 @@ impl AdminService for LeaderForward {
         request: Request<proto::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
         let chunks = self
-            .unary("Export", request, |mut leader, request| async move {
+            .forward("Export", request, |mut leader, request| async move {
                 leader.export(request).await
             })
             .await?
@@ -174,7 +222,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::CreateWorkspaceRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary(
+        self.forward(
             "CreateWorkspace",
             request,
             |mut leader, request| async move { leader.create_workspace(request).await },
@@ -186,7 +234,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::SetProductsRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary("SetProducts", request, |mut leader, request| async move {
+        self.forward("SetProducts", request, |mut leader, request| async move {
             leader.set_products(request).await
         })
         .await
@@ -196,7 +244,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::DeleteWorkspaceRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary(
+        self.forward(
             "DeleteWorkspace",
             request,
             |mut leader, request| async move { leader.delete_workspace(request).await },
@@ -208,7 +256,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::SetMembershipRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary("SetMembership", request, |mut leader, request| async move {
+        self.forward("SetMembership", request, |mut leader, request| async move {
             leader.set_membership(request).await
         })
         .await
@@ -218,7 +266,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::RemoveMemberRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary("RemoveMember", request, |mut leader, request| async move {
+        self.forward("RemoveMember", request, |mut leader, request| async move {
             leader.remove_member(request).await
         })
         .await
@@ -228,7 +276,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::RegisterResourceRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary(
+        self.forward(
             "RegisterResource",
             request,
             |mut leader, request| async move { leader.register_resource(request).await },
@@ -240,7 +288,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::DeleteResourceRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary(
+        self.forward(
             "DeleteResource",
             request,
             |mut leader, request| async move { leader.delete_resource(request).await },
@@ -252,7 +300,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::GrantRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary("Grant", request, |mut leader, request| async move {
+        self.forward("Grant", request, |mut leader, request| async move {
             leader.grant(request).await
         })
         .await
@@ -262,7 +310,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::RevokeRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.unary("Revoke", request, |mut leader, request| async move {
+        self.forward("Revoke", request, |mut leader, request| async move {
             leader.revoke(request).await
         })
         .await
@@ -272,7 +320,7 @@ impl AdminService for LeaderForward {
         &self,
         request: Request<proto::MigrateLegacyRolesRequest>,
     ) -> Result<Response<proto::MigrateLegacyRolesResponse>, Status> {
-        self.unary(
+        self.forward(
             "MigrateLegacyRoles",
             request,
             |mut leader, request| async move { leader.migrate_legacy_roles(request).await },
@@ -341,12 +389,10 @@ mod tests {
         let failed = Status::from_error(Box::new(tonic::ConnectError(Box::new(refused))));
         let answer = leader_status("http://leader:50051", failed);
         assert_eq!(answer.code(), Code::Unavailable);
-        assert!(
-            answer
-                .message()
-                .starts_with("the leader `http://leader:50051` cannot be reached: "),
-            "{}",
-            answer.message()
+        assert_eq!(
+            answer.message(),
+            "the leader `http://leader:50051` cannot be reached: connection refused; \
+             this follower forwards AdminService calls to it"
         );
     }
 }

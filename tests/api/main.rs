@@ -17,6 +17,7 @@ mod admin;
 mod cli;
 mod concurrency;
 mod durability;
+mod forward;
 mod lookup;
 mod migrate;
 mod ops;
