@@ -11,8 +11,9 @@ use super::MAX_REVISION_WAIT;
 const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// The most a read answers ahead of the caller's deadline; less for short deadlines (a
-/// tenth of them).
-const MAX_MARGIN: Duration = Duration::from_millis(20);
+/// tenth of them). Enough for the answer to reach a caller on a busy machine before its
+/// own timer fires and turns it into a bare CANCELLED.
+const MAX_MARGIN: Duration = Duration::from_millis(100);
 
 /// How long a read may wait for a revision: until a little before the caller's deadline
 /// (so that the caller receives our status, not its own timer's), or
@@ -107,18 +108,18 @@ mod tests {
     }
 
     #[test]
-    fn a_read_answers_a_tenth_ahead_of_a_short_deadline_and_20_ms_ahead_of_a_long_one() {
+    fn a_read_answers_a_tenth_ahead_of_a_short_deadline_and_100_ms_ahead_of_a_long_one() {
         assert_eq!(
             revision_wait(&with_timeout("100m")),
             Duration::from_millis(90)
         );
         assert_eq!(
-            revision_wait(&with_timeout("300m")),
-            Duration::from_millis(280)
+            revision_wait(&with_timeout("3S")),
+            Duration::from_millis(2_900)
         );
         assert_eq!(
             revision_wait(&with_timeout("1H")),
-            Duration::from_millis(3_599_980)
+            Duration::from_millis(3_599_900)
         );
         assert_eq!(revision_wait(&with_timeout("0n")), Duration::ZERO);
     }

@@ -159,6 +159,7 @@ pub async fn run(
     }
     let mut backoff = FIRST_BACKOFF;
     loop {
+        let attempted = std::time::Instant::now();
         let attempt = async {
             let following = match &history {
                 Some(history) => history.clone(),
@@ -198,10 +199,10 @@ pub async fn run(
                 backoff = FIRST_BACKOFF;
             }
             Interrupted::Retry(why) => {
-                // A leader heard from just now was followed: the failure is new.
+                // A leader heard from during the attempt was followed: the failure is new.
                 if progress
                     .silence()
-                    .is_some_and(|silence| silence < MAX_BACKOFF)
+                    .is_some_and(|silence| silence < attempted.elapsed())
                 {
                     backoff = FIRST_BACKOFF;
                 }

@@ -167,7 +167,7 @@ async fn a_check_for_a_revision_the_follower_lacks_waits_then_fails_naming_what_
     let follower = Node::follower(&leader, follower_dir.path(), &[]).await;
     follower.wait_revision(revision).await;
     let mut request = check_at("acme", "olivia", "workspace.read", None, revision + 100);
-    request.set_timeout(Duration::from_millis(500));
+    request.set_timeout(Duration::from_secs(2));
     let refused = follower.access().check(request).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::DeadlineExceeded, "{refused:?}");
     assert!(

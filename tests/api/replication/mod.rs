@@ -2,6 +2,7 @@
 //! follower, writes forwarded, kills, retention, the leader's death, partial followers.
 
 mod followers;
+mod lifecycle;
 mod partial;
 mod process;
 mod recovery;

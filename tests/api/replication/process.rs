@@ -58,12 +58,19 @@ impl Node {
     }
 
     async fn spawn(data_dir: &Path, args: Vec<String>) -> Self {
+        Self::spawn_on(data_dir, "127.0.0.1:0", args).await
+    }
+
+    async fn spawn_on(data_dir: &Path, listen: &str, args: Vec<String>) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_accessd"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["serve", "--listen", listen, "--log-format", "json"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(&args)
-            .env("ACCESSD_LOG", "info")
+            .env(
+                "ACCESSD_LOG",
+                std::env::var("TEST_ACCESSD_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -222,4 +229,33 @@ pub async fn team(node: &Node, ws: &str, revision: u64) -> Vec<String> {
         }
         page_token = page.next_page_token;
     }
+}
+
+impl Node {
+    /// A leader listening on `listen` (an address a test reserved), once it serves.
+    pub async fn leader_at(data_dir: &Path, listen: &str) -> Self {
+        let node = Self::spawn_on(data_dir, listen, Vec::new()).await;
+        node.wait_health("", true, Duration::from_secs(60)).await;
+        node
+    }
+
+    /// Sends SIGTERM, and waits for the process to exit; returns how long it took. The
+    /// wait yields, so that this test's own connections to the server answer its
+    /// shutdown meanwhile.
+    pub async fn terminate(&mut self) -> Duration {
+        let started = Instant::now();
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        while self.child.try_wait().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    }
+}
+
+/// An address on loopback that nothing listens on: bound to port 0, then released.
+pub fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
 }

@@ -109,7 +109,11 @@ async fn a_follower_killed_while_applying_catches_up_with_no_gap_and_no_double()
     // Its log holds each revision once, in order, from the one it bootstrapped at: it
     // resumed after each kill rather than bootstrapping again (which starts a new log).
     let logged = logged_revisions(follower_dir.path());
-    assert_eq!(logged.first(), Some(&(created + 1)), "resumed, not bootstrapped again");
+    assert_eq!(
+        logged.first(),
+        Some(&(created + 1)),
+        "resumed, not bootstrapped again"
+    );
     assert!(
         logged.windows(2).all(|w| w[0] < w[1]),
         "no double, in order"
