@@ -1,5 +1,6 @@
 //! The change log's line format: a write's entry as JSON lines, and a line read back
-//! into the changes it records. Lines name everything by name (roles, types,
+//! into the changes it records. An entry follows the revision before it, or the one its
+//! `"after"` names (a partial follower logs only its workspaces' revisions). Lines name everything by name (roles, types,
 //! products), so they read the same under a reordered catalog, and are serialized
 //! straight from borrowed views of the changes (a bulk import logs every record).
 
