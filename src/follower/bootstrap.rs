@@ -13,8 +13,13 @@ use crate::{
     },
     model::{Change, Selection},
     proto,
-    store::{BootstrapStep, Following, Store},
+    store::{BootstrapStep, Following, Queued, Store, StoreError},
 };
+
+/// Waits for a queued step to be durable.
+async fn settle(queued: Queued) -> Result<(), StoreError> {
+    queued.outcome().await.map(drop)
+}
 
 /// Changes written per step: large enough that the steps' flushes cost little, small
 /// enough to bound the memory a step holds.
@@ -37,7 +42,7 @@ pub async fn bootstrap(
         .await
         .map_err(|s| format!("the leader refused a snapshot: {}", describe(&s)))?
         .into_inner();
-    let failed = |e: crate::store::StoreError| format!("cannot write the copy: {e}");
+    let failed = |e: StoreError| format!("cannot write the copy: {e}");
     store
         .bootstrap(BootstrapStep::Begin)
         .await
@@ -45,6 +50,7 @@ pub async fn bootstrap(
     let mut at: Option<(u64, String)> = None;
     let mut changes: Vec<Change> = Vec::with_capacity(STEP_CHANGES);
     let mut records = 0_usize;
+    let mut writing: Option<Queued> = None;
     loop {
         let chunk = match stream.message().await {
             Ok(Some(chunk)) => chunk,
@@ -71,11 +77,16 @@ pub async fn bootstrap(
         changes.extend(more);
         if changes.len() >= STEP_CHANGES {
             let step = std::mem::replace(&mut changes, Vec::with_capacity(STEP_CHANGES));
-            store
-                .bootstrap(BootstrapStep::Changes(step))
-                .await
-                .map_err(failed)?;
+            // One step is written while the next is received and converted.
+            if let Some(previous) = writing.take() {
+                settle(previous).await.map_err(failed)?;
+            }
+            let queued = store.queue_bootstrap(BootstrapStep::Changes(step)).await;
+            writing = Some(queued.map_err(failed)?);
         }
+    }
+    if let Some(previous) = writing.take() {
+        settle(previous).await.map_err(failed)?;
     }
     let Some((revision, history)) = at else {
         return Err("the leader's snapshot was empty, without even its revision".into());

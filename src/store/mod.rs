@@ -336,11 +336,14 @@ impl Store {
     /// Takes one step of a bootstrap; returns once it is durable (and, for the last,
     /// published).
     pub async fn bootstrap(&self, step: BootstrapStep) -> Result<(), StoreError> {
-        self.queue(writer::Work::Bootstrap(step))
-            .await?
-            .outcome()
-            .await
-            .map(drop)
+        self.queue_bootstrap(step).await?.outcome().await.map(drop)
+    }
+
+    /// Queues one step of a bootstrap, and returns once it is queued with what resolves
+    /// once it is durable: steps apply in the order queued, so the next may be prepared
+    /// while one is written.
+    pub async fn queue_bootstrap(&self, step: BootstrapStep) -> Result<Queued, StoreError> {
+        self.queue(writer::Work::Bootstrap(step)).await
     }
 
     /// Plans and persists one command; returns once it is durable.

@@ -159,14 +159,15 @@ impl Writer {
             let alone = matches!(first.work, Work::Bootstrap(_));
             // Small writes wait for the group in flight, gathering more of them into the
             // next group meanwhile: planning ahead of the disk would only split them into
-            // more groups, each with its own flush. Bulk batches are planned ahead. A
-            // bootstrap step waits for every group in flight: it reads the database.
-            let wait_for = if alone {
+            // more groups, each with its own flush. Bulk batches, and a bootstrap's
+            // changes, are planned ahead. A bootstrap's first step waits for every group
+            // in flight: it reads the database.
+            let wait_for = if matches!(first.work, Work::Bootstrap(BootstrapStep::Begin)) {
                 in_flight
-            } else if first.work.size() < AHEAD_FROM {
-                in_flight.min(1)
-            } else {
+            } else if alone || first.work.size() >= AHEAD_FROM {
                 0
+            } else {
+                in_flight.min(1)
             };
             for _ in 0..wait_for {
                 in_flight = match acks.recv() {
