@@ -6,3 +6,4 @@ mod lifecycle;
 mod partial;
 mod process;
 mod recovery;
+mod watch;
