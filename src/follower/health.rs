@@ -9,8 +9,8 @@ use tokio::sync::watch;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 
-use super::{FollowOptions, stopped};
-use crate::api::replication::{FollowerState, Progress};
+use super::FollowOptions;
+use crate::api::replication::{FollowerState, Progress, stopped};
 
 /// How often the health is reassessed: a fraction of a second against a staleness bound
 /// of seconds.

@@ -19,7 +19,7 @@ use tonic::{
 use tracing::{info, warn};
 
 use crate::{
-    api::replication::{FollowerState, Progress},
+    api::replication::{FollowerState, Progress, stopped},
     model::Selection,
     proto::replication_service_client::ReplicationServiceClient,
     store::Store,
@@ -214,19 +214,6 @@ pub async fn run(
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-        }
-    }
-}
-
-/// Completes once the server is stopping.
-async fn stopped(stopping: &mut watch::Receiver<bool>) {
-    loop {
-        let now = *stopping.borrow_and_update();
-        if now {
-            return;
-        }
-        if stopping.changed().await.is_err() {
-            std::future::pending::<()>().await;
         }
     }
 }

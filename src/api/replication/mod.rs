@@ -101,6 +101,19 @@ pub fn selection_message(selection: &Selection) -> Option<proto::Selection> {
     }
 }
 
+/// Completes once `stopping` is set (never, if its sender is gone without setting it).
+pub async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let now = *stopping.borrow_and_update();
+        if now {
+            return;
+        }
+        if stopping.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// The status of a change feed that cannot go on.
 fn feed_status(err: &FeedError) -> Status {
     match err {

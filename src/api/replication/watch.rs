@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use super::feed_status;
+use super::{feed_status, stopped};
 use crate::{
     api::changes::change_message,
     model::{Catalog, Selection},
@@ -116,19 +116,6 @@ async fn run(
                 return;
             }
             () = sender.closed() => return,
-        }
-    }
-}
-
-/// Completes once the server is stopping (never, if it cannot tell).
-async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        let now = *stopping.borrow_and_update();
-        if now {
-            return;
-        }
-        if stopping.changed().await.is_err() {
-            std::future::pending::<()>().await;
         }
     }
 }

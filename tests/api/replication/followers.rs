@@ -4,21 +4,8 @@ use std::time::Duration;
 
 use accessd::proto;
 
-use super::process::{Node, check_at, team};
+use super::process::{Node, check_at, create, team};
 use crate::harness::{one, res};
-
-async fn create(node: &Node, ws: &str) -> u64 {
-    node.admin()
-        .create_workspace(proto::CreateWorkspaceRequest {
-            workspace_id: ws.into(),
-            owner_user_id: "olivia".into(),
-            products: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .revision
-}
 
 async fn member(node: &Node, ws: &str, user: &str) -> u64 {
     node.admin()
@@ -46,6 +33,25 @@ async fn register(node: &Node, ws: &str, id: &str) -> u64 {
         .revision
 }
 
+/// Whether `follower` allows sam `source.update` on ios, asked at `revision`; the
+/// answer must be at that revision or later.
+async fn sam_may_update_ios(follower: &Node, revision: u64) -> bool {
+    let answer = follower
+        .access()
+        .check(check_at(
+            "acme",
+            "sam",
+            "source.update",
+            res("source", "ios"),
+            revision,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.revision >= revision);
+    answer.decision.unwrap().allowed
+}
+
 #[tokio::test]
 async fn a_grant_and_a_revoke_on_the_leader_are_seen_by_every_follower_at_their_revision() {
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -70,20 +76,7 @@ async fn a_grant_and_a_revoke_on_the_leader_are_seen_by_every_follower_at_their_
         .into_inner()
         .revision;
     for follower in &followers {
-        let answer = follower
-            .access()
-            .check(check_at(
-                "acme",
-                "sam",
-                "source.update",
-                res("source", "ios"),
-                granted,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(answer.decision.unwrap().allowed);
-        assert!(answer.revision >= granted);
+        assert!(sam_may_update_ios(follower, granted).await, "granted");
     }
     let revoked = leader
         .admin()
@@ -98,20 +91,7 @@ async fn a_grant_and_a_revoke_on_the_leader_are_seen_by_every_follower_at_their_
         .into_inner()
         .revision;
     for follower in &followers {
-        let answer = follower
-            .access()
-            .check(check_at(
-                "acme",
-                "sam",
-                "source.update",
-                res("source", "ios"),
-                revoked,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(!answer.decision.unwrap().allowed, "revoked");
-        assert!(answer.revision >= revoked);
+        assert!(!sam_may_update_ios(follower, revoked).await, "revoked");
         let status = follower.status().await;
         assert_eq!(status.role, "follower");
         assert_eq!(status.history_id, leader.status().await.history_id);

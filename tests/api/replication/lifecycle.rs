@@ -5,20 +5,7 @@ use std::time::Duration;
 
 use accessd::proto;
 
-use super::process::{Node, check_at, free_address, team};
-
-async fn create(node: &Node, ws: &str) -> u64 {
-    node.admin()
-        .create_workspace(proto::CreateWorkspaceRequest {
-            workspace_id: ws.into(),
-            owner_user_id: "olivia".into(),
-            products: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .revision
-}
+use super::process::{Node, check_at, create, free_address, team};
 
 #[tokio::test]
 async fn a_follower_started_before_its_leader_serves_only_once_it_has_bootstrapped() {

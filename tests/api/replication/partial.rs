@@ -1,21 +1,6 @@
 //! Partial followers hold only their workspaces, and refuse the others by name.
 
-use accessd::proto;
-
-use super::process::{Node, check_at};
-
-async fn create(node: &Node, ws: &str) -> u64 {
-    node.admin()
-        .create_workspace(proto::CreateWorkspaceRequest {
-            workspace_id: ws.into(),
-            owner_user_id: "olivia".into(),
-            products: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .revision
-}
+use super::process::{Node, check_at, create};
 
 #[tokio::test]
 async fn a_follower_of_listed_workspaces_holds_only_those() {

@@ -259,3 +259,17 @@ pub fn free_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
 }
+
+/// Creates workspace `ws`, owned by olivia, on `node`; returns the write's revision.
+pub async fn create(node: &Node, ws: &str) -> u64 {
+    node.admin()
+        .create_workspace(proto::CreateWorkspaceRequest {
+            workspace_id: ws.into(),
+            owner_user_id: "olivia".into(),
+            products: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revision
+}

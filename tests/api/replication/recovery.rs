@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use accessd::proto;
 
-use super::process::{Node, team};
+use super::process::{Node, create, team};
 
 /// Members `range` of `ws` with a grant each, written by 64 concurrent clients; returns
 /// the highest revision acknowledged.
@@ -45,19 +45,6 @@ async fn write_members(leader: &Node, ws: &str, range: std::ops::Range<usize>) -
         }
     }
     last
-}
-
-async fn create(node: &Node, ws: &str) -> u64 {
-    node.admin()
-        .create_workspace(proto::CreateWorkspaceRequest {
-            workspace_id: ws.into(),
-            owner_user_id: "olivia".into(),
-            products: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .revision
 }
 
 /// The revisions in the follower's change log, in file order.

@@ -6,20 +6,7 @@ use std::time::Duration;
 use accessd::proto::{self, watch_response::Event};
 use tonic::{Code, Streaming};
 
-use super::process::Node;
-
-async fn create(node: &Node, ws: &str) -> u64 {
-    node.admin()
-        .create_workspace(proto::CreateWorkspaceRequest {
-            workspace_id: ws.into(),
-            owner_user_id: "olivia".into(),
-            products: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .revision
-}
+use super::process::{Node, create};
 
 async fn watch(node: &Node, request: proto::WatchRequest) -> Streaming<proto::WatchResponse> {
     node.replication()
