@@ -1,7 +1,6 @@
-//! `accessd-bench replication`: a leader and a follower of it, as processes on their own
-//! data directories. The follower's start on a leader holding `--grants` grants is timed
-//! to SERVING; the lag of new grants is measured paced and at the leader's maximum; the
-//! follower's Check figures are compared with the leader's. It never drives the floor.
+//! `accessd-bench replication`: a leader and its follower as processes; the follower's
+//! start timed to SERVING, the lag of new grants on it, its Check figures against the
+//! leader's. It never drives the floor.
 
 pub mod checks;
 pub mod cpu;

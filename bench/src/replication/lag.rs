@@ -1,8 +1,6 @@
 //! Replication lag: new grants written to the leader, paced or as fast as it takes them,
-//! and the time from each acknowledgement to the write being visible on the follower:
-//! to the answer of a Check there that waits for the write's revision
-//! (`at_least_revision`), or to the first status poll showing it (`polling`). It
-//! measures; it judges nothing.
+//! and the time from each acknowledgement to the write being visible on the follower, by
+//! a Check waiting for its revision or by status polls. It measures; it judges nothing.
 
 use std::{
     sync::Arc,
@@ -156,9 +154,9 @@ pub struct LagRun {
     pub first_problem: Option<String>,
     /// Whether the grant pool ran out before the end.
     pub exhausted: bool,
-    /// Paced only: the most a write was sent after it was due (the load generator
+    /// Paced runs only: the most a write was sent after it was due (the load generator
     /// falling behind its own schedule).
-    pub behind: Duration,
+    pub behind: Option<Duration>,
     /// Cores each process used during the run.
     pub cores: Cores,
     /// The median lag of the writes acknowledged in the first tenth of the run, and in
@@ -216,7 +214,7 @@ pub async fn paced(
     drop(events);
     let tally = finish(tally, poller).await?;
     let cores = first.cores_until(&pair.cpu());
-    Ok(tally.into_run(visibility, started, cores, exhausted, behind))
+    Ok(tally.into_run(visibility, started, cores, exhausted, Some(behind)))
 }
 
 /// Writes new grants from `writers` concurrent writers for `seconds`, each writer
@@ -249,7 +247,7 @@ pub async fn closed(
     }
     let tally = finish(tally, poller).await?;
     let cores = first.cores_until(&pair.cpu());
-    Ok(tally.into_run(visibility, started, cores, exhausted, Duration::ZERO))
+    Ok(tally.into_run(visibility, started, cores, exhausted, None))
 }
 
 /// A status poller of the follower, if `visibility` is by status.
@@ -511,7 +509,7 @@ impl Tally {
         started: Instant,
         cores: Cores,
         exhausted: bool,
-        behind: Duration,
+        behind: Option<Duration>,
     ) -> LagRun {
         let window = self.last_acknowledged.map_or(Duration::ZERO, |last| {
             last.saturating_duration_since(started)

@@ -1,7 +1,6 @@
-//! Visibility by polling: the follower's GetReplicationStatus asked every millisecond
-//! while a lag run writes, and each acknowledged write matched with the first answer
-//! that showed its revision. It holds no call open on the follower, unlike a Check
-//! waiting for a revision, so the follower's applying is measured without that load.
+//! Visibility by polling: the follower's GetReplicationStatus asked every millisecond,
+//! each acknowledged write matched with the first answer showing its revision. Unlike a
+//! waiting Check it holds no call open on the follower, so it adds no load of that kind.
 
 use std::time::{Duration, Instant};
 

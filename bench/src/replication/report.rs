@@ -80,16 +80,12 @@ pub fn lag_run(title: &str, run: &LagRun) -> Vec<String> {
             "  writes: {} acknowledged, {:.0}/s; {} to acknowledged: {}{}",
             thousands(usize::try_from(run.writes).unwrap_or(usize::MAX)),
             run.writes_per_second(),
-            if run.behind.is_zero() { "sent" } else { "due" },
+            if run.behind.is_some() { "due" } else { "sent" },
             Millis::of(&run.write_latency).map_or_else(none, |m| m.to_string()),
-            if run.behind.is_zero() {
-                String::new()
-            } else {
-                format!(
-                    "; each sent at most {:.2} ms after it was due",
-                    run.behind.as_secs_f64() * 1000.0
-                )
-            },
+            run.behind.map_or_else(String::new, |behind| format!(
+                "; each sent at most {:.2} ms after it was due",
+                behind.as_secs_f64() * 1000.0
+            )),
         ),
         format!(
             "  lag, from the leader's acknowledgement to {}: {} over {} writes",

@@ -187,7 +187,7 @@ fn lag_seen_by(visibility: Visibility, lag_ms: &[u64], probe_errors: u64) -> Lag
         wrong: 0,
         first_problem: None,
         exhausted: false,
-        behind: Duration::ZERO,
+        behind: Some(Duration::ZERO),
         cores: Cores::default(),
         trend: (None, None),
     }
