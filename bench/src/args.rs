@@ -1,7 +1,8 @@
 //! The command line of `accessd-bench`: `run` (load a data set, drive the scenarios,
 //! report), `scale` (a small and a large data set side by side, with a restart),
-//! `records` (write a data set as a records file) and `floor` (the no-op server that
-//! `run` starts as its own process).
+//! `replication` (a leader and a follower: lag, bootstrap, checks), `records` (write a
+//! data set as a records file) and `floor` (the no-op server that `run` starts as its
+//! own process).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -24,6 +25,9 @@ pub enum Command {
     /// Load a small and a large data set into two accessd processes, compare their
     /// Check figures, and time a restart of each: the scale target of issue 4.
     Scale(Box<ScaleArgs>),
+    /// Start a leader and a follower: time the follower's bootstrap, measure how long a
+    /// write takes to be visible on it, and compare its Check figures with the leader's.
+    Replication(Box<ReplicationArgs>),
     /// Write a data set as a records file (JSON lines) for `accessd import`.
     Records(RecordsArgs),
     /// Serve the no-op AccessService (constant answers) until stdin closes or a signal.
@@ -48,6 +52,28 @@ impl Scenario {
             Self::Check => "check",
             Self::Batch => "batch",
             Self::Grant => "grant",
+        }
+    }
+}
+
+/// How a lag run sees a write on the follower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Visibility {
+    /// After each acknowledgement, a Check on the follower with `at_least_revision` =
+    /// the write's revision, which the follower answers once it has applied it: what a
+    /// client does. Each write waiting on the follower is one call held open there.
+    Check,
+    /// GetReplicationStatus asked of the follower every millisecond: when its revision
+    /// first reaches each write's. Adds no waiting calls to the follower.
+    Status,
+}
+
+impl Visibility {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Check => "check",
+            Self::Status => "status",
         }
     }
 }
@@ -225,6 +251,97 @@ pub struct ScaleArgs {
     pub start_timeout: Duration,
     /// The data directories' parent (they are removed at the end); by default the
     /// system's temporary directory. The large one needs about 4 GB.
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+}
+
+/// Settings of `accessd-bench replication`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplicationArgs {
+    /// The accessd binary to start; by default `accessd` in this binary's directory.
+    #[arg(long)]
+    pub accessd: Option<PathBuf>,
+    /// An argument passed on to every `accessd serve`, leader and follower alike, e.g.
+    /// `--accessd-arg=--cache-mb=8` (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    pub accessd_arg: Vec<String>,
+    /// Seed of the data set and of the request mix.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// About how many grants the leader holds when the follower bootstraps (the data
+    /// set has as many workspaces of `--members` as that takes).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub grants: usize,
+    /// Average members (with grants) per workspace; they hold 1.7 grants each on average.
+    #[arg(long, default_value_t = 60)]
+    pub members: usize,
+    /// Average sources per workspace.
+    #[arg(long, default_value_t = 20)]
+    pub sources: usize,
+    /// Give the leader a small data set (about 10,000 grants) instead of `--grants`: the
+    /// follower still bootstraps, in a moment, but the bootstrap target is not judged.
+    #[arg(long)]
+    pub skip_bootstrap: bool,
+    /// Do not measure the replication lag.
+    #[arg(long)]
+    pub skip_lag: bool,
+    /// Do not compare the follower's Check figures with the leader's.
+    #[arg(long)]
+    pub skip_checks: bool,
+    /// How long each lag run writes, e.g. `10s` or `10`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub seconds: Duration,
+    /// Writes per second of the paced lag run (open loop: each is sent when it is due,
+    /// whether the ones before it were answered or not).
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    /// Concurrent writers of the lag run at the leader's maximum (closed loop); 0 skips it.
+    #[arg(long, default_value_t = 64)]
+    pub writers: usize,
+    /// How each lag run sees writes on the follower; each way is a run of its own.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "status,check"
+    )]
+    pub visibility: Vec<Visibility>,
+    /// Distinct new grants the lag runs may write, over both.
+    #[arg(long, default_value_t = 400_000)]
+    pub grant_pool: usize,
+    /// Distinct check requests precomputed, cycled through by the Check runs.
+    #[arg(long, default_value_t = 50_000)]
+    pub requests: usize,
+    /// Concurrencies the Check runs are driven at.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub concurrency: Vec<usize>,
+    /// HTTP/2 connections to each server.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Measured time of each Check run.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured time before each Check run.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Times to drive the leader and the follower alternately; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Do not pin the load generator and the servers for the Check runs.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Core the load generator is pinned to for the Check runs.
+    #[arg(long, default_value_t = 0)]
+    pub client_core: usize,
+    /// Core the leader and the follower are pinned to for the Check runs (they load,
+    /// bootstrap and replicate on every core).
+    #[arg(long, default_value_t = 1)]
+    pub server_core: usize,
+    /// How long a started accessd may take to report SERVING.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub start_timeout: Duration,
+    /// The data directories' parent (removed at the end); by default the system's
+    /// temporary directory.
     #[arg(long)]
     pub scratch: Option<PathBuf>,
 }

@@ -43,7 +43,8 @@ impl GrantPool {
         self.next.load(Ordering::Relaxed).min(self.requests.len())
     }
 
-    fn take(&self) -> Option<&proto::GrantRequest> {
+    /// The next grant not yet taken by anyone, if any is left.
+    pub fn take(&self) -> Option<&proto::GrantRequest> {
         self.requests.get(self.next.fetch_add(1, Ordering::Relaxed))
     }
 }

@@ -1,6 +1,7 @@
 //! `accessd-bench`, the load generator of `BENCHMARKS.md`: `run` drives accessd against a
-//! no-op floor, `scale` drives accessd at two sizes, `records` writes a data set for
-//! `accessd import`. It knows accessd only as a gRPC server, through `accessd::proto`.
+//! no-op floor, `scale` drives accessd at two sizes, `replication` a leader and its
+//! follower, `records` writes a data set for `accessd import`. It knows accessd only as
+//! a gRPC server, through `accessd::proto`.
 
 mod args;
 mod catalog;
@@ -11,6 +12,7 @@ mod load;
 mod mix;
 mod process;
 mod records;
+mod replication;
 mod report;
 mod rng;
 mod run;
@@ -43,6 +45,12 @@ fn main() -> ExitCode {
             pin(args.no_pin, args.client_core, args.server_core).and_then(|pinning| {
                 client_runtime().and_then(|rt| rt.block_on(run::run(*args, &machine, pinning)))
             })
+        }
+        Command::Replication(args) => {
+            // Pinned only for its Check runs, by `replication` itself: its lag runs and
+            // the bootstrap need every core.
+            let machine = process::machine();
+            client_runtime().and_then(|rt| rt.block_on(replication::replicate(*args, &machine)))
         }
         Command::Scale(args) => {
             let machine = process::machine();

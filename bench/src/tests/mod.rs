@@ -2,6 +2,7 @@
 //! real accessd and against the floor, both on `127.0.0.1:0`, bounded by count.
 
 mod copies;
+mod replication;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
