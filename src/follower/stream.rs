@@ -1,5 +1,9 @@
 //! Applying the leader's change stream: each write group once it has arrived whole, at
-//! the leader's revisions, after the revision the copy holds.
+//! the leader's revisions, after the revision the copy holds. Groups are queued to the
+//! store as they arrive, without waiting for the one before to be durable, so that the
+//! store makes many of them durable under one flush, as the leader made them.
+
+use std::{collections::VecDeque, future::Future, pin::Pin};
 
 use tracing::{debug, info};
 
@@ -13,6 +17,16 @@ use crate::{
     proto::{self, watch_response::Event},
     store::{LoggedEntry, ReplicatedGroup, Store, StoreError},
 };
+
+/// The most groups queued to the store and not yet durable: enough to fill the
+/// writer's groups at the leader's full rate, few enough to bound what is held.
+const MAX_QUEUED: usize = 64;
+
+/// A group queued to the store, by the revision it ends at, until it is durable.
+type Applying = (
+    u64,
+    Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>,
+);
 
 /// Follows the change stream after the revision `store` holds, of the leader's
 /// `history`, until it is interrupted.
@@ -37,8 +51,20 @@ pub async fn follow(
     // The leader's revision as of connecting: caught up once it is reached.
     let mut target: Option<u64> = None;
     let mut entries: Vec<LoggedEntry> = Vec::new();
+    let mut applying: VecDeque<Applying> = VecDeque::new();
     loop {
-        let event = match stream.message().await {
+        let received = tokio::select! {
+            // Groups applied are taken in first: they tell how far the copy is.
+            applied = oldest(&mut applying), if !applying.is_empty() => {
+                if let Err(why) = applied {
+                    return why;
+                }
+                caught_up(store, target, progress);
+                continue;
+            }
+            received = stream.message() => received,
+        };
+        let event = match received {
             Ok(Some(proto::WatchResponse { event: Some(event) })) => event,
             Ok(Some(_)) => continue,
             Ok(None) => return Interrupted::Retry("the leader ended the change stream".into()),
@@ -54,6 +80,7 @@ pub async fn follow(
                 }
                 progress.heard(heartbeat.revision);
                 target.get_or_insert(heartbeat.revision);
+                caught_up(store, target, progress);
             }
             Event::Changes(group) => {
                 for entry in group.entries {
@@ -65,29 +92,60 @@ pub async fn follow(
                     continue;
                 }
                 let end_revision = group.end_revision;
+                progress.heard(end_revision);
                 let replicated = ReplicatedGroup {
                     entries: std::mem::take(&mut entries),
                     end_revision,
                 };
-                match store.replicate(replicated).await {
-                    Ok(()) => debug!(revision = end_revision, "group applied"),
-                    Err(StoreError::Replication(why)) => return Interrupted::Retry(why),
+                match store.queue_replicate(replicated).await {
+                    Ok(queued) => applying.push_back((
+                        end_revision,
+                        Box::pin(async move { queued.outcome().await.map(drop) }),
+                    )),
                     Err(err) => {
                         return Interrupted::Retry(format!("cannot write the copy: {err}"));
                     }
                 }
-                progress.heard(end_revision);
+                if applying.len() >= MAX_QUEUED {
+                    if let Err(why) = oldest(&mut applying).await {
+                        return why;
+                    }
+                    caught_up(store, target, progress);
+                }
             }
         }
-        if target.is_some_and(|target| store.current().revision >= target)
-            && progress.state() != FollowerState::Following
-        {
-            progress.set_state(FollowerState::Following);
-            info!(
-                revision = store.current().revision,
-                "caught up with the leader"
-            );
+    }
+}
+
+/// Waits until the oldest group queued is durable.
+async fn oldest(applying: &mut VecDeque<Applying>) -> Result<(), Interrupted> {
+    let Some((end_revision, outcome)) = applying.front_mut() else {
+        return Ok(());
+    };
+    let end_revision = *end_revision;
+    let outcome = outcome.await;
+    applying.pop_front();
+    match outcome {
+        Ok(()) => {
+            debug!(revision = end_revision, "group applied");
+            Ok(())
         }
+        Err(StoreError::Replication(why)) => Err(Interrupted::Retry(why)),
+        Err(err) => Err(Interrupted::Retry(format!("cannot write the copy: {err}"))),
+    }
+}
+
+/// Marks the follower as following once its copy has reached `target`, the leader's
+/// revision as of connecting.
+fn caught_up(store: &Store, target: Option<u64>, progress: &Progress) {
+    if target.is_some_and(|target| store.current().revision >= target)
+        && progress.state() != FollowerState::Following
+    {
+        progress.set_state(FollowerState::Following);
+        info!(
+            revision = store.current().revision,
+            "caught up with the leader"
+        );
     }
 }
 

@@ -9,6 +9,7 @@ mod identity;
 mod load;
 mod open;
 mod record;
+mod waiters;
 mod workspaces;
 mod writer;
 
@@ -168,8 +169,10 @@ pub struct Store {
     /// `None` once closed. A std mutex: it is held only to clone or take the sender.
     writer: std::sync::Mutex<Option<(mpsc::Sender<writer::Request>, JoinHandle<()>)>>,
     report: LoadReport,
-    /// The revision of the published state, for those waiting for one.
+    /// The revision of the published state, for change streams.
     revisions: watch::Sender<u64>,
+    /// Reads waiting for a revision.
+    waiters: Arc<waiters::Waiters>,
     /// The data's history, and what it follows, as read at open.
     identity: Identity,
     /// The change log's directory, read by change feeds.
@@ -233,6 +236,7 @@ impl Store {
             "store loaded"
         );
         let revisions = watch::Sender::new(snapshot.revision);
+        let waiters = Arc::new(waiters::Waiters::default());
         let published = Arc::new(ArcSwap::from_pointee(snapshot));
         let (sender, receiver) = mpsc::channel(4096);
         let writer = writer::Writer {
@@ -242,6 +246,7 @@ impl Store {
             catalog: Arc::clone(&catalog),
             published: Arc::clone(&published),
             revisions: revisions.clone(),
+            waiters: Arc::clone(&waiters),
             retained,
             retained_instances,
             boundaries,
@@ -256,6 +261,7 @@ impl Store {
             writer: std::sync::Mutex::new(Some((sender, handle))),
             report,
             revisions,
+            waiters,
             identity,
             log_dir,
             log_enabled: config.change_log_bytes > 0,
@@ -294,12 +300,15 @@ impl Store {
     /// Waits until the published state is at `revision` or later, or `deadline` passes;
     /// then returns the revision it had reached.
     pub async fn reached(&self, revision: u64, deadline: tokio::time::Instant) -> Result<(), u64> {
-        let mut revisions = self.revisions.subscribe();
-        let waited =
-            tokio::time::timeout_at(deadline, revisions.wait_for(|now| *now >= revision)).await;
-        match waited {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(self.current().revision),
+        let Some(reached) = self.waiters.wait(revision, || self.current().revision) else {
+            return Ok(());
+        };
+        match tokio::time::timeout_at(deadline, reached).await {
+            Ok(Ok(())) => Ok(()),
+            _ => {
+                self.waiters.forget(revision);
+                Err(self.current().revision)
+            }
         }
     }
 
@@ -326,11 +335,14 @@ impl Store {
     /// is durable and published. Refused with [`StoreError::Replication`] if it does
     /// not follow the revision held.
     pub async fn replicate(&self, group: ReplicatedGroup) -> Result<(), StoreError> {
-        self.queue(writer::Work::Replicate(group))
-            .await?
-            .outcome()
-            .await
-            .map(drop)
+        self.queue_replicate(group).await?.outcome().await.map(drop)
+    }
+
+    /// Queues a replicated group, and returns once it is queued with what resolves once
+    /// it is durable and published. Groups queued together are made durable under one
+    /// flush, as the leader's writes are.
+    pub async fn queue_replicate(&self, group: ReplicatedGroup) -> Result<Queued, StoreError> {
+        self.queue(writer::Work::Replicate(group)).await
     }
 
     /// Takes one step of a bootstrap; returns once it is durable (and, for the last,

@@ -25,6 +25,8 @@ pub struct Committer {
     pub published: Arc<ArcSwap<Snapshot>>,
     /// Told the revision of each state published.
     pub revisions: tokio::sync::watch::Sender<u64>,
+    /// Reads waiting for a revision, woken once it is published.
+    pub waiters: Arc<crate::store::waiters::Waiters>,
     /// Told once each group is answered.
     pub committed: Sender<()>,
 }
@@ -67,6 +69,7 @@ impl Committer {
                 if publish {
                     self.published.store(snapshot);
                     self.revisions.send_replace(revision);
+                    self.waiters.wake(revision);
                 }
                 debug!(revision, "group committed");
             }

@@ -101,6 +101,8 @@ pub struct Writer {
     pub published: Arc<ArcSwap<Snapshot>>,
     /// Told the revision of each state published.
     pub revisions: tokio::sync::watch::Sender<u64>,
+    /// Reads waiting for a revision, woken once it is published.
+    pub waiters: Arc<super::waiters::Waiters>,
     /// Member record lines of roles the catalog does not have, rewritten with the record.
     pub retained: Retained,
     /// Instance records with a parent of a type the catalog does not have, rewritten as
@@ -122,6 +124,7 @@ impl Writer {
             catalog,
             published,
             revisions,
+            waiters,
             retained,
             retained_instances,
             boundaries,
@@ -140,6 +143,7 @@ impl Writer {
             log,
             published,
             revisions,
+            waiters,
             committed,
         };
         // At most one group waits while another commits.

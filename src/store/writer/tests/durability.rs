@@ -157,6 +157,7 @@ fn an_idle_committer_syncs_blob_files_and_stops_when_it_cannot() {
         log,
         published: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
         revisions: tokio::sync::watch::Sender::new(0),
+        waiters: Arc::default(),
         committed,
     };
     let running = std::thread::spawn(move || committer.run(planned));

@@ -89,6 +89,7 @@ pub fn plan_all_then_commit_with(
         log,
         published: Arc::clone(&published),
         revisions: tokio::sync::watch::Sender::new(0),
+        waiters: Arc::default(),
         committed,
     }
     .run(planned);
