@@ -6,7 +6,12 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{cli::ClientCommand, follower::FollowOptions, model::Selection, store::StoreConfig};
+use crate::{
+    cli::{ClientCommand, callers::CallersCommand},
+    follower::FollowOptions,
+    model::Selection,
+    store::StoreConfig,
+};
 
 /// accessd: workspace authorization over gRPC.
 #[derive(Debug, Parser)]
@@ -33,6 +38,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the role catalog in force (the built-in one, or `--roles FILE`).
     Roles(RolesArgs),
+    /// Make entries of a callers file (`serve --callers`): a new caller and its token,
+    /// or the digest of a token.
+    #[command(subcommand)]
+    Callers(CallersCommand),
     /// The client subcommands.
     #[command(flatten)]
     Client(ClientCommand),
@@ -62,9 +71,23 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "ACCESSD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// If set, AdminService calls must carry `authorization: Bearer TOKEN`.
+    /// The callers file (TOML): each caller's name, the SHA-256 of its token, its scopes
+    /// (`check`, `replicate`, `admin`), and optionally the workspaces it is bound to and
+    /// whether it may name an acting user. Every service but health then needs a caller's
+    /// token. Re-read when it changes, and on SIGHUP. `accessd callers hash` prints a
+    /// token's digest.
+    #[arg(long, env = "ACCESSD_CALLERS", value_name = "FILE")]
+    pub callers: Option<PathBuf>,
+    /// Without a callers file: AdminService and ReplicationService calls must carry
+    /// `authorization: Bearer TOKEN` (AccessService stays open). Prefer `--callers`:
+    /// a token on the command line shows in `ps`; set it in the environment instead.
     #[arg(long, env = "ACCESSD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Listen on an address other than loopback with no credentials configured (no
+    /// `--callers`, no `--admin-token`): anyone who reaches it may read and write
+    /// everything. Refused without this flag.
+    #[arg(long, env = "ACCESSD_INSECURE")]
+    pub insecure: bool,
     /// Size of the database's page cache in MiB. Checks are served from memory, so it
     /// serves only the writer.
     ///

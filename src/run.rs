@@ -1,13 +1,16 @@
 //! Running the subcommands: telemetry, catalog, store, listener and signals for
 //! `serve`; the client subcommands are [`crate::cli`]'s.
 
-use std::{error::Error, process::ExitCode, sync::Arc, time::Duration};
+use std::{error::Error, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
 
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
+    api::callers::Callers,
     config::{Cli, Command, LogFormat, ServeArgs},
     model::Catalog,
     server::{ServeOptions, serve_loading},
@@ -24,6 +27,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
         Command::Roles(args) => {
             let catalog = load_catalog(args.roles.as_deref())?;
             crate::cli::output::print_text(&crate::model::catalog_text::render(&catalog))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Callers(command) => {
+            crate::cli::callers::run(command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Client(command) => Ok(crate::cli::run(command).await?),
@@ -64,13 +71,39 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         change_log_bytes: args.change_log_mb.saturating_mul(1024 * 1024),
     };
     let shutdown = shutdown_signal()?;
+    let credentials = args.callers.is_some() || args.admin_token.is_some();
+    if !credentials && !args.listen.ip().is_loopback() {
+        if !args.insecure {
+            return Err(format!(
+                "refusing to listen on {} with no credentials: anyone who reaches it could \
+                 read and change every workspace. Give it a callers file (`--callers`), or \
+                 listen on loopback, or pass `--insecure` to accept that",
+                args.listen
+            )
+            .into());
+        }
+        warn!(
+            address = %args.listen,
+            "INSECURE: listening beyond loopback with no credentials: anyone who reaches \
+             this address may read and change every workspace"
+        );
+    }
     // Listen first, then load: while a large database loads, probes get NOT_SERVING and
     // calls UNAVAILABLE instead of a refused connection.
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let callers = match &args.callers {
+        Some(path) => Some(Arc::new(ArcSwap::from_pointee(Callers::load(path)?))),
+        None => None,
+    };
+    if let (Some(callers), Some(path)) = (&callers, &args.callers) {
+        info!(callers = callers.load().len(), file = %path.display(), "callers read");
+        reload_callers_on_change(path.clone(), Arc::clone(callers))?;
+    }
     let options = ServeOptions {
         admin_token: args.admin_token.clone(),
+        callers,
         drain_timeout: Duration::from_secs(args.drain_timeout),
         follow: args.follow_options(),
     };
@@ -94,6 +127,49 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     };
     tokio::task::spawn_blocking(move || store.close()).await?;
     info!("stopped; database flushed");
+    Ok(())
+}
+
+/// How often the callers file is looked at for a change (a Kubernetes Secret mounted as
+/// a file changes by a swap of symlinks, which a look at its modification time sees).
+const CALLERS_LOOK_EVERY: Duration = Duration::from_secs(2);
+
+/// Re-reads the callers file when its modification time changes, and on SIGHUP. A file
+/// that no longer reads is reported and the callers read before are kept.
+fn reload_callers_on_change(path: PathBuf, callers: Arc<ArcSwap<Callers>>) -> Result<(), BoxError> {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
+    let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    tokio::spawn(async move {
+        loop {
+            #[cfg(unix)]
+            let asked = tokio::select! {
+                _ = hangup.recv() => true,
+                () = tokio::time::sleep(CALLERS_LOOK_EVERY) => false,
+            };
+            #[cfg(not(unix))]
+            let asked = {
+                tokio::time::sleep(CALLERS_LOOK_EVERY).await;
+                false
+            };
+            let now = modified(&path);
+            if !asked && now == seen {
+                continue;
+            }
+            seen = now;
+            match Callers::load(&path) {
+                Ok(read) => {
+                    info!(callers = read.len(), file = %path.display(), "callers read again");
+                    callers.store(Arc::new(read));
+                }
+                Err(err) => {
+                    warn!(%err, "the callers file was not read again; the callers read before are kept")
+                }
+            }
+        }
+    });
     Ok(())
 }
 

@@ -14,18 +14,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arc_swap::ArcSwap;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpListener,
     sync::{oneshot, watch},
 };
 use tokio_stream::StreamExt as _;
-use tonic::{
-    Request, Status,
-    transport::{
-        Server,
-        server::{Connected, TcpIncoming},
-    },
+use tonic::transport::{
+    Server,
+    server::{Connected, TcpIncoming},
 };
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
@@ -33,6 +31,8 @@ use tracing::{info, warn};
 use crate::{
     api::{
         AccessApi, AdminApi, StoreSlot,
+        auth::{Authenticate, Credentials},
+        callers::{Callers, Scope, token_digest},
         forward::LeaderForward,
         replication::{Progress, ReplicationApi},
     },
@@ -55,9 +55,12 @@ const ABORT_GRACE: Duration = Duration::from_secs(1);
 /// Settings of the server beyond its listener and store.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// If set, AdminService and ReplicationService calls must carry
+    /// If set (and no callers are), AdminService and ReplicationService calls must carry
     /// `authorization: Bearer <token>`.
     pub admin_token: Option<String>,
+    /// The callers, as the callers file says now: every service but health then needs a
+    /// caller's token with the scope for it.
+    pub callers: Option<Arc<ArcSwap<Callers>>>,
     /// After the shutdown signal, how long to wait for in-flight calls before closing
     /// their connections anyway.
     pub drain_timeout: Duration,
@@ -70,8 +73,21 @@ impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             admin_token: None,
+            callers: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             follow: None,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// How callers are told apart: by the callers file, else by the admin token, else
+    /// not at all.
+    pub fn credentials(&self) -> Credentials {
+        match (&self.callers, &self.admin_token) {
+            (Some(callers), _) => Credentials::Callers(Arc::clone(callers)),
+            (None, Some(token)) => Credentials::AdminToken(Arc::new(token_digest(token))),
+            (None, None) => Credentials::Open,
         }
     }
 }
@@ -139,12 +155,8 @@ pub async fn serve_loading(
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let token = options.admin_token.map(|t| format!("Bearer {t}"));
-    let admin_token = token.clone();
-    let check_admin = move |request: Request<()>| {
-        authenticate(admin_token.as_deref(), &request)?;
-        Ok(request)
-    };
+    let credentials = options.credentials();
+    let authenticate = |scope, service| Authenticate::new(credentials.clone(), scope, service);
     let (stop, stopping) = watch::channel(false);
     let follower = match &options.follow {
         Some(follow) => {
@@ -164,7 +176,7 @@ pub async fn serve_loading(
         None => (
             Some(AdminServiceServer::with_interceptor(
                 AdminApi::new(Arc::clone(&slot)),
-                check_admin.clone(),
+                authenticate(Scope::Admin, "AdminService"),
             )),
             None,
             AccessApi::new(Arc::clone(&slot)),
@@ -180,7 +192,24 @@ pub async fn serve_loading(
             ReplicationApi::follower(Arc::clone(&slot), Arc::clone(progress), stopping.clone()),
         ),
     };
-    let replication = ReplicationServiceServer::with_interceptor(replication, check_admin);
+    let replication = ReplicationServiceServer::with_interceptor(
+        replication,
+        authenticate(Scope::Replicate, "ReplicationService"),
+    );
+    // Checks pass through an interceptor only when callers are named: the hot path
+    // pays for no conversion of its metadata otherwise.
+    let (access, access_of_callers) = match credentials {
+        Credentials::Callers(_) => (
+            None,
+            Some(AccessServiceServer::with_interceptor(
+                access,
+                authenticate(Scope::Check, "AccessService"),
+            )),
+        ),
+        Credentials::Open | Credentials::AdminToken(_) => {
+            (Some(AccessServiceServer::new(access)), None)
+        }
+    };
 
     let (drain_started, drain_start) = oneshot::channel();
     let mut drain_reporter = reporter.clone();
@@ -212,7 +241,8 @@ pub async fn serve_loading(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AccessServiceServer::new(access))
+        .add_optional_service(access)
+        .add_optional_service(access_of_callers)
         .add_optional_service(admin)
         .add_optional_service(forward)
         .add_service(replication);
@@ -436,31 +466,5 @@ async fn set_status(reporter: &tonic_health::server::HealthReporter, status: Ser
     reporter.set_service_status("", status).await;
     for service in SERVICES {
         reporter.set_service_status(service, status).await;
-    }
-}
-
-/// Refuses a call without the admin token, when one is configured.
-fn authenticate(expected: Option<&str>, request: &Request<()>) -> Result<(), Status> {
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let given = request
-        .metadata()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    // Compare in constant time so the token cannot be guessed byte by byte.
-    let same = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(Status::unauthenticated(
-            "AdminService needs `authorization: Bearer <token>` with the server's admin token",
-        ))
     }
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{MAX_BATCH_CHECKS, StoreSlot, convert, loaded, page_token, revision, status::invalid};
+use super::{
+    MAX_BATCH_CHECKS, StoreSlot, auth, callers::Caller, convert, loaded, page_token, revision,
+    status::invalid,
+};
 use crate::{
     engine::{
         self,
@@ -50,7 +53,7 @@ impl AccessApi {
 
     /// Refuses a workspace this server does not hold, naming the request field `field`:
     /// its data is not here, and a denial would be an answer made up.
-    fn hold(&self, field: impl FnOnce() -> String, workspace_id: &str) -> Result<(), Status> {
+    fn hold(&self, field: impl Fn() -> String, workspace_id: &str) -> Result<(), Status> {
         // `is_all` first: a server holding everything pays one comparison.
         if self.held.is_all() || self.held.holds(workspace_id) {
             return Ok(());
@@ -63,15 +66,39 @@ impl AccessApi {
         )))
     }
 
-    /// Refuses, before any wait, a batch naming a workspace this server does not hold;
-    /// items whose workspace id is malformed are left for their parsing to refuse.
-    fn hold_all(&self, checks: &[proto::CheckRequest]) -> Result<(), Status> {
-        if self.held.is_all() {
+    /// Refuses a workspace the caller may not name (before anything else, so that a
+    /// refusal says nothing of whether it exists), then one this server does not hold.
+    fn admit<T>(
+        &self,
+        request: &Request<T>,
+        field: impl Fn() -> String,
+        workspace_id: &str,
+    ) -> Result<(), Status> {
+        let caller = request.extensions().get::<Arc<Caller>>();
+        if let Some(caller) = caller.filter(|c| c.workspaces.is_some()) {
+            auth::may_use(Some(caller), &field(), workspace_id)?;
+        }
+        self.hold(field, workspace_id)
+    }
+
+    /// Refuses, before any wait, a batch naming a workspace the caller may not name or
+    /// this server does not hold; items whose workspace id is malformed are left for
+    /// their parsing to refuse.
+    fn admit_all(&self, request: &Request<proto::BatchCheckRequest>) -> Result<(), Status> {
+        let bound = request
+            .extensions()
+            .get::<Arc<Caller>>()
+            .is_some_and(|c| c.workspaces.is_some());
+        if self.held.is_all() && !bound {
             return Ok(());
         }
-        for (i, check) in checks.iter().enumerate() {
+        for (i, check) in request.get_ref().checks.iter().enumerate() {
             if ids::validate(&check.workspace_id).is_ok() {
-                self.hold(|| format!("checks[{i}].workspace_id"), &check.workspace_id)?;
+                self.admit(
+                    request,
+                    || format!("checks[{i}].workspace_id"),
+                    &check.workspace_id,
+                )?;
             }
         }
         Ok(())
@@ -88,7 +115,7 @@ impl AccessService for AccessApi {
         let catalog = store.catalog();
         let raw = request.get_ref();
         let (workspace_id, check) = convert::check(catalog, None, raw)?;
-        self.hold(|| "workspace_id".to_owned(), workspace_id)?;
+        self.admit(&request, || "workspace_id".to_owned(), workspace_id)?;
         let snapshot = revision::at_least(store, raw.at_least_revision, request.metadata()).await?;
         let workspace = snapshot.workspaces.get(workspace_id);
         let decision = engine::check::decide(catalog, workspace, check);
@@ -119,7 +146,7 @@ impl AccessService for AccessApi {
                 ),
             ));
         }
-        self.hold_all(checks)?;
+        self.admit_all(&request)?;
         let wanted = checks
             .iter()
             .map(|check| check.at_least_revision)
@@ -168,7 +195,11 @@ impl AccessService for AccessApi {
         let catalog = store.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
-        self.hold(|| "workspace_id".to_owned(), workspace_id.as_str())?;
+        self.admit(
+            &request,
+            || "workspace_id".to_owned(),
+            workspace_id.as_str(),
+        )?;
         let filter = AccessFilter {
             user: convert::optional_user_id("user_id", &raw.user_id)?,
             role: match raw.role.as_str() {
@@ -232,7 +263,11 @@ impl AccessService for AccessApi {
         let catalog = store.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
-        self.hold(|| "workspace_id".to_owned(), workspace_id.as_str())?;
+        self.admit(
+            &request,
+            || "workspace_id".to_owned(),
+            workspace_id.as_str(),
+        )?;
         let user = convert::user_id("user_id", &raw.user_id)?;
         let permission = convert::permission(catalog, "permission", &raw.permission)?;
         let ty = instance_type(catalog, permission)?;
@@ -272,7 +307,11 @@ impl AccessService for AccessApi {
         let catalog = store.catalog();
         let raw = request.get_ref();
         let workspace_id = convert::workspace_id("workspace_id", &raw.workspace_id)?;
-        self.hold(|| "workspace_id".to_owned(), workspace_id.as_str())?;
+        self.admit(
+            &request,
+            || "workspace_id".to_owned(),
+            workspace_id.as_str(),
+        )?;
         let permission = convert::permission(catalog, "permission", &raw.permission)?;
         let resource = convert::target(catalog, "", permission, raw.resource.as_ref())?;
         let limit = convert::page_size("page_size", raw.page_size)?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{StoreSlot, convert, loaded, status};
+use super::{StoreSlot, auth, callers::Caller, convert, loaded, status};
 use crate::proto::{self, admin_service_server::AdminService};
 use crate::{
     engine::Command,
@@ -29,7 +29,12 @@ impl AdminApi {
         loaded(&self.store)
     }
 
-    async fn write(&self, command: Command) -> Result<Response<proto::WriteResponse>, Status> {
+    async fn write(
+        &self,
+        caller: Option<&Caller>,
+        command: Command,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
+        auth::may_use(caller, "workspace_id", command.workspace().as_str())?;
         let name = command.name();
         let instance_field = match command {
             Command::RegisterResource { .. } => "parent_id",
@@ -85,6 +90,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<tonic::Streaming<proto::ImportRequest>>,
     ) -> Result<Response<proto::ImportResponse>, Status> {
+        auth::unbound(auth::caller_of(&request).as_deref(), "an import")?;
         let report =
             super::transfer::import(Arc::clone(self.store()?), request.into_inner()).await?;
         tracing::info!(
@@ -101,9 +107,16 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
+        let caller = auth::caller_of(&request);
         let only = match request.get_ref().workspace_id.as_str() {
-            "" => None,
-            id => Some(convert::workspace_id("workspace_id", id)?),
+            "" => {
+                auth::unbound(caller.as_deref(), "an export of every workspace")?;
+                None
+            }
+            id => {
+                auth::may_use(caller.as_deref(), "workspace_id", id)?;
+                Some(convert::workspace_id("workspace_id", id)?)
+            }
         };
         Ok(Response::new(super::transfer::export(self.store()?, only)?))
     }
@@ -112,12 +125,16 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::CreateWorkspaceRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
-        self.write(Command::CreateWorkspace {
-            workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-            owner: convert::user_id("owner_user_id", &raw.owner_user_id)?,
-            products: convert::products(self.store()?.catalog(), "products", &raw.products)?,
-        })
+        self.write(
+            caller.as_deref(),
+            Command::CreateWorkspace {
+                workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
+                owner: convert::user_id("owner_user_id", &raw.owner_user_id)?,
+                products: convert::products(self.store()?.catalog(), "products", &raw.products)?,
+            },
+        )
         .await
     }
 
@@ -125,11 +142,15 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::SetProductsRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
-        self.write(Command::SetProducts {
-            workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-            products: convert::products(self.store()?.catalog(), "products", &raw.products)?,
-        })
+        self.write(
+            caller.as_deref(),
+            Command::SetProducts {
+                workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
+                products: convert::products(self.store()?.catalog(), "products", &raw.products)?,
+            },
+        )
         .await
     }
 
@@ -137,10 +158,14 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::DeleteWorkspaceRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
-        self.write(Command::DeleteWorkspace {
-            workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-        })
+        self.write(
+            caller.as_deref(),
+            Command::DeleteWorkspace {
+                workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
+            },
+        )
         .await
     }
 
@@ -148,13 +173,20 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::SetMembershipRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
-        self.write(Command::SetMembership {
-            workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-            user: convert::user_id("user_id", &raw.user_id)?,
-            membership: convert::membership("membership", raw.membership)?,
-            actor: convert::optional_user_id("actor_user_id", &raw.actor_user_id)?,
-        })
+        self.write(
+            caller.as_deref(),
+            Command::SetMembership {
+                workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
+                user: convert::user_id("user_id", &raw.user_id)?,
+                membership: convert::membership("membership", raw.membership)?,
+                actor: {
+                    auth::may_name_actor(caller.as_deref(), &raw.actor_user_id)?;
+                    convert::optional_user_id("actor_user_id", &raw.actor_user_id)?
+                },
+            },
+        )
         .await
     }
 
@@ -162,12 +194,19 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::RemoveMemberRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
-        self.write(Command::RemoveMember {
-            workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-            user: convert::user_id("user_id", &raw.user_id)?,
-            actor: convert::optional_user_id("actor_user_id", &raw.actor_user_id)?,
-        })
+        self.write(
+            caller.as_deref(),
+            Command::RemoveMember {
+                workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
+                user: convert::user_id("user_id", &raw.user_id)?,
+                actor: {
+                    auth::may_name_actor(caller.as_deref(), &raw.actor_user_id)?;
+                    convert::optional_user_id("actor_user_id", &raw.actor_user_id)?
+                },
+            },
+        )
         .await
     }
 
@@ -175,16 +214,20 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::RegisterResourceRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
         let catalog = self.store()?.catalog();
-        self.write(Command::RegisterResource {
-            workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-            resource: convert::resource(catalog, "resource", raw.resource.as_ref())?,
-            parent: match raw.parent_id.as_str() {
-                "" => None,
-                parent => Some(convert::resource_id("parent_id", parent)?),
+        self.write(
+            caller.as_deref(),
+            Command::RegisterResource {
+                workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
+                resource: convert::resource(catalog, "resource", raw.resource.as_ref())?,
+                parent: match raw.parent_id.as_str() {
+                    "" => None,
+                    parent => Some(convert::resource_id("parent_id", parent)?),
+                },
             },
-        })
+        )
         .await
     }
 
@@ -192,15 +235,19 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::DeleteResourceRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
-        self.write(Command::DeleteResource {
-            workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
-            resource: convert::resource(
-                self.store()?.catalog(),
-                "resource",
-                raw.resource.as_ref(),
-            )?,
-        })
+        self.write(
+            caller.as_deref(),
+            Command::DeleteResource {
+                workspace: convert::workspace_id("workspace_id", &raw.workspace_id)?,
+                resource: convert::resource(
+                    self.store()?.catalog(),
+                    "resource",
+                    raw.resource.as_ref(),
+                )?,
+            },
+        )
         .await
     }
 
@@ -208,6 +255,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::GrantRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
         let (workspace, user, grant) = self.parse_grant(
             &raw.workspace_id,
@@ -215,12 +263,18 @@ impl AdminService for AdminApi {
             &raw.role,
             raw.scope.as_ref(),
         )?;
-        self.write(Command::Grant {
-            workspace,
-            user,
-            grant,
-            actor: convert::optional_user_id("actor_user_id", &raw.actor_user_id)?,
-        })
+        self.write(
+            caller.as_deref(),
+            Command::Grant {
+                workspace,
+                user,
+                grant,
+                actor: {
+                    auth::may_name_actor(caller.as_deref(), &raw.actor_user_id)?;
+                    convert::optional_user_id("actor_user_id", &raw.actor_user_id)?
+                },
+            },
+        )
         .await
     }
 
@@ -228,6 +282,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::RevokeRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
+        let caller = auth::caller_of(&request);
         let raw = request.into_inner();
         let (workspace, user, grant) = self.parse_grant(
             &raw.workspace_id,
@@ -235,12 +290,18 @@ impl AdminService for AdminApi {
             &raw.role,
             raw.scope.as_ref(),
         )?;
-        self.write(Command::Revoke {
-            workspace,
-            user,
-            grant,
-            actor: convert::optional_user_id("actor_user_id", &raw.actor_user_id)?,
-        })
+        self.write(
+            caller.as_deref(),
+            Command::Revoke {
+                workspace,
+                user,
+                grant,
+                actor: {
+                    auth::may_name_actor(caller.as_deref(), &raw.actor_user_id)?;
+                    convert::optional_user_id("actor_user_id", &raw.actor_user_id)?
+                },
+            },
+        )
         .await
     }
 
@@ -248,6 +309,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::MigrateLegacyRolesRequest>,
     ) -> Result<Response<proto::MigrateLegacyRolesResponse>, Status> {
+        auth::unbound(auth::caller_of(&request).as_deref(), "a migration")?;
         let response = super::legacy::migrate(self.store()?, request.into_inner()).await?;
         Ok(Response::new(response))
     }

@@ -3,6 +3,8 @@
 
 mod access;
 mod admin;
+pub mod auth;
+pub mod callers;
 pub mod changes;
 pub mod convert;
 mod deadline;

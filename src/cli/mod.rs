@@ -3,6 +3,7 @@
 //! as a table or as JSON. It decides nothing itself: the server's answers are printed.
 
 pub mod args;
+pub mod callers;
 mod check;
 mod client;
 mod error;

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 pub use progress::{FollowerState, Progress};
 
-use super::{StoreSlot, loaded, status::invalid, transfer};
+use super::{StoreSlot, auth, loaded, status::invalid, transfer};
 use crate::{
     model::Selection,
     proto::{self, replication_service_server::ReplicationService},
@@ -138,6 +138,7 @@ impl ReplicationService for ReplicationApi {
         request: Request<proto::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
         let store = self.leader_store()?;
+        auth::unbound(auth::caller_of(&request).as_deref(), "a snapshot")?;
         let selection = selection("selection", request.get_ref().selection.as_ref())?;
         let history = store.identity().history.clone();
         let records = transfer::export_selected(store, &selection);
@@ -158,6 +159,7 @@ impl ReplicationService for ReplicationApi {
         request: Request<proto::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let store = Arc::clone(self.leader_store()?);
+        auth::unbound(auth::caller_of(&request).as_deref(), "a change stream")?;
         let request = request.into_inner();
         let selection = selection("selection", request.selection.as_ref())?;
         let history = &store.identity().history;

@@ -2,6 +2,7 @@
 //! stopping, and persistence across restarts.
 
 mod admin_token;
+mod callers;
 mod health;
 mod reflection;
 mod restarts;

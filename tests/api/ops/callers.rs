@@ -1,0 +1,257 @@
+//! Named callers: each needs its token, may call only within its scopes and its
+//! workspaces, and may name an acting user only if its entry says so.
+
+use std::sync::Arc;
+
+use accessd::{
+    api::callers::{Callers, digest_hex, token_digest},
+    proto::{
+        self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
+        replication_service_client::ReplicationServiceClient,
+    },
+    server::ServeOptions,
+};
+use arc_swap::ArcSwap;
+use tonic::{Code, Request, transport::Channel};
+
+use crate::harness::*;
+
+/// `request` carrying `token`.
+fn with<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+fn entry(name: &str, rest: &str) -> String {
+    format!(
+        "[[caller]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\n{rest}\n",
+        digest_hex(&token_digest(&format!("token-of-{name}")))
+    )
+}
+
+fn token(name: &str) -> String {
+    format!("token-of-{name}")
+}
+
+/// A server whose callers are: `control` (admin, may name actors), `orders` (check,
+/// bound to acme), `auditor` (check), `ops` (admin, bound to acme), `sidecar`
+/// (replicate); with workspaces acme and globex.
+async fn server() -> TestServer {
+    let file = [
+        entry("control", "scopes = [\"admin\"]\nmay_name_actor = true"),
+        entry("orders", "scopes = [\"check\"]\nworkspaces = [\"acme\"]"),
+        entry("auditor", "scopes = [\"check\"]"),
+        entry("ops", "scopes = [\"admin\"]\nworkspaces = [\"acme\"]"),
+        entry("sidecar", "scopes = [\"replicate\"]"),
+    ]
+    .concat();
+    let callers = Arc::new(ArcSwap::from_pointee(Callers::parse(&file).unwrap()));
+    let server = TestServer::start_with_options(ServeOptions {
+        callers: Some(callers),
+        ..ServeOptions::default()
+    })
+    .await;
+    for ws in ["acme", "globex"] {
+        server
+            .admin()
+            .create_workspace(with(
+                &token("control"),
+                proto::CreateWorkspaceRequest {
+                    workspace_id: ws.into(),
+                    owner_user_id: "olivia".into(),
+                    products: vec![],
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    server
+}
+
+fn access(channel: &Channel) -> AccessServiceClient<Channel> {
+    AccessServiceClient::new(channel.clone())
+}
+
+fn admin(channel: &Channel) -> AdminServiceClient<Channel> {
+    AdminServiceClient::new(channel.clone())
+}
+
+fn read(ws: &str) -> proto::CheckRequest {
+    check_req(ws, "olivia", "workspace.read", None)
+}
+
+#[tokio::test]
+async fn a_call_without_a_callers_token_is_unauthenticated_and_health_stays_open() {
+    let server = server().await;
+    let c = &server.channel;
+    for status in [
+        access(c).check(read("acme")).await.unwrap_err(),
+        access(c)
+            .check(with("token-of-nobody", read("acme")))
+            .await
+            .unwrap_err(),
+        admin(c)
+            .delete_workspace(proto::DeleteWorkspaceRequest {
+                workspace_id: "acme".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        ReplicationServiceClient::new(c.clone())
+            .get_replication_status(proto::GetReplicationStatusRequest {})
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    let health = tonic_health::pb::health_client::HealthClient::new(c.clone())
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(health.into_inner().status, 1);
+}
+
+#[tokio::test]
+async fn a_caller_outside_its_scopes_is_permission_denied() {
+    let server = server().await;
+    let c = &server.channel;
+    let answer = access(c)
+        .check(with(&token("auditor"), read("globex")))
+        .await
+        .unwrap();
+    assert!(answer.into_inner().decision.unwrap().allowed);
+    let refused = admin(c)
+        .delete_workspace(with(
+            &token("auditor"),
+            proto::DeleteWorkspaceRequest {
+                workspace_id: "globex".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("caller `auditor`") && refused.message().contains("`admin`"),
+        "{}",
+        refused.message()
+    );
+    let replication = ReplicationServiceClient::new(c.clone());
+    let refused = replication
+        .clone()
+        .watch(with(&token("auditor"), proto::WatchRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // A replica's caller may follow, and may not check.
+    replication
+        .clone()
+        .watch(with(&token("sidecar"), proto::WatchRequest::default()))
+        .await
+        .unwrap();
+    let refused = access(c)
+        .check(with(&token("sidecar"), read("acme")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_caller_bound_to_workspaces_cannot_reach_another_nor_learn_whether_it_exists() {
+    let server = server().await;
+    let c = &server.channel;
+    access(c)
+        .check(with(&token("orders"), read("acme")))
+        .await
+        .unwrap();
+    let existing = access(c)
+        .check(with(&token("orders"), read("globex")))
+        .await
+        .unwrap_err();
+    let missing = access(c)
+        .check(with(&token("orders"), read("nowhere")))
+        .await
+        .unwrap_err();
+    assert_eq!(existing.code(), Code::PermissionDenied);
+    assert_eq!(missing.code(), Code::PermissionDenied);
+    assert_eq!(
+        existing.message().replace("globex", "X"),
+        missing.message().replace("nowhere", "X"),
+        "the same refusal whether the workspace exists or not"
+    );
+    let batch = access(c)
+        .batch_check(with(
+            &token("orders"),
+            proto::BatchCheckRequest {
+                checks: vec![read("acme"), read("globex")],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(batch.code(), Code::PermissionDenied);
+    assert!(
+        batch.message().contains("`checks[1].workspace_id`"),
+        "{}",
+        batch.message()
+    );
+    let list = access(c)
+        .list_access(with(&token("orders"), list_req("globex")))
+        .await
+        .unwrap_err();
+    assert_eq!(list.code(), Code::PermissionDenied);
+    // An admin bound to acme writes there only, and exports nothing else.
+    let refused = admin(c)
+        .delete_workspace(with(
+            &token("ops"),
+            proto::DeleteWorkspaceRequest {
+                workspace_id: "globex".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let everything = admin(c)
+        .export(with(&token("ops"), proto::ExportRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(everything.code(), Code::PermissionDenied);
+    admin(c)
+        .export(with(
+            &token("ops"),
+            proto::ExportRequest {
+                workspace_id: "acme".into(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn only_a_caller_allowed_to_may_name_an_acting_user() {
+    let server = server().await;
+    let c = &server.channel;
+    let member = |caller: &str| {
+        with(
+            &token(caller),
+            proto::SetMembershipRequest {
+                workspace_id: "acme".into(),
+                user_id: "sam".into(),
+                membership: proto::Membership::Member.into(),
+                actor_user_id: "olivia".into(),
+            },
+        )
+    };
+    let refused = admin(c).set_membership(member("ops")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("`actor_user_id`"),
+        "{}",
+        refused.message()
+    );
+    admin(c).set_membership(member("control")).await.unwrap();
+}
