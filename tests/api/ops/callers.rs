@@ -96,7 +96,6 @@ async fn a_call_without_a_callers_token_is_unauthenticated_and_health_stays_open
         admin(c)
             .delete_workspace(proto::DeleteWorkspaceRequest {
                 workspace_id: "acme".into(),
-                ..Default::default()
             })
             .await
             .unwrap_err(),
@@ -128,7 +127,6 @@ async fn a_caller_outside_its_scopes_is_permission_denied() {
             &token("auditor"),
             proto::DeleteWorkspaceRequest {
                 workspace_id: "globex".into(),
-                ..Default::default()
             },
         ))
         .await
@@ -209,7 +207,6 @@ async fn a_caller_bound_to_workspaces_cannot_reach_another_nor_learn_whether_it_
             &token("ops"),
             proto::DeleteWorkspaceRequest {
                 workspace_id: "globex".into(),
-                ..Default::default()
             },
         ))
         .await
