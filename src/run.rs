@@ -83,7 +83,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
             .into());
         }
         warn!(
-            address = %args.listen,
+            listen = %args.listen,
             "INSECURE: listening beyond loopback with no credentials: anyone who reaches \
              this address may read and change every workspace"
         );

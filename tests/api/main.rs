@@ -21,5 +21,5 @@ mod forward;
 mod lookup;
 mod migrate;
 mod ops;
-mod replication;
+pub mod replication;
 mod transfer;

@@ -3,6 +3,7 @@
 
 mod admin_token;
 mod callers;
+mod callers_file;
 mod health;
 mod reflection;
 mod restarts;

@@ -132,3 +132,76 @@ async fn a_copy_of_some_workspaces_is_refused_as_a_leader_and_a_full_copy_may_le
     assert_ne!(status.history_id, leader.status().await.history_id);
     assert!(create(&promoted, "globex").await > revision, "takes writes");
 }
+
+#[tokio::test]
+async fn a_follower_follows_with_a_replicate_scoped_token_and_forwards_its_callers_tokens() {
+    use accessd::api::callers::{digest_hex, token_digest};
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let file = dirs[0].path().join("callers.toml");
+    let entry = |name: &str, scopes: &str| {
+        format!(
+            "[[caller]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nscopes = [{scopes}]\n",
+            digest_hex(&token_digest(&format!("token-of-{name}")))
+        )
+    };
+    std::fs::write(
+        &file,
+        entry("sidecar", "\"replicate\"") + &entry("control", "\"admin\""),
+    )
+    .unwrap();
+    let leader = Node::leader(
+        &dirs[0].path().join("data"),
+        &["--callers", file.to_str().unwrap()],
+    )
+    .await;
+    let follower = Node::follower(
+        &leader,
+        dirs[1].path(),
+        &["--leader-token", "token-of-sidecar"],
+    )
+    .await;
+    let create = |token: Option<&str>| {
+        let mut request = tonic::Request::new(proto::CreateWorkspaceRequest {
+            workspace_id: "acme".into(),
+            owner_user_id: "olivia".into(),
+            products: vec![],
+        });
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        request
+    };
+    let refused = follower
+        .admin()
+        .create_workspace(create(None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::Unauthenticated,
+        "the leader's answer"
+    );
+    let refused = follower
+        .admin()
+        .create_workspace(create(Some("token-of-sidecar")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let revision = follower
+        .admin()
+        .create_workspace(create(Some("token-of-control")))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    // The follower's own checks need no token: it listens on loopback only.
+    let answer = follower
+        .access()
+        .check(check_at("acme", "olivia", "workspace.read", None, revision))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.decision.unwrap().allowed);
+}

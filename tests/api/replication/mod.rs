@@ -4,6 +4,6 @@
 mod followers;
 mod lifecycle;
 mod partial;
-mod process;
+pub mod process;
 mod recovery;
 mod watch;

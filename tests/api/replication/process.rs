@@ -234,7 +234,13 @@ pub async fn team(node: &Node, ws: &str, revision: u64) -> Vec<String> {
 impl Node {
     /// A leader listening on `listen` (an address a test reserved), once it serves.
     pub async fn leader_at(data_dir: &Path, listen: &str) -> Self {
-        let node = Self::spawn_on(data_dir, listen, Vec::new()).await;
+        Self::leader_at_args(data_dir, listen, &[]).await
+    }
+
+    /// A leader listening on `listen` with `args` besides, once it serves.
+    pub async fn leader_at_args(data_dir: &Path, listen: &str, args: &[&str]) -> Self {
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        let node = Self::spawn_on(data_dir, listen, args).await;
         node.wait_health("", true, Duration::from_secs(60)).await;
         node
     }
