@@ -21,5 +21,5 @@ mod forward;
 mod lookup;
 mod migrate;
 mod ops;
-pub mod replication;
+pub(crate) mod replication;
 mod transfer;

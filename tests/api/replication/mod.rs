@@ -4,6 +4,6 @@
 mod followers;
 mod lifecycle;
 mod partial;
-pub mod process;
+pub(crate) mod process;
 mod recovery;
 mod watch;
