@@ -51,7 +51,8 @@ pub struct ServerArgs {
 /// The admin token, for AdminService calls.
 #[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
-    /// Sent as `authorization: Bearer TOKEN`, for a server started with `--admin-token`.
+    /// Sent as `authorization: Bearer TOKEN`: a caller's token (a server with
+    /// `--callers`), or the server's `--admin-token`.
     #[arg(long, env = "ACCESSD_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
@@ -71,6 +72,9 @@ pub struct ReadOptions {
     /// Where the server is.
     #[command(flatten)]
     pub server: ServerArgs,
+    /// The caller's token, for a server with a callers file.
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// Answer at this revision or a later one (the revision a write printed): a
     /// follower that has not applied it yet waits for it, for at most 5 seconds.
     #[arg(long, value_name = "REVISION", default_value_t = 0)]
@@ -453,7 +457,8 @@ pub struct ExportArgs {
     /// Where the server is.
     #[command(flatten)]
     pub server: ServerArgs,
-    /// The admin token (`--format records` reads through AdminService).
+    /// The token: a caller's, or the admin token (`--format records` reads through
+    /// AdminService).
     #[command(flatten)]
     pub token: TokenArgs,
 }

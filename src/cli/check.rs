@@ -23,7 +23,7 @@ struct CheckView {
 /// Runs `accessd check`: exit status 0 whatever the decision, or 3 on denial with
 /// `--exit-code`.
 pub async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
-    let mut access = client::access(&args.options.server).await?;
+    let mut access = client::access(&args.options.server, &args.options.token).await?;
     let response = access
         .check(proto::CheckRequest {
             workspace_id: args.workspace,

@@ -21,8 +21,8 @@ use crate::proto::{
 /// How long to wait for the server to accept the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// An AccessService client.
-pub type AccessClient = AccessServiceClient<Channel>;
+/// An AccessService client that sends the token, if one was given.
+pub type AccessClient = AccessServiceClient<InterceptedService<Channel, BearerToken>>;
 
 /// An AdminService client that sends the admin token, if one was given.
 pub type AdminClient = AdminServiceClient<InterceptedService<Channel, BearerToken>>;
@@ -78,8 +78,12 @@ pub async fn channel(server: &ServerArgs) -> Result<Channel, CliError> {
 }
 
 /// An AccessService client of the server named by `--addr`.
-pub async fn access(server: &ServerArgs) -> Result<AccessClient, CliError> {
-    Ok(AccessServiceClient::new(channel(server).await?))
+pub async fn access(server: &ServerArgs, token: &TokenArgs) -> Result<AccessClient, CliError> {
+    let token = BearerToken::parse(token.token.as_deref())?;
+    Ok(AccessServiceClient::with_interceptor(
+        channel(server).await?,
+        token,
+    ))
 }
 
 /// An AdminService client of the server named by `--addr`, sending `--token`.

@@ -66,7 +66,7 @@ pub async fn export(args: ExportArgs) -> Result<(), CliError> {
             ));
         }
         (format, Some(workspace)) => {
-            let mut access = client::access(&args.server).await?;
+            let mut access = client::access(&args.server, &args.token).await?;
             let request = proto::ListAccessRequest {
                 workspace_id: workspace,
                 page_size: args.page.page_size,

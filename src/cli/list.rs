@@ -51,7 +51,7 @@ pub fn render(entries: &[EntryView]) -> String {
 
 /// Runs `accessd list`.
 pub async fn list(args: ListArgs) -> Result<(), CliError> {
-    let mut access = client::access(&args.options.server).await?;
+    let mut access = client::access(&args.options.server, &args.options.token).await?;
     let request = proto::ListAccessRequest {
         workspace_id: args.workspace,
         user_id: args.user.unwrap_or_default(),

@@ -34,7 +34,7 @@ pub async fn run(command: LookupCommand) -> Result<(), CliError> {
 }
 
 async fn resources(args: LookupResourcesArgs) -> Result<(), CliError> {
-    let mut access = client::access(&args.options.server).await?;
+    let mut access = client::access(&args.options.server, &args.options.token).await?;
     let mut request = proto::LookupResourcesRequest {
         workspace_id: args.workspace,
         user_id: args.user,
@@ -65,7 +65,7 @@ async fn resources(args: LookupResourcesArgs) -> Result<(), CliError> {
 }
 
 async fn subjects(args: LookupSubjectsArgs) -> Result<(), CliError> {
-    let mut access = client::access(&args.options.server).await?;
+    let mut access = client::access(&args.options.server, &args.options.token).await?;
     let mut request = proto::LookupSubjectsRequest {
         workspace_id: args.workspace,
         permission: args.permission,
