@@ -82,7 +82,6 @@ pub fn run(command: CallersCommand) -> Result<(), CliError> {
                 args.name
             );
             eprintln!("{token}");
-            eprintln!("entry for the callers file:");
             print!("{entry}");
             Ok(())
         }
