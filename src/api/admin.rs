@@ -40,7 +40,8 @@ impl AdminApi {
             Command::RegisterResource { .. } => "parent_id",
             _ => "scope.instance",
         };
-        match self.store()?.write(command).await {
+        let by = caller.map(|c| Arc::from(c.name.as_str()));
+        match self.store()?.write_as(by, command).await {
             Ok(Ok(outcome)) => {
                 tracing::debug!(
                     command = name,
@@ -90,9 +91,11 @@ impl AdminService for AdminApi {
         &self,
         request: Request<tonic::Streaming<proto::ImportRequest>>,
     ) -> Result<Response<proto::ImportResponse>, Status> {
-        auth::unbound(auth::caller_of(&request).as_deref(), "an import")?;
+        let caller = auth::caller_of(&request);
+        auth::unbound(caller.as_deref(), "an import")?;
+        let name = caller.map(|c| Arc::from(c.name.as_str()));
         let report =
-            super::transfer::import(Arc::clone(self.store()?), request.into_inner()).await?;
+            super::transfer::import(Arc::clone(self.store()?), name, request.into_inner()).await?;
         tracing::info!(
             records = report.records,
             applied = report.applied,
@@ -309,8 +312,10 @@ impl AdminService for AdminApi {
         &self,
         request: Request<proto::MigrateLegacyRolesRequest>,
     ) -> Result<Response<proto::MigrateLegacyRolesResponse>, Status> {
-        auth::unbound(auth::caller_of(&request).as_deref(), "a migration")?;
-        let response = super::legacy::migrate(self.store()?, request.into_inner()).await?;
+        let caller = auth::caller_of(&request);
+        auth::unbound(caller.as_deref(), "a migration")?;
+        let name = caller.map(|c| Arc::from(c.name.as_str()));
+        let response = super::legacy::migrate(self.store()?, name, request.into_inner()).await?;
         Ok(Response::new(response))
     }
 }

@@ -21,6 +21,7 @@ use crate::{
 /// Migrates (or, with `dry_run`, plans on the current state) the request's rows.
 pub async fn migrate(
     store: &Store,
+    caller: Option<std::sync::Arc<str>>,
     raw: proto::MigrateLegacyRolesRequest,
 ) -> Result<proto::MigrateLegacyRolesResponse, Status> {
     let catalog = store.catalog();
@@ -35,7 +36,7 @@ pub async fn migrate(
         }
         (report, snapshot.revision)
     } else {
-        write(store, by_workspace).await?
+        write(store, caller, by_workspace).await?
     };
     rejected.extend(
         report
@@ -68,6 +69,7 @@ pub async fn migrate(
 /// revision after it.
 async fn write(
     store: &Store,
+    caller: Option<std::sync::Arc<str>>,
     by_workspace: BTreeMap<WorkspaceId, Vec<LegacyAssignment>>,
 ) -> Result<(MigrationReport, u64), Status> {
     let mut report = MigrationReport::default();
@@ -86,7 +88,7 @@ async fn write(
     if commands.is_empty() {
         return Ok((report, revision));
     }
-    let outcomes = store.write_all(commands).await.map_err(|err| {
+    let outcomes = store.write_all_as(caller, commands).await.map_err(|err| {
         tracing::error!(%err, "legacy migration failed");
         status::store(&err)
     })?;

@@ -89,6 +89,7 @@ impl Tally {
 /// stream) has applied the batches queued before the failure, unreported.
 pub async fn import(
     store: Arc<Store>,
+    caller: Option<Arc<str>>,
     mut stream: Streaming<proto::ImportRequest>,
 ) -> Result<proto::ImportResponse, Status> {
     let catalog = Arc::clone(store.catalog());
@@ -109,7 +110,7 @@ pub async fn import(
                         settle(oldest, &mut tally).await?;
                     }
                 }
-                in_flight.push_back(queue(&store, std::mem::take(&mut pending)).await?);
+                in_flight.push_back(queue(&store, &caller, std::mem::take(&mut pending)).await?);
             }
         }
     }
@@ -117,7 +118,7 @@ pub async fn import(
         settle(oldest, &mut tally).await?;
     }
     if !pending.is_empty() {
-        settle(queue(&store, pending).await?, &mut tally).await?;
+        settle(queue(&store, &caller, pending).await?, &mut tally).await?;
     }
     if tally.response.revision == 0 {
         tally.response.revision = store.snapshot().revision;
@@ -128,10 +129,14 @@ pub async fn import(
 }
 
 /// Queues a batch behind those already in flight, so that batches apply in order.
-async fn queue(store: &Store, batch: Vec<(u64, Command)>) -> Result<(Vec<u64>, Queued), Status> {
+async fn queue(
+    store: &Store,
+    caller: &Option<Arc<str>>,
+    batch: Vec<(u64, Command)>,
+) -> Result<(Vec<u64>, Queued), Status> {
     let (indexes, commands): (Vec<u64>, Vec<Command>) = batch.into_iter().unzip();
     let queued = store
-        .queue_batch(commands)
+        .queue_batch_as(caller.clone(), commands)
         .await
         .map_err(|e| status::store(&e))?;
     Ok((indexes, queued))

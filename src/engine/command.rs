@@ -116,6 +116,17 @@ pub enum Command {
 }
 
 impl Command {
+    /// The user it names as acting, if any.
+    pub fn actor(&self) -> Option<&UserId> {
+        match self {
+            Self::SetMembership { actor, .. }
+            | Self::RemoveMember { actor, .. }
+            | Self::Grant { actor, .. }
+            | Self::Revoke { actor, .. } => actor.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The workspace the command writes to.
     pub fn workspace(&self) -> &WorkspaceId {
         match self {

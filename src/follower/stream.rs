@@ -174,6 +174,8 @@ fn take_entry(
             revision: entry.revision,
             unix_millis: entry.unix_millis,
             command: entry.command,
+            caller: Some(entry.caller).filter(|c| !c.is_empty()),
+            actor: Some(entry.actor_user_id).filter(|a| !a.is_empty()),
             changes,
         }),
     }

@@ -358,6 +358,46 @@ impl Store {
         self.queue(writer::Work::Bootstrap(step)).await
     }
 
+    /// As [`Store::write`], recording `caller` (a caller's name) with the change.
+    pub async fn write_as(
+        &self,
+        caller: Option<Arc<str>>,
+        command: Command,
+    ) -> Result<Result<WriteOutcome, WriteError>, StoreError> {
+        let work = writer::Work::Commands {
+            commands: vec![command],
+            revisions: writer::Revisions::EachCommand,
+        };
+        let mut results = self.queue_as(caller, work).await?.outcome().await?;
+        results.pop().ok_or(StoreError::Closed)
+    }
+
+    /// As [`Store::write_all`], recording `caller` with the changes.
+    pub async fn write_all_as(
+        &self,
+        caller: Option<Arc<str>>,
+        commands: Vec<Command>,
+    ) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
+        let work = writer::Work::Commands {
+            commands,
+            revisions: writer::Revisions::EachCommand,
+        };
+        self.queue_as(caller, work).await?.outcome().await
+    }
+
+    /// As [`Store::queue_batch`], recording `caller` with the batch.
+    pub async fn queue_batch_as(
+        &self,
+        caller: Option<Arc<str>>,
+        commands: Vec<Command>,
+    ) -> Result<Queued, StoreError> {
+        let work = writer::Work::Commands {
+            commands,
+            revisions: writer::Revisions::OneForAll,
+        };
+        self.queue_as(caller, work).await
+    }
+
     /// Plans and persists one command; returns once it is durable.
     pub async fn write(
         &self,
@@ -411,6 +451,14 @@ impl Store {
     }
 
     async fn queue(&self, work: writer::Work) -> Result<Queued, StoreError> {
+        self.queue_as(None, work).await
+    }
+
+    async fn queue_as(
+        &self,
+        caller: Option<Arc<str>>,
+        work: writer::Work,
+    ) -> Result<Queued, StoreError> {
         let sender = self
             .writer
             .lock()
@@ -420,7 +468,11 @@ impl Store {
             .ok_or(StoreError::Closed)?;
         let (reply, outcome) = oneshot::channel();
         sender
-            .send(writer::Request { work, reply })
+            .send(writer::Request {
+                work,
+                caller,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(Queued(outcome))

@@ -150,6 +150,8 @@ fn messages(
                 unix_millis: entry.unix_millis,
                 command: entry.command.clone(),
                 changes: part,
+                caller: entry.caller.clone().unwrap_or_default(),
+                actor_user_id: entry.actor.clone().unwrap_or_default(),
             });
         }
     }

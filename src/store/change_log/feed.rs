@@ -26,6 +26,10 @@ pub struct LoggedEntry {
     pub unix_millis: u64,
     /// The command that made it.
     pub command: String,
+    /// The caller that sent it, when callers are named.
+    pub caller: Option<String>,
+    /// The user it named as acting, if any.
+    pub actor: Option<String>,
     /// Its changes, in order.
     pub changes: Vec<Change>,
 }
@@ -276,6 +280,8 @@ impl ChangeFeed {
                             revision: read.revision,
                             unix_millis: read.unix_millis,
                             command: read.command,
+                            caller: read.caller,
+                            actor: read.actor,
                             changes: read.changes,
                         },
                         1,

@@ -182,6 +182,16 @@ fn view<'a>(catalog: &'a Catalog, change: &'a Change) -> ChangeView<&'a str> {
     }
 }
 
+/// Who made a change: the caller that sent it (with a callers file), and the user it
+/// named as acting (`actor_user_id`), each when there is one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Author<'a> {
+    /// The caller's name.
+    pub caller: Option<&'a str>,
+    /// The acting user.
+    pub actor: Option<&'a str>,
+}
+
 /// The change log lines of one write group: formatted by the planner, appended and
 /// made durable by the committer ([`super::ChangeLog::append`]).
 #[derive(Debug, Default)]
@@ -193,9 +203,9 @@ pub struct GroupLines {
 }
 
 impl GroupLines {
-    /// Appends the entry of one write: lines that are each a JSON object with the
-    /// revision, the line's part number and their count, the time, the command, and at
-    /// most [`LINE_BYTES`] of its changes.
+    /// Appends the entry of a revision that follows the one before it, made by no one
+    /// in particular.
+    #[cfg(test)]
     pub fn push(
         &mut self,
         catalog: &Catalog,
@@ -205,12 +215,26 @@ impl GroupLines {
         changes: &[Change],
     ) {
         let after = revision.saturating_sub(1);
-        self.push_after(catalog, after, revision, unix_millis, command, changes);
+        self.push_after(
+            catalog,
+            after,
+            revision,
+            unix_millis,
+            command,
+            Author::default(),
+            changes,
+        );
     }
 
-    /// As [`GroupLines::push`], for an entry whose predecessor in the log is `after`
-    /// rather than `revision - 1`: a follower holding some workspaces logs only the
-    /// revisions that changed them, each saying which logged revision it follows.
+    /// Appends the entry of one write: lines that are each a JSON object with the
+    /// revision, the line's part number and their count, the revision it follows when
+    /// that is not `revision - 1` (a partial follower logs only its workspaces'
+    /// revisions), the time, the command, its author, and at most [`LINE_BYTES`] of its
+    /// changes.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of one entry, each written as it is"
+    )]
     pub fn push_after(
         &mut self,
         catalog: &Catalog,
@@ -218,6 +242,7 @@ impl GroupLines {
         revision: u64,
         unix_millis: u128,
         command: &str,
+        author: Author<'_>,
         changes: &[Change],
     ) {
         if self.bytes.is_empty() {
@@ -242,7 +267,13 @@ impl GroupLines {
         } else {
             format!(r#""after":{after},"#)
         };
-        let rest = format!(r#"{after}"unix_millis":{unix_millis},"command":{command}"#);
+        let mut rest = format!(r#"{after}"unix_millis":{unix_millis},"command":{command}"#);
+        for (field, value) in [("caller", author.caller), ("actor", author.actor)] {
+            if let Some(value) = value {
+                let value = serde_json::to_string(value).unwrap_or_default();
+                rest.push_str(&format!(r#","{field}":{value}"#));
+            }
+        }
         assemble(&mut self.bytes, revision, rest.as_bytes(), &changes);
     }
 
@@ -320,6 +351,8 @@ pub struct ReadLine {
     pub parts: u64,
     pub unix_millis: u64,
     pub command: String,
+    pub caller: Option<String>,
+    pub actor: Option<String>,
     pub changes: Vec<Change>,
     /// Whether it is the last line of a write group's (`"end":true`).
     pub end: bool,
@@ -346,6 +379,10 @@ struct LineRecord {
     unix_millis: u64,
     #[serde(default)]
     command: String,
+    #[serde(default)]
+    caller: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
     changes: Vec<ChangeView<String>>,
     #[serde(default)]
     end: bool,
@@ -487,6 +524,8 @@ pub fn read_line(catalog: &Catalog, line: &[u8]) -> Result<ReadLine, ReadError> 
         parts: record.parts,
         unix_millis: record.unix_millis,
         command: record.command,
+        caller: record.caller,
+        actor: record.actor,
         changes,
         end: record.end,
     })

@@ -13,5 +13,5 @@ mod tests;
 
 pub use feed::{ChangeFeed, FeedError, LoggedEntry, LoggedGroup};
 pub use files::ChangeLog;
-pub use format::GroupLines;
+pub use format::{Author, GroupLines};
 pub use recovery::Pending;

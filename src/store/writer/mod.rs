@@ -56,6 +56,8 @@ pub type Answer = Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>;
 pub struct Request {
     /// What to write.
     pub work: Work,
+    /// The caller that sent it, recorded with its change-log entries.
+    pub caller: Option<Arc<str>>,
     /// Receives one outcome per command (none for a replica's work).
     pub reply: oneshot::Sender<Answer>,
 }

@@ -16,7 +16,7 @@ use crate::{
     model::{Catalog, Change, InstanceKey, UserId, Workspace, WorkspaceId},
     store::{
         Snapshot, StoreError, WriteOutcome,
-        change_log::GroupLines,
+        change_log::{Author, GroupLines},
         record::{self, keys},
     },
 };
@@ -102,6 +102,7 @@ impl Planner {
             if let Some(Request {
                 work: Work::Bootstrap(step),
                 reply,
+                ..
             }) = group.pop()
             {
                 return self.plan_bootstrap(step, reply);
@@ -179,11 +180,17 @@ impl Planner {
                             Revisions::EachCommand => {
                                 revision += 1;
                                 if self.log_enabled {
-                                    log.push(
+                                    let actor = command.actor().map(UserId::as_str);
+                                    log.push_after(
                                         &self.layout.catalog,
+                                        revision - 1,
                                         revision,
                                         now,
                                         command.name(),
+                                        Author {
+                                            caller: request.caller.as_deref(),
+                                            actor,
+                                        },
                                         &changes,
                                     );
                                 }
@@ -206,11 +213,16 @@ impl Planner {
             if !shared_changes.is_empty() {
                 revision = shared_revision;
                 if self.log_enabled {
-                    log.push(
+                    log.push_after(
                         &self.layout.catalog,
+                        revision - 1,
                         revision,
                         now,
                         "batch",
+                        Author {
+                            caller: request.caller.as_deref(),
+                            actor: None,
+                        },
                         &shared_changes,
                     );
                 }

@@ -14,7 +14,7 @@ use crate::{
     model::{Change, Workspace, WorkspaceId},
     store::{
         BootstrapStep, ReplicatedGroup, Snapshot, StoreError,
-        change_log::GroupLines,
+        change_log::{Author, GroupLines},
         identity,
         record::{self, keys},
     },
@@ -60,6 +60,10 @@ impl Planner {
                     entry.revision,
                     u128::from(entry.unix_millis),
                     &entry.command,
+                    Author {
+                        caller: entry.caller.as_deref(),
+                        actor: entry.actor.as_deref(),
+                    },
                     &entry.changes,
                 );
             }
@@ -72,6 +76,7 @@ impl Planner {
                 group.end_revision,
                 now,
                 OTHER_WORKSPACES,
+                Author::default(),
                 &[],
             );
         }

@@ -252,3 +252,81 @@ async fn only_a_caller_allowed_to_may_name_an_acting_user() {
     );
     admin(c).set_membership(member("control")).await.unwrap();
 }
+
+/// Every line of the server's change log, as JSON.
+fn logged(server: &TestServer) -> Vec<serde_json::Value> {
+    let dir = server.data_dir.path().join("change_log");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|name| {
+            std::fs::read_to_string(dir.join(name))
+                .unwrap()
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_change_records_its_caller_and_acting_user() {
+    let server = server().await;
+    let c = &server.channel;
+    admin(c)
+        .set_membership(with(
+            &token("control"),
+            proto::SetMembershipRequest {
+                workspace_id: "acme".into(),
+                user_id: "sam".into(),
+                membership: proto::Membership::Member.into(),
+                actor_user_id: "olivia".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    admin(c)
+        .import(with(
+            &token("control"),
+            tokio_stream::iter([proto::ImportRequest {
+                records: vec![proto::Record {
+                    kind: Some(proto::record::Kind::Member(proto::MemberRecord {
+                        workspace_id: "globex".into(),
+                        user_id: "rita".into(),
+                        membership: proto::Membership::Member.into(),
+                    })),
+                }],
+            }]),
+        ))
+        .await
+        .unwrap();
+    let lines = logged(&server);
+    let authors: Vec<(String, Option<String>, Option<String>)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["command"].as_str().unwrap().to_owned(),
+                line["caller"].as_str().map(str::to_owned),
+                line["actor"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let by_control = Some("control".to_owned());
+    assert_eq!(
+        authors,
+        [
+            ("create_workspace".to_owned(), by_control.clone(), None),
+            ("create_workspace".to_owned(), by_control.clone(), None),
+            (
+                "set_membership".to_owned(),
+                by_control.clone(),
+                Some("olivia".to_owned())
+            ),
+            ("batch".to_owned(), by_control, None),
+        ]
+    );
+}

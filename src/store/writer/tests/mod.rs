@@ -75,6 +75,7 @@ pub fn plan_all_then_commit_with(
                 commands,
                 revisions: Revisions::EachCommand,
             },
+            caller: None,
             reply,
         };
         to_commit
