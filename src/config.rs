@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// a token on the command line shows in `ps`; set it in the environment instead.
     #[arg(long, env = "ACCESSD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Do not serve gRPC reflection (which describes the API to tools such as `grpcurl`,
+    /// without credentials, but never any data).
+    #[arg(long, env = "ACCESSD_NO_REFLECTION")]
+    pub no_reflection: bool,
     /// Listen on an address other than loopback with no credentials configured (no
     /// `--callers`, no `--admin-token`): anyone who reaches it may read and write
     /// everything. Refused without this flag.

@@ -104,6 +104,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     let options = ServeOptions {
         admin_token: args.admin_token.clone(),
         callers,
+        reflection: !args.no_reflection,
         drain_timeout: Duration::from_secs(args.drain_timeout),
         follow: args.follow_options(),
     };

@@ -61,6 +61,8 @@ pub struct ServeOptions {
     /// The callers, as the callers file says now: every service but health then needs a
     /// caller's token with the scope for it.
     pub callers: Option<Arc<ArcSwap<Callers>>>,
+    /// Whether gRPC reflection is served (it describes the API, never data).
+    pub reflection: bool,
     /// After the shutdown signal, how long to wait for in-flight calls before closing
     /// their connections anyway.
     pub drain_timeout: Duration,
@@ -74,6 +76,7 @@ impl Default for ServeOptions {
         Self {
             admin_token: None,
             callers: None,
+            reflection: true,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             follow: None,
         }
@@ -239,8 +242,8 @@ pub async fn serve_loading(
     let router = Server::builder()
         .trace_fn(request_span)
         .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(options.reflection.then_some(reflection_v1))
+        .add_optional_service(options.reflection.then_some(reflection_v1alpha))
         .add_optional_service(access)
         .add_optional_service(access_of_callers)
         .add_optional_service(admin)

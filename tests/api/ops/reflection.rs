@@ -172,3 +172,28 @@ fn the_descriptor_set_served_by_reflection_keeps_source_comments() {
     let access = file(&set.file, "accessd/v1/access.proto");
     assert!(!comments(access).is_empty());
 }
+
+#[tokio::test]
+async fn reflection_can_be_turned_off() {
+    let server = TestServer::start_with_options(accessd::server::ServeOptions {
+        reflection: false,
+        ..Default::default()
+    })
+    .await;
+    for answer in [
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
+            server.channel.clone(),
+        )
+        .server_reflection_info(tokio_stream::iter([]))
+        .await
+        .map(drop),
+        tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient::new(
+            server.channel.clone(),
+        )
+        .server_reflection_info(tokio_stream::iter([]))
+        .await
+        .map(drop),
+    ] {
+        assert_eq!(answer.unwrap_err().code(), tonic::Code::Unimplemented);
+    }
+}
