@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/accessd/v1/access.proto",
         "proto/accessd/v1/admin.proto",
         "proto/accessd/v1/replication.proto",
+        "proto/accessd/v1/audit.proto",
     ];
     let descriptors = protox::compile(protos, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);

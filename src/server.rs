@@ -31,6 +31,7 @@ use tracing::{info, warn};
 use crate::{
     api::{
         AccessApi, AdminApi, StoreSlot,
+        audit::AuditApi,
         auth::{Authenticate, Credentials},
         callers::{Callers, Scope, token_digest},
         forward::LeaderForward,
@@ -39,7 +40,7 @@ use crate::{
     follower::{self, FollowError, FollowOptions},
     proto::{
         FILE_DESCRIPTOR_SET, access_service_server::AccessServiceServer,
-        admin_service_server::AdminServiceServer,
+        admin_service_server::AdminServiceServer, audit_service_server::AuditServiceServer,
         replication_service_server::ReplicationServiceServer,
     },
     store::Store,
@@ -248,7 +249,11 @@ pub async fn serve_loading(
         .add_optional_service(access_of_callers)
         .add_optional_service(admin)
         .add_optional_service(forward)
-        .add_service(replication);
+        .add_service(replication)
+        .add_service(AuditServiceServer::with_interceptor(
+            AuditApi::new(Arc::clone(&slot)),
+            authenticate(Scope::Admin, "AuditService"),
+        ));
     info!(%address, "listening; loading the database");
     let serving = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(serving);

@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+pub mod audit;
 pub mod auth;
 pub mod callers;
 pub mod changes;

@@ -38,6 +38,9 @@ pub enum ClientCommand {
     /// Where the server stands: a leader's revision, or a follower's state and how far
     /// behind its leader it is.
     Status(AdminOptions),
+    /// The audit trail: every change the change log retains, with the caller that made
+    /// it and the acting user it named, oldest first.
+    Audit(AuditArgs),
 }
 
 /// Where the server is.
@@ -490,4 +493,30 @@ mod tests {
             assert!(raw.parse::<ResourceArg>().is_err(), "{raw}");
         }
     }
+}
+
+/// Settings of `accessd audit`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Only changes to this workspace.
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// Only changes to this user's membership or grants, or naming them as actor.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only changes made by this caller.
+    #[arg(long)]
+    pub caller: Option<String>,
+    /// Only changes made at or after this time (milliseconds since the Unix epoch).
+    #[arg(long, value_name = "MILLIS")]
+    pub since_unix_ms: Option<u64>,
+    /// Only changes made before this time (milliseconds since the Unix epoch).
+    #[arg(long, value_name = "MILLIS")]
+    pub until_unix_ms: Option<u64>,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// Where the server is, the admin credentials, how to print.
+    #[command(flatten)]
+    pub options: AdminOptions,
 }

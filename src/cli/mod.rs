@@ -3,6 +3,7 @@
 //! as a table or as JSON. It decides nothing itself: the server's answers are printed.
 
 pub mod args;
+mod audit;
 pub mod callers;
 mod check;
 mod client;
@@ -46,5 +47,6 @@ pub async fn run(command: ClientCommand) -> Result<ExitCode, CliError> {
         ClientCommand::Export(args) => export::export(args).await.map(done),
         ClientCommand::Import(args) => import::import(args).await,
         ClientCommand::Status(options) => status::status(options).await.map(done),
+        ClientCommand::Audit(args) => audit::audit(args).await.map(done),
     }
 }

@@ -331,6 +331,32 @@ impl Store {
         )
     }
 
+    /// Up to about `max_entries` of the change log's entries after `after` (from the
+    /// oldest retained if that is later), oldest first: the audit trail. Also returns
+    /// the oldest revision retained, and whether entries remain after those returned.
+    pub fn logged_after(
+        &self,
+        after: u64,
+        max_entries: usize,
+    ) -> Result<(Vec<LoggedEntry>, u64, bool), FeedError> {
+        let published = self.current().revision;
+        let mut feed = match self.changes_after(after) {
+            Err(FeedError::Trimmed { oldest, .. }) => self.changes_after(oldest)?,
+            opened => opened?,
+        };
+        let oldest = feed.oldest_retained()?.unwrap_or(published + 1);
+        let mut entries = Vec::new();
+        while entries.len() < max_entries {
+            let groups = feed.next(published)?;
+            if groups.is_empty() {
+                return Ok((entries, oldest, false));
+            }
+            entries.extend(groups.into_iter().flat_map(|group| group.entries));
+        }
+        let last = entries.last().map_or(after, |e| e.revision);
+        Ok((entries, oldest, last < published))
+    }
+
     /// Applies a write group of the leader's as it is, at its revisions; returns once it
     /// is durable and published. Refused with [`StoreError::Replication`] if it does
     /// not follow the revision held.

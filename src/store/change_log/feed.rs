@@ -312,6 +312,11 @@ impl ChangeFeed {
         Ok(())
     }
 
+    /// The first revision the log retains, if it holds any.
+    pub fn oldest_retained(&self) -> Result<Option<u64>, FeedError> {
+        Ok(self.segments()?.first().copied())
+    }
+
     /// The first revision of each segment file, in order.
     fn segments(&self) -> Result<Vec<u64>, FeedError> {
         let mut firsts = Vec::new();

@@ -330,3 +330,116 @@ async fn every_change_records_its_caller_and_acting_user() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_audit_trail_lists_changes_by_workspace_user_and_caller_a_page_at_a_time() {
+    use accessd::proto::audit_service_client::AuditServiceClient;
+    let server = server().await;
+    let c = &server.channel;
+    admin(c)
+        .set_membership(with(
+            &token("control"),
+            proto::SetMembershipRequest {
+                workspace_id: "acme".into(),
+                user_id: "sam".into(),
+                membership: proto::Membership::Member.into(),
+                actor_user_id: "olivia".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let audit = AuditServiceClient::new(c.clone());
+    let list = |caller: &str, request: proto::ListChangesRequest| {
+        let mut audit = audit.clone();
+        let request = with(&token(caller), request);
+        async move { audit.list_changes(request).await }
+    };
+    let revisions = |page: &proto::ListChangesResponse| -> Vec<u64> {
+        page.entries.iter().map(|e| e.revision).collect()
+    };
+    let all = list("control", proto::ListChangesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revisions(&all), [1, 2, 3]);
+    assert_eq!((all.oldest_revision, all.more), (1, false));
+    assert!(all.entries.iter().all(|e| e.caller == "control"));
+    let globex = list(
+        "control",
+        proto::ListChangesRequest {
+            workspace_id: "globex".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(revisions(&globex), [2]);
+    let sam = list(
+        "control",
+        proto::ListChangesRequest {
+            user_id: "sam".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(revisions(&sam), [3]);
+    assert_eq!(sam.entries[0].actor_user_id, "olivia");
+    let nobody = list(
+        "control",
+        proto::ListChangesRequest {
+            caller: "orders".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert!(nobody.entries.is_empty());
+    // A page at a time.
+    let first = list(
+        "control",
+        proto::ListChangesRequest {
+            page_size: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!((revisions(&first), first.more), (vec![1, 2], true));
+    let rest = list(
+        "control",
+        proto::ListChangesRequest {
+            page_size: 2,
+            after_revision: first.next_after_revision,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!((revisions(&rest), rest.more), (vec![3], false));
+    // The trail is for admins, and an admin bound to acme reads acme's only.
+    let refused = list("auditor", proto::ListChangesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let bound = list("ops", proto::ListChangesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(bound.code(), Code::PermissionDenied);
+    let acme = list(
+        "ops",
+        proto::ListChangesRequest {
+            workspace_id: "acme".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(revisions(&acme), [1, 3]);
+}
