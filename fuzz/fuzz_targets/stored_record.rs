@@ -21,18 +21,17 @@ fuzz_target!(|bytes: &[u8]| {
 fn keys_round_trip(bytes: &[u8]) {
     let _ = keys::parts(bytes, b"");
     let _ = keys::workspace_of(bytes, keys::MEMBERS);
-    if let Ok(ws) = keys::decode_workspace(bytes) {
-        if let Some(ws) = std::str::from_utf8(ws)
+    if let Ok(ws) = keys::decode_workspace(bytes)
+        && let Some(ws) = std::str::from_utf8(ws)
             .ok()
             .and_then(|ws| WorkspaceId::parse(ws).ok())
-        {
-            assert_eq!(keys::workspace(&ws), bytes);
-        }
+    {
+        assert_eq!(keys::workspace(&ws), bytes);
     }
-    if let Ok((ws, first)) = keys::decode_member_chunk(bytes) {
-        if let (Ok(ws), Ok(first)) = (std::str::from_utf8(ws), std::str::from_utf8(first)) {
-            assert_eq!(keys::member_chunk(ws, first), bytes);
-        }
+    if let Ok((ws, first)) = keys::decode_member_chunk(bytes)
+        && let (Ok(ws), Ok(first)) = (std::str::from_utf8(ws), std::str::from_utf8(first))
+    {
+        assert_eq!(keys::member_chunk(ws, first), bytes);
     }
     if let Ok(key) = keys::decode_instance_chunk(bytes) {
         let text = |b| std::str::from_utf8(b).ok();
