@@ -17,6 +17,9 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod follower;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod proto;
 pub mod run;

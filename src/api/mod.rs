@@ -11,11 +11,11 @@ pub mod convert;
 mod deadline;
 pub mod forward;
 mod legacy;
-mod page_token;
+pub(crate) mod page_token;
 pub mod replication;
 mod revision;
 mod status;
-mod transfer;
+pub(crate) mod transfer;
 
 pub use access::AccessApi;
 pub use admin::AdminApi;

@@ -29,6 +29,8 @@ pub fn decode(token: &str) -> Result<Option<String>, Status> {
         .map(|i| {
             token
                 .get(i..i + 2)
+                // from_str_radix alone would take a sign: `+1` for 01.
+                .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
         })
         .collect::<Option<Vec<u8>>>()
@@ -56,7 +58,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_invalid_arguments() {
-        for token in ["zz", "3", "30", "ff00"] {
+        for token in ["zz", "3", "30", "ff00", "31+1", "3177+1"] {
             let status = decode(token).unwrap_err();
             assert_eq!(status.code(), tonic::Code::InvalidArgument, "{token}");
         }

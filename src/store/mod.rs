@@ -4,11 +4,11 @@
 //! that names sled.
 
 mod blobs;
-mod change_log;
+pub(crate) mod change_log;
 mod identity;
 mod load;
 mod open;
-mod record;
+pub(crate) mod record;
 mod waiters;
 mod workspaces;
 mod writer;

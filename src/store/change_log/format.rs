@@ -344,15 +344,23 @@ fn assemble(out: &mut Vec<u8>, revision: u64, rest: &[u8], changes: &[&[u8]]) {
 /// A line of the log read back: the changes of one part of one revision's entry.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ReadLine {
+    /// The revision of the entry.
     pub revision: u64,
     /// The revision logged before this one: `revision - 1` unless the line says.
     pub after: u64,
+    /// Which line of the entry this is, from 0.
     pub part: u64,
+    /// How many lines the entry has.
     pub parts: u64,
+    /// When the entry was written.
     pub unix_millis: u64,
+    /// The command that wrote it, as the log names it.
     pub command: String,
+    /// The caller that wrote it, when callers are named.
     pub caller: Option<String>,
+    /// The user it named as acting.
     pub actor: Option<String>,
+    /// The changes of this line.
     pub changes: Vec<Change>,
     /// Whether it is the last line of a write group's (`"end":true`).
     pub end: bool,

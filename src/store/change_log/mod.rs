@@ -5,7 +5,7 @@
 
 mod feed;
 mod files;
-mod format;
+pub(crate) mod format;
 mod recovery;
 
 #[cfg(test)]

@@ -124,13 +124,14 @@ pub fn workspace_of<'a>(key: &'a [u8], kind: &[u8]) -> Option<&'a [u8]> {
 
 /// Splits `bytes` after `prefix` into its NUL-separated parts, without allocating:
 /// start-up splits every key of the database. Keys have at most three parts; one with
-/// more shows only its first [`MAX_PARTS`], which no key's pattern matches.
+/// more shows only its first [`MAX_PARTS`], which no key's pattern matches. A key that
+/// does not start with `prefix` has none.
 pub fn parts<'a>(bytes: &'a [u8], prefix: &[u8]) -> Parts<'a> {
     let mut parts = Parts {
         found: [&[]; MAX_PARTS],
         len: 0,
     };
-    let rest = bytes.get(prefix.len()..);
+    let rest = bytes.strip_prefix(prefix);
     for (slot, part) in parts
         .found
         .iter_mut()
@@ -170,6 +171,17 @@ mod tests {
         assert_eq!(*parts(&key, MEMBERS), [&b"ws"[..], b"user"]);
         assert_eq!(*parts(b"", b""), [&b""[..]]);
         assert!(parts(b"m", MEMBERS).is_empty(), "shorter than the prefix");
+        assert!(parts(b"source\0ios", MEMBERS).is_empty(), "another prefix");
+    }
+
+    #[test]
+    fn a_key_of_another_kind_does_not_decode_as_this_kind() {
+        let member_chunk = member_chunk("acme", "sam");
+        assert!(decode_member_chunk(&member_chunk).is_ok());
+        assert!(decode_instance_chunk(&member_chunk).is_err());
+        assert!(decode_member_chunk(b"source\0ios").is_err());
+        assert!(decode_workspace(&instance_chunk("acme", "source", "")).is_err());
+        assert_eq!(workspace_of(&member_chunk, INSTANCES), None);
         assert_eq!(
             parts(b"a\0b\0c\0d\0e", b"").len(),
             MAX_PARTS,
