@@ -73,6 +73,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         admin_token: args.admin_token.clone(),
         drain_timeout: Duration::from_secs(args.drain_timeout),
         follow: args.follow_options(),
+        limits: args.limits(),
     };
     let data_dir = args.data_dir.clone();
     let leader = options.follow.is_none();
