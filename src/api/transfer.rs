@@ -258,8 +258,9 @@ fn stream_records(
 ) -> ReceiverStream<Result<proto::ExportResponse, Status>> {
     let catalog = Arc::clone(store.catalog());
     ids.sort_unstable();
-    // Four messages in flight, and a place for the status of a stalled export.
-    let (sender, receiver) = mpsc::channel(5);
+    // Two messages ahead of the reader, and a place for the status of a stalled export:
+    // what a stalled export holds is these and the one being filled, about 100 KiB each.
+    let (sender, receiver) = mpsc::channel(3);
     // An async task rather than a blocking thread: a reader that stalls then parks only
     // this task, and each chunk is rendered between awaits, so no worker is held long.
     tokio::spawn(async move {

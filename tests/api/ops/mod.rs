@@ -1,8 +1,9 @@
 //! Operating the server: gRPC health, reflection v1 and v1alpha, the admin token,
-//! stopping, and persistence across restarts.
+//! stopping, persistence across restarts, and the bounds on what callers can hold.
 
 mod admin_token;
 mod health;
+mod limits;
 mod reflection;
 mod restarts;
 mod stopping;
