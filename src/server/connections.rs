@@ -39,6 +39,9 @@ pub struct Connections {
     idle_timeout: Option<Duration>,
     /// How many are open now.
     open: AtomicUsize,
+    /// Set once a call could not be matched to its connection: then no connection is
+    /// known to be idle.
+    untracked: AtomicBool,
     /// Each open connection by its peer's address, where a call finds its connection. A
     /// std mutex: it is held for no `.await`, only to insert, remove or clone one entry.
     by_peer: Mutex<HashMap<SocketAddr, Weak<Link>>>,
@@ -105,6 +108,7 @@ impl Connections {
             max,
             idle_timeout,
             open: AtomicUsize::new(0),
+            untracked: AtomicBool::new(false),
             by_peer: Mutex::new(HashMap::new()),
             refusals: Mutex::new(Refusals::default()),
         }
@@ -133,9 +137,24 @@ impl Connections {
         })
     }
 
-    /// Counts a call on the connection from `peer`, if it is one of ours.
-    pub fn call_from(&self, peer: SocketAddr) -> Option<CallGuard> {
-        let link = self.by_peer.lock().ok()?.get(&peer)?.upgrade()?;
+    /// Counts a call on the connection from `peer` while the guard lives. A call whose
+    /// connection cannot be found (its transport names no peer address we know) turns
+    /// the idle timeout off for good, so that busy connections are never taken for idle.
+    pub fn call_from(&self, peer: Option<SocketAddr>) -> Option<CallGuard> {
+        let link = peer.and_then(|peer| {
+            let by_peer = self.by_peer.lock().ok()?;
+            by_peer.get(&peer)?.upgrade()
+        });
+        let Some(link) = link else {
+            if self.idle_timeout.is_some() && !self.untracked.swap(true, Ordering::SeqCst) {
+                warn!(
+                    peer = ?peer,
+                    "a call came on a connection that cannot be told apart: connections \
+                     will not be closed for being idle (--idle-timeout)"
+                );
+            }
+            return None;
+        };
         link.calls.fetch_add(1, Ordering::SeqCst);
         Some(CallGuard { link })
     }
@@ -229,7 +248,9 @@ impl<IO> Abortable<IO> {
         let Some(timeout) = self.connections.idle_timeout else {
             return Ok(());
         };
-        if self.link.calls.load(Ordering::SeqCst) > 0 {
+        if self.link.calls.load(Ordering::SeqCst) > 0
+            || self.connections.untracked.load(Ordering::SeqCst)
+        {
             return Ok(());
         }
         let Ok(since) = self.link.idle_since.lock().map(|since| *since) else {

@@ -1,6 +1,8 @@
 //! Counts the calls in progress on each connection, from the arrival of a request to the
 //! end of its answer's body, so that a connection idle for the idle timeout (no call in
-//! progress) can be closed while one with a long stream open is kept.
+//! progress) can be closed while one with a long stream open is kept. The connection is
+//! found by the peer address of tonic's `TcpConnectInfo`: a transport that names its
+//! peer otherwise (TLS wraps it) must be taught here, or the idle timeout turns off.
 
 use std::{
     pin::Pin,
@@ -57,11 +59,11 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let guard = request
+        let peer = request
             .extensions()
             .get::<TcpConnectInfo>()
-            .and_then(TcpConnectInfo::remote_addr)
-            .and_then(|peer| self.connections.call_from(peer));
+            .and_then(TcpConnectInfo::remote_addr);
+        let guard = self.connections.call_from(peer);
         Answer {
             guard,
             answer: Box::pin(self.inner.call(request)),
