@@ -1,6 +1,7 @@
 //! The server: the two services with health, reflection, request spans, the optional
-//! admin token, and graceful shutdown with a drain deadline. It is a function of a bound
-//! listener and a shutdown future, so tests run the very same code on `127.0.0.1:0`.
+//! admin token, the limits on what callers can hold, and graceful shutdown with a drain
+//! deadline. It is a function of a bound listener and a shutdown future, so tests run
+//! the very same code on `127.0.0.1:0`.
 
 mod connections;
 mod decode_status;
