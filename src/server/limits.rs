@@ -52,7 +52,7 @@ impl Limits {
     /// of records.
     pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(600);
     /// Largest AccessService request unless configured otherwise: a BatchCheck of the
-    /// 1,000 items it allows, with long ids, is well under it.
+    /// 1,000 checks it allows, every id at its 128-character maximum, is about 450 KB.
     pub const DEFAULT_MAX_CHECK_MESSAGE_BYTES: usize = 512 * 1024;
     /// Largest message of the other services unless configured otherwise: tonic's own.
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;

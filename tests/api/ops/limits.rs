@@ -163,6 +163,28 @@ async fn an_oversized_batch_check_is_refused_before_it_is_decoded() {
 }
 
 #[tokio::test]
+async fn the_largest_batch_check_allowed_is_within_the_message_limit() {
+    let server = TestServer::start().await;
+    let long = |c: char| std::iter::repeat_n(c, 128).collect::<String>();
+    let check = proto::CheckRequest {
+        workspace_id: long('w'),
+        user_id: long('u'),
+        permission: "connection.update_permissions".into(),
+        resource: res("connection", &long('r')),
+        at_least_revision: u64::MAX,
+    };
+    let request = proto::BatchCheckRequest {
+        checks: vec![check; 1_000],
+        at_least_revision: u64::MAX,
+    };
+    let answer = server.access().batch_check(request).await;
+    // Decoded and judged, whatever the judgement (the workspace does not exist).
+    let status = answer.err().map(|status| status.code());
+    assert_ne!(status, Some(Code::OutOfRange));
+    answered(server.channel.clone()).await;
+}
+
+#[tokio::test]
 async fn streams_beyond_the_advertised_maximum_wait_for_one_to_end() {
     let server = start(Limits {
         max_concurrent_streams: 4,
