@@ -2,14 +2,16 @@
 //! with defaults that run a local server with no configuration at all. The flags of the
 //! client subcommands live in [`crate::cli::args`].
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
+    api::Exports,
     cli::{ClientCommand, callers::CallersCommand},
     follower::FollowOptions,
     model::Selection,
+    server::Limits,
     store::StoreConfig,
 };
 
@@ -161,9 +163,143 @@ pub struct ServeArgs {
     /// leader is silent, instead of turning NOT_SERVING after `--stale-after`.
     #[arg(long, env = "ACCESSD_SERVE_STALE", requires = "follow")]
     pub serve_stale: bool,
+
+    // Limits: the bounds on what callers can hold.
+    /// Open connections at most; a connection beyond them is closed as soon as it is
+    /// accepted (logged at warn, at most once every 10 s).
+    #[arg(
+        long,
+        env = "ACCESSD_MAX_CONNECTIONS",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+        value_name = "N",
+        default_value_t = Limits::DEFAULT_MAX_CONNECTIONS,
+        help_heading = "Limits"
+    )]
+    pub max_connections: usize,
+    /// Close a connection that has had no call in progress for this many seconds
+    /// (including one that never starts HTTP/2); 0: never.
+    #[arg(
+        long,
+        env = "ACCESSD_IDLE_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = Limits::DEFAULT_IDLE_TIMEOUT.as_secs(),
+        help_heading = "Limits"
+    )]
+    pub idle_timeout: u64,
+    /// Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS; a
+    /// stream beyond them is refused.
+    #[arg(
+        long,
+        env = "ACCESSD_MAX_CONCURRENT_STREAMS",
+        value_parser = clap::value_parser!(u32).range(1..),
+        value_name = "N",
+        default_value_t = Limits::DEFAULT_MAX_CONCURRENT_STREAMS,
+        help_heading = "Limits"
+    )]
+    pub max_concurrent_streams: u32,
+    /// Ping each HTTP/2 connection every this many seconds to detect a peer that is
+    /// gone; 0: never.
+    #[arg(
+        long,
+        env = "ACCESSD_KEEPALIVE_INTERVAL",
+        value_name = "SECS",
+        default_value_t = Limits::DEFAULT_KEEPALIVE_INTERVAL.as_secs(),
+        help_heading = "Limits"
+    )]
+    pub keepalive_interval: u64,
+    /// Close a connection whose peer has not answered a ping within this many seconds.
+    #[arg(
+        long,
+        env = "ACCESSD_KEEPALIVE_TIMEOUT",
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECS",
+        default_value_t = Limits::DEFAULT_KEEPALIVE_TIMEOUT.as_secs(),
+        help_heading = "Limits"
+    )]
+    pub keepalive_timeout: u64,
+    /// TCP keepalive: probe a connection silent for this many seconds; 0: never.
+    #[arg(
+        long,
+        env = "ACCESSD_TCP_KEEPALIVE",
+        value_name = "SECS",
+        default_value_t = Limits::DEFAULT_TCP_KEEPALIVE.as_secs(),
+        help_heading = "Limits"
+    )]
+    pub tcp_keepalive: u64,
+    /// The longest a call may take to answer (for a stream, to start answering),
+    /// whatever deadline the caller sets; past it the call ends with CANCELLED. 0: no
+    /// bound but the caller's.
+    #[arg(
+        long,
+        env = "ACCESSD_CALL_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = Limits::DEFAULT_CALL_TIMEOUT.as_secs(),
+        help_heading = "Limits"
+    )]
+    pub call_timeout: u64,
+    /// The largest AccessService request message in bytes; a larger one is refused with
+    /// OUT_OF_RANGE before it is read.
+    #[arg(
+        long,
+        env = "ACCESSD_MAX_CHECK_MESSAGE_BYTES",
+        value_name = "BYTES",
+        default_value_t = Limits::DEFAULT_MAX_CHECK_MESSAGE_BYTES,
+        help_heading = "Limits"
+    )]
+    pub max_check_message_bytes: usize,
+    /// The largest request message of the other services in bytes (one message of an
+    /// import stream, say); a larger one is refused with OUT_OF_RANGE before it is read.
+    #[arg(
+        long,
+        env = "ACCESSD_MAX_MESSAGE_BYTES",
+        value_name = "BYTES",
+        default_value_t = Limits::DEFAULT_MAX_MESSAGE_BYTES,
+        help_heading = "Limits"
+    )]
+    pub max_message_bytes: usize,
+    /// Exports running at once; one more is refused with RESOURCE_EXHAUSTED.
+    #[arg(
+        long,
+        env = "ACCESSD_MAX_EXPORTS",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+        value_name = "N",
+        default_value_t = Exports::DEFAULT_MAX,
+        help_heading = "Limits"
+    )]
+    pub max_exports: usize,
+    /// End an export with DEADLINE_EXCEEDED once its reader has taken nothing for this
+    /// many seconds.
+    #[arg(
+        long,
+        env = "ACCESSD_EXPORT_STALL_TIMEOUT",
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECS",
+        default_value_t = Exports::DEFAULT_STALL_TIMEOUT.as_secs(),
+        help_heading = "Limits"
+    )]
+    pub export_stall_timeout: u64,
 }
 
 impl ServeArgs {
+    /// The follower settings, with `--follow`.
+    /// The bounds on what callers can hold.
+    pub fn limits(&self) -> Limits {
+        let seconds = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        Limits {
+            max_connections: self.max_connections,
+            idle_timeout: seconds(self.idle_timeout),
+            max_concurrent_streams: self.max_concurrent_streams,
+            keepalive_interval: seconds(self.keepalive_interval),
+            keepalive_timeout: Duration::from_secs(self.keepalive_timeout),
+            tcp_keepalive: seconds(self.tcp_keepalive),
+            call_timeout: seconds(self.call_timeout),
+            max_check_message_bytes: self.max_check_message_bytes,
+            max_message_bytes: self.max_message_bytes,
+            max_exports: self.max_exports,
+            export_stall_timeout: Duration::from_secs(self.export_stall_timeout),
+        }
+    }
+
     /// The follower settings, with `--follow`.
     pub fn follow_options(&self) -> Option<FollowOptions> {
         let leader = self.follow.as_ref()?;

@@ -107,6 +107,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         reflection: !args.no_reflection,
         drain_timeout: Duration::from_secs(args.drain_timeout),
         follow: args.follow_options(),
+        limits: args.limits(),
     };
     let data_dir = args.data_dir.clone();
     let leader = options.follow.is_none();

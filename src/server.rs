@@ -1,36 +1,35 @@
 //! The server: the two services with health, reflection, request spans, the optional
-//! admin token, and graceful shutdown with a drain deadline. It is a function of a bound
-//! listener and a shutdown future, so tests run the very same code on `127.0.0.1:0`.
+//! admin token, the limits on what callers can hold, and graceful shutdown with a drain
+//! deadline. It is a function of a bound listener and a shutdown future, so tests run
+//! the very same code on `127.0.0.1:0`.
+
+mod connections;
+mod decode_status;
+mod limits;
+mod open_calls;
 
 use std::{
     future::Future,
-    io,
-    pin::Pin,
-    sync::{
-        Arc, Mutex, Weak,
-        atomic::{AtomicBool, Ordering},
-    },
-    task::{Context, Poll, Waker},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use arc_swap::ArcSwap;
 use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpListener,
     sync::{oneshot, watch},
 };
 use tokio_stream::StreamExt as _;
-use tonic::transport::{
-    Server,
-    server::{Connected, TcpIncoming},
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Server, server::TcpIncoming},
 };
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
 use crate::{
     api::{
-        AccessApi, AdminApi, StoreSlot,
+        AccessApi, AdminApi, Exports, StoreSlot,
         audit::AuditApi,
         auth::{Authenticate, Credentials},
         callers::{Callers, Scope, token_digest},
@@ -45,6 +44,10 @@ use crate::{
     },
     store::Store,
 };
+use connections::Connections;
+use decode_status::DecodeStatusLayer;
+pub use limits::Limits;
+use open_calls::OpenCallsLayer;
 
 /// How long a stopping server waits for in-flight calls unless told otherwise.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -70,6 +73,8 @@ pub struct ServeOptions {
     /// Follow a leader instead of taking writes: answer checks from a copy of its data,
     /// and forward AdminService calls to it.
     pub follow: Option<FollowOptions>,
+    /// The bounds on what callers can hold.
+    pub limits: Limits,
 }
 
 impl Default for ServeOptions {
@@ -80,6 +85,7 @@ impl Default for ServeOptions {
             reflection: true,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             follow: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -161,6 +167,8 @@ pub async fn serve_loading(
 
     let credentials = options.credentials();
     let authenticate = |scope, service| Authenticate::new(credentials.clone(), scope, service);
+    let limits = options.limits.clone();
+    let exports = Exports::new(limits.max_exports, limits.export_stall_timeout);
     let (stop, stopping) = watch::channel(false);
     let follower = match &options.follow {
         Some(follow) => {
@@ -178,8 +186,9 @@ pub async fn serve_loading(
     // checks the caller's credentials itself.
     let (admin, forward, access, replication) = match &follower {
         None => (
-            Some(AdminServiceServer::with_interceptor(
-                AdminApi::new(Arc::clone(&slot)),
+            Some(InterceptedService::new(
+                AdminServiceServer::new(AdminApi::new(Arc::clone(&slot)).with_exports(exports))
+                    .max_decoding_message_size(limits.max_message_bytes),
                 authenticate(Scope::Admin, "AdminService"),
             )),
             None,
@@ -188,31 +197,32 @@ pub async fn serve_loading(
         ),
         Some((follow, channel, _, progress)) => (
             None,
-            Some(AdminServiceServer::new(LeaderForward::new(
-                channel.clone(),
-                follow.leader.clone(),
-            ))),
+            Some(
+                AdminServiceServer::new(LeaderForward::new(channel.clone(), follow.leader.clone()))
+                    .max_decoding_message_size(limits.max_message_bytes),
+            ),
             AccessApi::with_selection(Arc::clone(&slot), follow.selection.clone()),
             ReplicationApi::follower(Arc::clone(&slot), Arc::clone(progress), stopping.clone()),
         ),
     };
-    let replication = ReplicationServiceServer::with_interceptor(
-        replication,
+    let replication = InterceptedService::new(
+        ReplicationServiceServer::new(replication)
+            .max_decoding_message_size(limits.max_message_bytes),
         authenticate(Scope::Replicate, "ReplicationService"),
     );
     // Checks pass through an interceptor only when callers are named: the hot path
     // pays for no conversion of its metadata otherwise.
+    let access =
+        AccessServiceServer::new(access).max_decoding_message_size(limits.max_check_message_bytes);
     let (access, access_of_callers) = match credentials {
         Credentials::Callers(_) => (
             None,
-            Some(AccessServiceServer::with_interceptor(
+            Some(InterceptedService::new(
                 access,
                 authenticate(Scope::Check, "AccessService"),
             )),
         ),
-        Credentials::Open | Credentials::AdminToken(_) => {
-            (Some(AccessServiceServer::new(access)), None)
-        }
+        Credentials::Open | Credentials::AdminToken(_) => (Some(access), None),
     };
 
     let (drain_started, drain_start) = oneshot::channel();
@@ -235,12 +245,28 @@ pub async fn serve_loading(
     let address = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
-    let connections = Arc::new(Connections::default());
+    let connections = Arc::new(Connections::new(
+        limits.max_connections,
+        limits.idle_timeout,
+    ));
     let accepted = Arc::clone(&connections);
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
-        .map(move |io| io.map(|io| accepted.open(io)));
-    let router = Server::builder()
+        .with_keepalive(limits.tcp_keepalive)
+        .filter_map(move |io| match io {
+            Ok(io) => accepted.open(io).map(Ok),
+            Err(e) => Some(Err(e)),
+        });
+    let mut builder = Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(limits.keepalive_interval)
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout));
+    if let Some(call_timeout) = limits.call_timeout {
+        builder = builder.timeout(call_timeout);
+    }
+    let router = builder
+        .layer(OpenCallsLayer::new(Arc::clone(&connections)))
+        .layer(DecodeStatusLayer)
         .trace_fn(request_span)
         .add_service(health)
         .add_optional_service(options.reflection.then_some(reflection_v1))
@@ -250,8 +276,9 @@ pub async fn serve_loading(
         .add_optional_service(admin)
         .add_optional_service(forward)
         .add_service(replication)
-        .add_service(AuditServiceServer::with_interceptor(
-            AuditApi::new(Arc::clone(&slot)),
+        .add_service(InterceptedService::new(
+            AuditServiceServer::new(AuditApi::new(Arc::clone(&slot)))
+                .max_decoding_message_size(limits.max_message_bytes),
             authenticate(Scope::Admin, "AuditService"),
         ));
     info!(%address, "listening; loading the database");
@@ -320,142 +347,6 @@ pub async fn serve_loading(
         Err(_) => warn!("some connections did not close; stopping without them"),
     }
     Ok(Some(store))
-}
-
-/// The open connections, so that the drain deadline can close them: once `closed` is
-/// set, every read and write of every connection fails, and hyper drops them.
-#[derive(Default)]
-struct Connections {
-    /// Set when the drain deadline passes.
-    closed: AtomicBool,
-    /// The task of each open connection, woken when `closed` is set so that an idle
-    /// connection notices too. A std mutex: it is held for no `.await`, and only at
-    /// accept and at the deadline.
-    tasks: Mutex<Vec<Weak<Mutex<Option<Waker>>>>>,
-}
-
-impl Connections {
-    /// Wraps an accepted connection.
-    fn open<IO>(self: &Arc<Self>, io: IO) -> Abortable<IO> {
-        let task = Arc::new(Mutex::new(None));
-        if let Ok(mut tasks) = self.tasks.lock() {
-            tasks.retain(|task| task.strong_count() > 0);
-            tasks.push(Arc::downgrade(&task));
-        }
-        Abortable {
-            io,
-            connections: Arc::clone(self),
-            task,
-            registered: None,
-        }
-    }
-
-    /// Fails every connection's reads and writes from now on, and wakes them to notice.
-    fn close_all(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        let tasks = self
-            .tasks
-            .lock()
-            .map(|tasks| tasks.clone())
-            .unwrap_or_default();
-        for task in tasks.iter().filter_map(Weak::upgrade) {
-            if let Some(waker) = task.lock().ok().and_then(|mut waker| waker.take()) {
-                waker.wake();
-            }
-        }
-    }
-}
-
-/// An accepted connection that fails its reads and writes once [`Connections::close_all`]
-/// has run, so that hyper drops it and the calls on it end.
-struct Abortable<IO> {
-    /// The connection.
-    io: IO,
-    /// Whether to fail, and where to leave the waker.
-    connections: Arc<Connections>,
-    /// The waker of the task driving this connection, for `close_all`.
-    task: Arc<Mutex<Option<Waker>>>,
-    /// The waker last left in `task`: the same task polls every time, so the lock is
-    /// taken only when it changes.
-    registered: Option<Waker>,
-}
-
-impl<IO> Abortable<IO> {
-    /// An error once the connections are closed; until then, leaves the waker for
-    /// `close_all` (before reading the flag, so that one of the two sees the other).
-    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        if !self
-            .registered
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            let waker = cx.waker().clone();
-            if let Ok(mut task) = self.task.lock() {
-                *task = Some(waker.clone());
-            }
-            self.registered = Some(waker);
-        }
-        if self.connections.closed.load(Ordering::SeqCst) {
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "the drain deadline passed",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl<IO: Connected> Connected for Abortable<IO> {
-    type ConnectInfo = IO::ConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
-    }
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for Abortable<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.check(cx)?;
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Abortable<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.check(cx)?;
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.check(cx)?;
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.check(cx)?;
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
 }
 
 /// The span of one call. Checks are the hot path and a span costs about half a

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{StoreSlot, auth, callers::Caller, convert, loaded, status};
+use super::{StoreSlot, auth, callers::Caller, convert, loaded, status, transfer::Exports};
 use crate::proto::{self, admin_service_server::AdminService};
 use crate::{
     engine::Command,
@@ -17,12 +17,21 @@ use crate::{
 #[derive(Clone)]
 pub struct AdminApi {
     store: StoreSlot,
+    exports: Exports,
 }
 
 impl AdminApi {
     /// A service writing to the store in `store`, once it is there.
     pub fn new(store: StoreSlot) -> Self {
-        Self { store }
+        Self {
+            store,
+            exports: Exports::new(Exports::DEFAULT_MAX, Exports::DEFAULT_STALL_TIMEOUT),
+        }
+    }
+
+    /// The same service, running exports within `exports`.
+    pub fn with_exports(self, exports: Exports) -> Self {
+        Self { exports, ..self }
     }
 
     fn store(&self) -> Result<&Arc<Store>, Status> {
@@ -121,7 +130,7 @@ impl AdminService for AdminApi {
                 Some(convert::workspace_id("workspace_id", id)?)
             }
         };
-        Ok(Response::new(super::transfer::export(self.store()?, only)?))
+        Ok(Response::new(self.exports.export(self.store()?, only)?))
     }
 
     async fn create_workspace(

@@ -19,6 +19,7 @@ pub(crate) mod transfer;
 
 pub use access::AccessApi;
 pub use admin::AdminApi;
+pub use transfer::Exports;
 
 /// Where the services find the store: empty while the server is still loading it at
 /// start-up (calls then fail with UNAVAILABLE and health says NOT_SERVING).

@@ -1,10 +1,11 @@
 //! Operating the server: gRPC health, reflection v1 and v1alpha, the admin token,
-//! stopping, and persistence across restarts.
+//! stopping, persistence across restarts, and the bounds on what callers can hold.
 
 mod admin_token;
 mod callers;
 mod callers_file;
 mod health;
+mod limits;
 mod reflection;
 mod restarts;
 mod stopping;

@@ -196,12 +196,6 @@ async fn a_follower_follows_with_a_replicate_scoped_token_and_forwards_its_calle
         .unwrap()
         .into_inner()
         .revision;
-    // The follower's copy of the log says who made the change, as the leader's does.
-    let log = std::fs::read_dir(dirs[1].path().join("change_log"))
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect::<String>();
-    assert!(log.contains(r#""caller":"control""#), "{log}");
     // The follower's own checks need no token: it listens on loopback only.
     let answer = follower
         .access()
@@ -210,4 +204,10 @@ async fn a_follower_follows_with_a_replicate_scoped_token_and_forwards_its_calle
         .unwrap()
         .into_inner();
     assert!(answer.decision.unwrap().allowed);
+    // Having the revision, the follower's log says who made the change, as the leader's does.
+    let log = std::fs::read_dir(dirs[1].path().join("change_log"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(log.contains(r#""caller":"control""#), "{log}");
 }

@@ -1,0 +1,123 @@
+//! Counts the calls in progress on each connection, from the arrival of a request to the
+//! end of its answer's body, so that a connection idle for the idle timeout (no call in
+//! progress) can be closed while one with a long stream open is kept. The connection is
+//! found by the peer address of tonic's `TcpConnectInfo`: a transport that names its
+//! peer otherwise (TLS wraps it) must be taught here, or the idle timeout turns off.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http_body::{Body, Frame, SizeHint};
+use tonic::transport::server::TcpConnectInfo;
+
+use super::connections::{CallGuard, Connections};
+
+/// Wraps each service in [`OpenCalls`].
+#[derive(Clone)]
+pub struct OpenCallsLayer {
+    connections: Arc<Connections>,
+}
+
+impl OpenCallsLayer {
+    /// Counts calls on the connections of `connections`.
+    pub fn new(connections: Arc<Connections>) -> Self {
+        Self { connections }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for OpenCallsLayer {
+    type Service = OpenCalls<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OpenCalls {
+            inner,
+            connections: Arc::clone(&self.connections),
+        }
+    }
+}
+
+/// A service whose calls are counted on their connection while they are in progress.
+#[derive(Clone)]
+pub struct OpenCalls<S> {
+    inner: S,
+    connections: Arc<Connections>,
+}
+
+impl<S, B, ResBody> tower_service::Service<http::Request<B>> for OpenCalls<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<ResBody>>,
+{
+    type Response = http::Response<Counted<ResBody>>;
+    type Error = S::Error;
+    type Future = Answer<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let peer = request
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr);
+        let guard = self.connections.call_from(peer);
+        Answer {
+            guard,
+            answer: Box::pin(self.inner.call(request)),
+        }
+    }
+}
+
+/// The answer of [`OpenCalls`]: its body carries the call's guard.
+pub struct Answer<F> {
+    guard: Option<CallGuard>,
+    /// Boxed so that the answer needs no pinning projection.
+    answer: Pin<Box<F>>,
+}
+
+impl<F, ResBody, E> Future for Answer<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+{
+    type Output = Result<http::Response<Counted<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let response = std::task::ready!(this.answer.as_mut().poll(cx))?;
+        let guard = this.guard.take();
+        Poll::Ready(Ok(response.map(|body| Counted {
+            body,
+            _guard: guard,
+        })))
+    }
+}
+
+/// An answer's body, which ends the call's count when hyper drops it (after sending its
+/// end, or when the stream is reset).
+pub struct Counted<B> {
+    body: B,
+    _guard: Option<CallGuard>,
+}
+
+impl<B: Body + Unpin> Body for Counted<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
