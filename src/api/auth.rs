@@ -25,13 +25,6 @@ pub enum Credentials {
     Callers(Arc<ArcSwap<Callers>>),
 }
 
-impl Credentials {
-    /// Whether any credential is required at all.
-    pub fn configured(&self) -> bool {
-        !matches!(self, Self::Open)
-    }
-}
-
 /// The check of credentials before the handlers of one service, which needs `scope`.
 #[derive(Clone)]
 pub struct Authenticate {

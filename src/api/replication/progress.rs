@@ -73,11 +73,6 @@ impl Progress {
         &self.leader
     }
 
-    /// The workspaces held.
-    pub fn selection(&self) -> &Selection {
-        &self.selection
-    }
-
     fn update(&self, change: impl FnOnce(&mut Now)) {
         if let Ok(mut now) = self.now.lock() {
             change(&mut now);
