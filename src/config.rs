@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::{
     api::Exports,
     cli::{ClientCommand, callers::CallersCommand},
+    connect::ClientTls,
     follower::FollowOptions,
     model::Selection,
-    server::Limits,
+    server::{ClientAuth, Limits, TlsFiles},
     store::StoreConfig,
 };
 
@@ -163,6 +164,77 @@ pub struct ServeArgs {
     /// leader is silent, instead of turning NOT_SERVING after `--stale-after`.
     #[arg(long, env = "ACCESSD_SERVE_STALE", requires = "follow")]
     pub serve_stale: bool,
+    /// With `--follow https://...`: the CA certificates (PEM) that signed the leader's
+    /// certificate; the system's roots without it.
+    #[arg(
+        long,
+        env = "ACCESSD_LEADER_TLS_CA",
+        value_name = "FILE",
+        requires = "follow"
+    )]
+    pub leader_tls_ca: Option<PathBuf>,
+    /// With `--follow https://...`: this follower's client certificate (PEM), for a
+    /// leader that requires mTLS; with `--leader-tls-key`. Read again at each
+    /// reconnection, so a renewed certificate is used without a restart.
+    #[arg(
+        long,
+        env = "ACCESSD_LEADER_TLS_CERT",
+        value_name = "FILE",
+        requires_all = ["follow", "leader_tls_key"]
+    )]
+    pub leader_tls_cert: Option<PathBuf>,
+    /// With `--leader-tls-cert`: its private key (PEM).
+    #[arg(
+        long,
+        env = "ACCESSD_LEADER_TLS_KEY",
+        value_name = "FILE",
+        requires = "leader_tls_cert"
+    )]
+    pub leader_tls_key: Option<PathBuf>,
+
+    // TLS.
+    /// Serve over TLS only, with this certificate chain (PEM, leaf first) and
+    /// `--tls-key`. Both are read again when they change, and on SIGHUP: new connections
+    /// use the new certificate, open ones keep theirs.
+    #[arg(
+        long,
+        env = "ACCESSD_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key",
+        help_heading = "TLS"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "ACCESSD_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert",
+        help_heading = "TLS"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// mTLS: accept client certificates signed by these CA certificates (PEM). A
+    /// caller's `certificate_names` in the callers file then identify it by its
+    /// certificate as a token would. Read again when it changes, and on SIGHUP.
+    #[arg(
+        long,
+        env = "ACCESSD_TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert",
+        help_heading = "TLS"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+    /// With `--tls-client-ca`: `required` fails the handshake of a client without a
+    /// certificate of that CA; `optional` lets it in, to present a token instead.
+    #[arg(
+        long,
+        env = "ACCESSD_TLS_CLIENT_AUTH",
+        value_enum,
+        default_value = "required",
+        requires = "tls_client_ca",
+        help_heading = "TLS"
+    )]
+    pub tls_client_auth: ClientAuth,
 
     // Limits: the bounds on what callers can hold.
     /// Open connections at most; a connection beyond them is closed as soon as it is
@@ -278,10 +350,20 @@ pub struct ServeArgs {
         help_heading = "Limits"
     )]
     pub export_stall_timeout: u64,
+    /// Close a connection that has not completed its TLS handshake within this many
+    /// seconds.
+    #[arg(
+        long,
+        env = "ACCESSD_HANDSHAKE_TIMEOUT",
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECS",
+        default_value_t = Limits::DEFAULT_HANDSHAKE_TIMEOUT.as_secs(),
+        help_heading = "Limits"
+    )]
+    pub handshake_timeout: u64,
 }
 
 impl ServeArgs {
-    /// The follower settings, with `--follow`.
     /// The bounds on what callers can hold.
     pub fn limits(&self) -> Limits {
         let seconds = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
@@ -292,6 +374,7 @@ impl ServeArgs {
             keepalive_interval: seconds(self.keepalive_interval),
             keepalive_timeout: Duration::from_secs(self.keepalive_timeout),
             tcp_keepalive: seconds(self.tcp_keepalive),
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
             call_timeout: seconds(self.call_timeout),
             max_check_message_bytes: self.max_check_message_bytes,
             max_message_bytes: self.max_message_bytes,
@@ -311,8 +394,23 @@ impl ServeArgs {
             },
             selection: self.follow_selection.clone(),
             leader_token: self.leader_token.clone(),
+            leader_tls: ClientTls {
+                ca: self.leader_tls_ca.clone(),
+                cert: self.leader_tls_cert.clone(),
+                key: self.leader_tls_key.clone(),
+            },
             stale_after: std::time::Duration::from_secs(self.stale_after),
             serve_stale: self.serve_stale,
+        })
+    }
+
+    /// The server's TLS files, with `--tls-cert`.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        Some(TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+            client_auth: self.tls_client_auth,
         })
     }
 }

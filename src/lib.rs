@@ -8,6 +8,7 @@
 //! - [`model`]: the access model's vocabulary: ids, catalog, workspace state, decisions.
 //! - [`proto`]: the generated gRPC types, for the edge and for clients only.
 //! - [`config`]: command-line flags and `ACCESSD_*` environment variables.
+//! - [`connect`]: reaching a server as a client (TLS, token), for [`cli`] and [`follower`].
 //! - [`cli`]: the operator's client subcommands, calling a running server.
 //!
 //! See `ARCHITECTURE.md` for the data flow of a check and of a write.
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod engine;
 pub mod follower;
 #[cfg(feature = "fuzzing")]
@@ -22,6 +24,7 @@ pub mod follower;
 pub mod fuzzing;
 pub mod model;
 pub mod proto;
+pub mod reload;
 pub mod run;
 pub mod server;
 pub mod store;

@@ -1,7 +1,7 @@
 //! Running the subcommands: telemetry, catalog, store, listener and signals for
 //! `serve`; the client subcommands are [`crate::cli`]'s.
 
-use std::{error::Error, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{error::Error, process::ExitCode, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 
@@ -13,7 +13,8 @@ use crate::{
     api::callers::Callers,
     config::{Cli, Command, LogFormat, ServeArgs},
     model::Catalog,
-    server::{ServeOptions, serve_loading},
+    reload,
+    server::{ServeOptions, Tls, serve_loading},
     store::{LoadReport, Store, StoreConfig},
 };
 
@@ -71,13 +72,20 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         change_log_bytes: args.change_log_mb.saturating_mul(1024 * 1024),
     };
     let shutdown = shutdown_signal()?;
-    let credentials = args.callers.is_some() || args.admin_token.is_some();
+    // Client certificates required of every connection are credentials too: only the
+    // holders of one the client CA signed get a connection at all.
+    let credentials = args.callers.is_some()
+        || args.admin_token.is_some()
+        || args
+            .tls_files()
+            .is_some_and(|files| files.requires_client_certificates());
     if !credentials && !args.listen.ip().is_loopback() {
         if !args.insecure {
             return Err(format!(
                 "refusing to listen on {} with no credentials: anyone who reaches it could \
-                 read and change every workspace. Give it a callers file (`--callers`), or \
-                 listen on loopback, or pass `--insecure` to accept that",
+                 read and change every workspace. Give it a callers file (`--callers`) or \
+                 require client certificates (`--tls-client-ca`), or listen on loopback, or \
+                 pass `--insecure` to accept that",
                 args.listen
             )
             .into());
@@ -99,8 +107,26 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     };
     if let (Some(callers), Some(path)) = (&callers, &args.callers) {
         info!(callers = callers.load().len(), file = %path.display(), "callers read");
-        reload_callers_on_change(path.clone(), Arc::clone(callers))?;
+        let (callers, path) = (Arc::clone(callers), path.clone());
+        reload::on_change("callers file", vec![path.clone()], move || {
+            let read = Callers::load(&path)?;
+            let count = read.len();
+            callers.store(Arc::new(read));
+            Ok(format!("{count} callers"))
+        })?;
     }
+    let tls = match args.tls_files() {
+        Some(files) => {
+            let tls = Arc::new(Tls::load(files)?);
+            let reloaded = Arc::clone(&tls);
+            reload::on_change("TLS files", tls.files().paths(), move || {
+                reloaded.reload().map_err(|e| e.to_string())?;
+                Ok("new connections use them".to_owned())
+            })?;
+            Some(tls)
+        }
+        None => None,
+    };
     let options = ServeOptions {
         admin_token: args.admin_token.clone(),
         callers,
@@ -108,6 +134,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         drain_timeout: Duration::from_secs(args.drain_timeout),
         follow: args.follow_options(),
         limits: args.limits(),
+        tls,
     };
     let data_dir = args.data_dir.clone();
     let leader = options.follow.is_none();
@@ -129,49 +156,6 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     };
     tokio::task::spawn_blocking(move || store.close()).await?;
     info!("stopped; database flushed");
-    Ok(())
-}
-
-/// How often the callers file is looked at for a change (a Kubernetes Secret mounted as
-/// a file changes by a swap of symlinks, which a look at its modification time sees).
-const CALLERS_LOOK_EVERY: Duration = Duration::from_secs(2);
-
-/// Re-reads the callers file when its modification time changes, and on SIGHUP. A file
-/// that no longer reads is reported and the callers read before are kept.
-fn reload_callers_on_change(path: PathBuf, callers: Arc<ArcSwap<Callers>>) -> Result<(), BoxError> {
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
-    let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let mut seen = modified(&path);
-    tokio::spawn(async move {
-        loop {
-            #[cfg(unix)]
-            let asked = tokio::select! {
-                _ = hangup.recv() => true,
-                () = tokio::time::sleep(CALLERS_LOOK_EVERY) => false,
-            };
-            #[cfg(not(unix))]
-            let asked = {
-                tokio::time::sleep(CALLERS_LOOK_EVERY).await;
-                false
-            };
-            let now = modified(&path);
-            if !asked && now == seen {
-                continue;
-            }
-            seen = now;
-            match Callers::load(&path) {
-                Ok(read) => {
-                    info!(callers = read.len(), file = %path.display(), "callers read again");
-                    callers.store(Arc::new(read));
-                }
-                Err(err) => {
-                    warn!(%err, "the callers file was not read again; the callers read before are kept")
-                }
-            }
-        }
-    });
     Ok(())
 }
 

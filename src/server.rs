@@ -5,8 +5,10 @@
 
 mod connections;
 mod decode_status;
+mod incoming;
 mod limits;
 mod open_calls;
+mod tls;
 
 use std::{
     future::Future,
@@ -19,11 +21,7 @@ use tokio::{
     net::TcpListener,
     sync::{oneshot, watch},
 };
-use tokio_stream::StreamExt as _;
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::{service::interceptor::InterceptedService, transport::Server};
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
@@ -46,8 +44,10 @@ use crate::{
 };
 use connections::Connections;
 use decode_status::DecodeStatusLayer;
+use incoming::Accepting;
 pub use limits::Limits;
 use open_calls::OpenCallsLayer;
+pub use tls::{ClientAuth, Tls, TlsError, TlsFiles};
 
 /// How long a stopping server waits for in-flight calls unless told otherwise.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -75,6 +75,8 @@ pub struct ServeOptions {
     pub follow: Option<FollowOptions>,
     /// The bounds on what callers can hold.
     pub limits: Limits,
+    /// TLS, and with a client CA mTLS; plain TCP without.
+    pub tls: Option<Arc<Tls>>,
 }
 
 impl Default for ServeOptions {
@@ -86,6 +88,7 @@ impl Default for ServeOptions {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             follow: None,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -172,13 +175,21 @@ pub async fn serve_loading(
     let (stop, stopping) = watch::channel(false);
     let follower = match &options.follow {
         Some(follow) => {
-            let channel = follower::leader_channel(&follow.leader)?;
-            let client = follower::leader_client(channel.clone(), follow.leader_token.as_deref())?;
+            let leader = follower::Leader::new(follow)?;
+            let files = leader.tls_files();
+            if !files.is_empty() {
+                let reloaded = Arc::clone(&leader);
+                crate::reload::on_change("leader TLS files", files, move || {
+                    reloaded.reload().map_err(|e| e.to_string())?;
+                    Ok("new connections to the leader use them".to_owned())
+                })
+                .map_err(|e| ServeError::Load(e.into()))?;
+            }
             let progress = Arc::new(Progress::new(
                 follow.leader.clone(),
                 follow.selection.clone(),
             ));
-            Some((follow.clone(), channel, client, progress))
+            Some((follow.clone(), leader, progress))
         }
         None => None,
     };
@@ -195,11 +206,14 @@ pub async fn serve_loading(
             AccessApi::new(Arc::clone(&slot)),
             ReplicationApi::leader(Arc::clone(&slot), stopping.clone()),
         ),
-        Some((follow, channel, _, progress)) => (
+        Some((follow, leader, progress)) => (
             None,
             Some(
-                AdminServiceServer::new(LeaderForward::new(channel.clone(), follow.leader.clone()))
-                    .max_decoding_message_size(limits.max_message_bytes),
+                AdminServiceServer::new(LeaderForward::new(
+                    leader.channel(),
+                    follow.leader.clone(),
+                ))
+                .max_decoding_message_size(limits.max_message_bytes),
             ),
             AccessApi::with_selection(Arc::clone(&slot), follow.selection.clone()),
             ReplicationApi::follower(Arc::clone(&slot), Arc::clone(progress), stopping.clone()),
@@ -249,14 +263,15 @@ pub async fn serve_loading(
         limits.max_connections,
         limits.idle_timeout,
     ));
-    let accepted = Arc::clone(&connections);
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(limits.tcp_keepalive)
-        .filter_map(move |io| match io {
-            Ok(io) => accepted.open(io).map(Ok),
-            Err(e) => Some(Err(e)),
-        });
+    let (incoming, _stop_accepting) = incoming::accept(
+        listener,
+        Accepting {
+            connections: Arc::clone(&connections),
+            tls: options.tls.clone(),
+            tcp_keepalive: limits.tcp_keepalive,
+            handshake_timeout: limits.handshake_timeout,
+        },
+    );
     let mut builder = Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(limits.keepalive_interval)
@@ -265,7 +280,7 @@ pub async fn serve_loading(
         builder = builder.timeout(call_timeout);
     }
     let router = builder
-        .layer(OpenCallsLayer::new(Arc::clone(&connections)))
+        .layer(OpenCallsLayer)
         .layer(DecodeStatusLayer)
         .trace_fn(request_span)
         .add_service(health)
@@ -281,7 +296,12 @@ pub async fn serve_loading(
                 .max_decoding_message_size(limits.max_message_bytes),
             authenticate(Scope::Admin, "AuditService"),
         ));
-    info!(%address, "listening; loading the database");
+    let scheme = if options.tls.is_some() {
+        "TLS"
+    } else {
+        "plain TCP"
+    };
+    info!(%address, transport = scheme, "listening; loading the database");
     let serving = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(serving);
     let store = tokio::select! {
@@ -297,7 +317,7 @@ pub async fn serve_loading(
             set_status(&reporter, ServingStatus::Serving).await;
             info!(%address, "serving");
         }
-        Some((follow, _, client, progress)) => {
+        Some((follow, leader, progress)) => {
             info!(%address, leader = %follow.leader, selection = %follow.selection, "following");
             let has_copy = store.identity().following.is_some();
             tokio::spawn(follower::health::report(
@@ -309,7 +329,7 @@ pub async fn serve_loading(
             ));
             tokio::spawn(follower::run(
                 Arc::clone(&store),
-                client,
+                leader,
                 follow,
                 progress,
                 stopping.clone(),

@@ -1,16 +1,20 @@
 //! Who is calling: the credentials a call carries, checked before any handler runs, and
 //! what the caller found may do once a handler knows which workspace and actor the call
-//! names. Refusals are logged at info with the peer's address and the caller's name;
-//! tokens never are.
+//! names. A caller is identified by its token, or, for a call without one, by the client
+//! certificate of its connection (mTLS). Refusals are logged at info with the peer's
+//! address and the caller's name; tokens never are.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use subtle::ConstantTimeEq;
 use tonic::{Request, Status, service::Interceptor};
 use tracing::info;
 
-use super::callers::{Caller, Callers, Scope, token_digest};
+use super::{
+    callers::{Caller, Callers, Scope, token_digest},
+    peer::Peer,
+};
 
 /// How callers are told apart.
 #[derive(Clone, Default)]
@@ -62,17 +66,15 @@ impl Interceptor for Authenticate {
                 }
             }
             Credentials::Callers(callers) => {
-                let Some(token) = bearer(&request) else {
-                    refused(&request, None, "no credentials");
-                    return Err(Status::unauthenticated(format!(
-                        "{} needs `authorization: Bearer <token>` of a caller",
-                        self.service
-                    )));
-                };
                 let callers = callers.load();
-                let Some(caller) = callers.identify(token) else {
-                    refused(&request, None, "an unknown token");
-                    return Err(Status::unauthenticated("the token is not a caller's"));
+                let caller = match bearer(&request) {
+                    // A token names the caller, whatever certificate the connection has:
+                    // a proxy holding a certificate of its own may pass callers' tokens on.
+                    Some(token) => callers.identify(token).ok_or_else(|| {
+                        refused(&request, None, "an unknown token");
+                        Status::unauthenticated("the token is not a caller's")
+                    })?,
+                    None => self.by_certificate(&request, &callers)?,
                 };
                 if !caller.has(self.scope) {
                     refused(&request, Some(&caller.name), "outside its scopes");
@@ -83,6 +85,46 @@ impl Interceptor for Authenticate {
                 }
                 request.extensions_mut().insert(Arc::new(caller.clone()));
                 Ok(request)
+            }
+        }
+    }
+}
+
+impl Authenticate {
+    /// The caller the connection's client certificate identifies, for a call with no
+    /// token.
+    fn by_certificate<'c>(
+        &self,
+        request: &Request<()>,
+        callers: &'c Callers,
+    ) -> Result<&'c Caller, Status> {
+        let Some(certificate) = request
+            .extensions()
+            .get::<Peer>()
+            .and_then(Peer::certificate)
+        else {
+            refused(request, None, "no credentials");
+            return Err(Status::unauthenticated(format!(
+                "{} needs `authorization: Bearer <token>` of a caller, or a client \
+                 certificate of one",
+                self.service
+            )));
+        };
+        match callers.identify_certificate(&certificate.names) {
+            Ok(Some(caller)) => Ok(caller),
+            Ok(None) => {
+                info!(
+                    peer = %peer(request),
+                    subject = %certificate.subject,
+                    "call refused: a client certificate of no caller"
+                );
+                Err(Status::unauthenticated(
+                    "the client certificate names no caller, and the call has no token",
+                ))
+            }
+            Err(why) => {
+                info!(peer = %peer(request), subject = %certificate.subject, why, "call refused");
+                Err(Status::unauthenticated(why))
             }
         }
     }
@@ -99,10 +141,15 @@ fn bearer<T>(request: &Request<T>) -> Option<&str> {
 }
 
 fn refused<T>(request: &Request<T>, caller: Option<&str>, why: &str) {
-    let peer = request
-        .remote_addr()
-        .map_or_else(|| "unknown".to_owned(), |a: SocketAddr| a.to_string());
-    info!(peer, caller = caller.unwrap_or("-"), why, "call refused");
+    info!(peer = %peer(request), caller = caller.unwrap_or("-"), why, "call refused");
+}
+
+/// The address of the call's peer, for logs.
+fn peer<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<Peer>()
+        .map_or_else(|| "unknown".to_owned(), |peer| peer.address().to_string())
 }
 
 /// The caller a call was let in as, when callers are configured.

@@ -3,16 +3,24 @@
 //! compared in constant time, whatever their length, so the file can be read by whoever
 //! deploys it without giving away a credential.
 //!
+//! A caller is recognised by its token, or over mTLS by a name its client certificate
+//! carries; an entry lists either or both.
+//!
 //! ```toml
 //! [[caller]]
 //! name = "orders"                       # logged, and recorded with its writes
 //! token_sha256 = "<64 hex digits>"      # `accessd callers hash` prints it
+//! certificate_names = ["orders.prod.svc"] # a client certificate's CN or SAN (mTLS)
 //! scopes = ["check"]                    # check, replicate, admin
 //! workspaces = ["acme", "globex"]       # optional: only these workspaces
 //! may_name_actor = false                # optional: may set `actor_user_id`
 //! ```
 
-use std::{collections::BTreeSet, fmt, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    path::Path,
+};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -70,7 +78,10 @@ impl Caller {
 /// The callers of a file.
 #[derive(Debug, Clone, Default)]
 pub struct Callers {
-    entries: Vec<(Caller, [u8; 32])>,
+    /// Each caller with the digest of its token, if it has one.
+    entries: Vec<(Caller, Option<[u8; 32]>)>,
+    /// The index in `entries` of the caller each certificate name identifies.
+    by_certificate_name: BTreeMap<String, usize>,
 }
 
 /// Why a callers file cannot be used.
@@ -100,7 +111,10 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct Entry {
     name: String,
-    token_sha256: String,
+    #[serde(default)]
+    token_sha256: Option<String>,
+    #[serde(default)]
+    certificate_names: Vec<String>,
     scopes: Vec<Scope>,
     #[serde(default)]
     workspaces: Option<Vec<String>>,
@@ -114,6 +128,7 @@ impl Callers {
         let file: File = toml::from_str(text).map_err(|e| CallersError::Format(e.to_string()))?;
         let mut names = BTreeSet::new();
         let mut digests = BTreeSet::new();
+        let mut by_certificate_name = BTreeMap::new();
         let mut entries = Vec::with_capacity(file.caller.len());
         for entry in file.caller {
             let wrong = |why: String| CallersError::Entry {
@@ -126,11 +141,38 @@ impl Callers {
             if !names.insert(entry.name.clone()) {
                 return Err(wrong("named twice".into()));
             }
-            let digest = parse_digest(&entry.token_sha256).ok_or_else(|| {
-                wrong("`token_sha256` is 64 hex digits (`accessd callers hash` prints it)".into())
-            })?;
-            if !digests.insert(digest) {
+            let digest = entry
+                .token_sha256
+                .as_deref()
+                .map(|hex| {
+                    parse_digest(hex).ok_or_else(|| {
+                        wrong(
+                            "`token_sha256` is 64 hex digits (`accessd callers hash` prints it)"
+                                .into(),
+                        )
+                    })
+                })
+                .transpose()?;
+            if digest.is_some_and(|digest| !digests.insert(digest)) {
                 return Err(wrong("its token is another caller's".into()));
+            }
+            if digest.is_none() && entry.certificate_names.is_empty() {
+                return Err(wrong(
+                    "a caller has a `token_sha256`, `certificate_names`, or both".into(),
+                ));
+            }
+            for certificate_name in &entry.certificate_names {
+                if certificate_name.is_empty() {
+                    return Err(wrong("a certificate name is not empty".into()));
+                }
+                if by_certificate_name
+                    .insert(certificate_name.clone(), entries.len())
+                    .is_some()
+                {
+                    return Err(wrong(format!(
+                        "certificate name `{certificate_name}` is another caller's"
+                    )));
+                }
             }
             if entry.scopes.is_empty() {
                 return Err(wrong(
@@ -158,7 +200,10 @@ impl Callers {
                 digest,
             ));
         }
-        Ok(Self { entries })
+        Ok(Self {
+            entries,
+            by_certificate_name,
+        })
     }
 
     /// Reads the callers file at `path`.
@@ -175,11 +220,42 @@ impl Callers {
         let digest = token_digest(token);
         let mut found = None;
         for (caller, stored) in &self.entries {
+            // A caller without a token is compared with all zeros, which is no token's
+            // digest (finding one would take a preimage of SHA-256), so that every
+            // entry takes the same time.
+            let stored = stored.unwrap_or([0; 32]);
             if bool::from(stored.ct_eq(&digest)) {
                 found = Some(caller);
             }
         }
         found
+    }
+
+    /// The caller a client certificate with `names` identifies: the one entry listing
+    /// any of them. Names listed by no entry are ignored; names of two different
+    /// callers identify neither, and are an error naming both.
+    pub fn identify_certificate<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n String>,
+    ) -> Result<Option<&Caller>, String> {
+        let mut found: Option<usize> = None;
+        for name in names {
+            let Some(&index) = self.by_certificate_name.get(name) else {
+                continue;
+            };
+            match found {
+                Some(other) if other != index => {
+                    let name_of = |i: usize| self.entries.get(i).map_or("?", |(c, _)| &c.name);
+                    return Err(format!(
+                        "the client certificate names two callers, `{}` and `{}`",
+                        name_of(other),
+                        name_of(index)
+                    ));
+                }
+                _ => found = Some(index),
+            }
+        }
+        Ok(found.and_then(|index| self.entries.get(index).map(|(caller, _)| caller)))
     }
 
     /// How many callers there are.

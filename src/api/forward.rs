@@ -2,8 +2,9 @@
 //! caller's credentials and deadline, and is answered with the leader's response. It
 //! checks nothing itself: the leader authenticates, validates and writes.
 
-use std::{future::Future, pin::Pin};
+use std::{future::Future, pin::Pin, sync::Arc};
 
+use arc_swap::ArcSwap;
 use http::uri::PathAndQuery;
 use tokio::sync::oneshot;
 use tokio_stream::{Stream, StreamExt as _};
@@ -26,19 +27,20 @@ const AUTHORIZATION: &str = "authorization";
 /// The AdminService of a follower: a proxy of the leader's.
 #[derive(Clone)]
 pub struct LeaderForward {
-    leader: Channel,
+    /// The channel to the leader as it is now (it is built anew when TLS files change).
+    leader: Arc<ArcSwap<Channel>>,
     /// The leader's URL, named in the status of a call that could not reach it.
     address: String,
 }
 
 impl LeaderForward {
     /// A service forwarding every call over `leader`, the channel to `address`.
-    pub fn new(leader: Channel, address: String) -> Self {
+    pub fn new(leader: Arc<ArcSwap<Channel>>, address: String) -> Self {
         Self { leader, address }
     }
 
     fn client(&self) -> AdminServiceClient<Channel> {
-        AdminServiceClient::new(self.leader.clone())
+        AdminServiceClient::new(Channel::clone(&self.leader.load()))
     }
 
     /// Forwards a call whose request is one message: `call` sends the outgoing request
@@ -183,7 +185,7 @@ impl AdminService for LeaderForward {
         let codec = ImportCodec {
             failed: Some(failed),
         };
-        let mut leader = tonic::client::Grpc::new(self.leader.clone());
+        let mut leader = tonic::client::Grpc::new(Channel::clone(&self.leader.load()));
         let answer = match leader.ready().await {
             Ok(()) => {
                 let path = PathAndQuery::from_static(IMPORT);

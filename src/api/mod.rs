@@ -12,6 +12,7 @@ mod deadline;
 pub mod forward;
 mod legacy;
 pub(crate) mod page_token;
+pub mod peer;
 pub mod replication;
 mod revision;
 mod status;

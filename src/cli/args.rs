@@ -5,6 +5,8 @@ use std::{fmt, path::PathBuf, str::FromStr};
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::connect::ClientTls;
+
 /// The subcommands that are clients of a running server.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -46,9 +48,42 @@ pub enum ClientCommand {
 /// Where the server is.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// The server's address (`http://HOST:PORT`; `HOST:PORT` also works).
+    /// The server's address (`http://HOST:PORT`, or `https://HOST:PORT` for a server
+    /// with TLS; `HOST:PORT` alone is `http://`).
     #[arg(long, env = "ACCESSD_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
+    /// With an `https://` address: the CA certificates (PEM) that signed the server's
+    /// certificate; the system's roots without it.
+    #[arg(long, env = "ACCESSD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// With an `https://` address: a client certificate (PEM) for a server that
+    /// requires mTLS; with `--tls-key`.
+    #[arg(
+        long,
+        env = "ACCESSD_CLIENT_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(
+        long,
+        env = "ACCESSD_CLIENT_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The TLS files given.
+    pub fn tls(&self) -> ClientTls {
+        ClientTls {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        }
+    }
 }
 
 /// The admin token, for AdminService calls.

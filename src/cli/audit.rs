@@ -49,7 +49,7 @@ fn describe(change: &proto::Change) -> String {
 
 /// Runs `accessd audit`.
 pub async fn audit(args: AuditArgs) -> Result<(), CliError> {
-    let token = client::BearerToken::parse(args.options.token.token.as_deref())?;
+    let token = client::bearer(&args.options.token)?;
     let mut audit =
         AuditServiceClient::with_interceptor(client::channel(&args.options.server).await?, token);
     let mut request = proto::ListChangesRequest {

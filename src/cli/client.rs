@@ -3,19 +3,17 @@
 
 use std::time::Duration;
 
-use tonic::{
-    Request, Status,
-    metadata::{Ascii, MetadataValue},
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
-};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 use super::{
     CliError,
     args::{ResourceArg, ServerArgs, TokenArgs},
 };
-use crate::proto::{
-    self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
+use crate::{
+    connect::{self, BearerToken},
+    proto::{
+        self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
+    },
 };
 
 /// How long to wait for the server to accept the connection.
@@ -27,59 +25,26 @@ pub type AccessClient = AccessServiceClient<InterceptedService<Channel, BearerTo
 /// An AdminService client that sends the admin token, if one was given.
 pub type AdminClient = AdminServiceClient<InterceptedService<Channel, BearerToken>>;
 
-/// Adds `authorization: Bearer TOKEN` to every call, when a token was given.
-#[derive(Debug, Clone)]
-pub struct BearerToken(Option<MetadataValue<Ascii>>);
-
-impl BearerToken {
-    /// The header value for `token`; a token that is not visible ASCII is refused.
-    pub fn parse(token: Option<&str>) -> Result<Self, CliError> {
-        token
-            .map(|token| {
-                format!("Bearer {token}").parse().map_err(|_| {
-                    CliError::Input("`--token`: must be visible ASCII characters".to_owned())
-                })
-            })
-            .transpose()
-            .map(Self)
-    }
+/// The token of `--token`, sent with every call.
+pub fn bearer(token: &TokenArgs) -> Result<BearerToken, CliError> {
+    BearerToken::new(token.token.as_deref())
+        .map_err(|_| CliError::Input("`--token`: must be visible ASCII characters".to_owned()))
 }
 
-impl Interceptor for BearerToken {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-/// Connects to the server named by `--addr`.
+/// Connects to the server named by `--addr`, over TLS for an `https://` address.
 pub async fn channel(server: &ServerArgs) -> Result<Channel, CliError> {
-    let addr = if server.addr.contains("://") {
-        server.addr.clone()
-    } else {
-        format!("http://{}", server.addr)
-    };
-    let endpoint = Endpoint::from_shared(addr.clone())
-        .map_err(|e| {
-            CliError::Input(format!(
-                "`--addr`: `{}` is not an address: {e}",
-                server.addr
-            ))
-        })?
+    let endpoint = connect::endpoint(&server.addr, &server.tls())
+        .map_err(|e| CliError::Input(format!("`--addr`: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT);
     endpoint
         .connect()
         .await
-        .map_err(|e| CliError::connect(&addr, &e))
+        .map_err(|e| CliError::connect(&connect::url(&server.addr), &e))
 }
 
 /// An AccessService client of the server named by `--addr`.
 pub async fn access(server: &ServerArgs, token: &TokenArgs) -> Result<AccessClient, CliError> {
-    let token = BearerToken::parse(token.token.as_deref())?;
+    let token = bearer(token)?;
     Ok(AccessServiceClient::with_interceptor(
         channel(server).await?,
         token,
@@ -88,7 +53,7 @@ pub async fn access(server: &ServerArgs, token: &TokenArgs) -> Result<AccessClie
 
 /// An AdminService client of the server named by `--addr`, sending `--token`.
 pub async fn admin(server: &ServerArgs, token: &TokenArgs) -> Result<AdminClient, CliError> {
-    let token = BearerToken::parse(token.token.as_deref())?;
+    let token = bearer(token)?;
     Ok(AdminServiceClient::with_interceptor(
         channel(server).await?,
         token,

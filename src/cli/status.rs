@@ -48,7 +48,7 @@ impl From<proto::ReplicationStatus> for StatusView {
 
 /// Runs `accessd status`.
 pub async fn status(options: AdminOptions) -> Result<(), CliError> {
-    let token = client::BearerToken::parse(options.token.token.as_deref())?;
+    let token = client::bearer(&options.token)?;
     let channel = client::channel(&options.server).await?;
     let answer = ReplicationServiceClient::with_interceptor(channel, token)
         .get_replication_status(proto::GetReplicationStatusRequest {})

@@ -107,6 +107,7 @@ mod tests {
             leader: "http://leader".into(),
             selection: crate::model::Selection::All,
             leader_token: None,
+            leader_tls: crate::connect::ClientTls::default(),
             stale_after: Duration::from_secs(30),
             serve_stale,
         }

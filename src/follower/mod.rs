@@ -5,35 +5,34 @@
 
 mod bootstrap;
 pub mod health;
+mod leader;
 mod stream;
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::watch;
-use tonic::{
-    Request, Status,
-    metadata::{Ascii, MetadataValue},
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
-};
+use tonic::Status;
 use tracing::{info, warn};
 
 use crate::{
     api::replication::{FollowerState, Progress, stopped},
+    connect::ClientTls,
     model::Selection,
-    proto::replication_service_client::ReplicationServiceClient,
     store::Store,
 };
+pub use leader::{Leader, LeaderClient};
 
 /// How a follower follows.
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
-    /// The leader's address, `http://HOST:PORT`.
+    /// The leader's address, `http://HOST:PORT` or `https://HOST:PORT`.
     pub leader: String,
     /// The workspaces held.
     pub selection: Selection,
     /// Sent to the leader as `authorization: Bearer TOKEN`.
     pub leader_token: Option<String>,
+    /// TLS for an `https://` leader.
+    pub leader_tls: ClientTls,
     /// How long without hearing from the leader before checks are refused (health
     /// NOT_SERVING), unless `serve_stale`.
     pub stale_after: Duration,
@@ -51,68 +50,15 @@ impl FollowOptions {
 /// The first wait before reconnecting, doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How long to wait for the leader to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest message accepted from the leader: a change group's messages are about
-/// 1 MiB; a snapshot's chunks of 1,000 records are smaller still.
-const MAX_MESSAGE_BYTES: usize = 64 << 20;
-
-/// The replication client, sending the leader token.
-pub type LeaderClient = ReplicationServiceClient<InterceptedService<Channel, LeaderToken>>;
-
-/// Adds the leader token to every call.
-#[derive(Debug, Clone)]
-pub struct LeaderToken(Option<MetadataValue<Ascii>>);
-
-impl Interceptor for LeaderToken {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
 /// Why a follower cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
-    /// The leader's address is not one.
-    #[error("`--follow`: `{0}` is not an address: {1}")]
-    Address(String, String),
+    /// The leader cannot be reached as asked.
+    #[error("`--follow`: {0}")]
+    Leader(String),
     /// The token cannot be sent.
     #[error("`--leader-token`: must be visible ASCII characters")]
     Token,
-}
-
-/// A lazily connecting channel to the leader: the follower starts, and serves what it
-/// holds, whether the leader is up or not.
-pub fn leader_channel(leader: &str) -> Result<Channel, FollowError> {
-    let endpoint = Endpoint::from_shared(leader.to_owned())
-        .map_err(|e| FollowError::Address(leader.to_owned(), e.to_string()))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        // A leader that vanishes without closing the connection is noticed.
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .keep_alive_while_idle(true)
-        .tcp_nodelay(true);
-    Ok(endpoint.connect_lazy())
-}
-
-/// The replication client of `channel`, sending `token`.
-pub fn leader_client(channel: Channel, token: Option<&str>) -> Result<LeaderClient, FollowError> {
-    let token = token
-        .map(|t| {
-            format!("Bearer {t}")
-                .parse()
-                .map_err(|_| FollowError::Token)
-        })
-        .transpose()?;
-    Ok(
-        ReplicationServiceClient::with_interceptor(channel, LeaderToken(token))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES),
-    )
 }
 
 /// What ended one attempt to follow.
@@ -130,7 +76,7 @@ enum Interrupted {
 /// reconnecting and bootstrapping again as needed.
 pub async fn run(
     store: Arc<Store>,
-    mut client: LeaderClient,
+    leader: Arc<Leader>,
     options: FollowOptions,
     progress: Arc<Progress>,
     mut stopping: watch::Receiver<bool>,
@@ -160,6 +106,7 @@ pub async fn run(
     let mut backoff = FIRST_BACKOFF;
     loop {
         let attempted = std::time::Instant::now();
+        let mut client = leader.client();
         let attempt = async {
             let following = match &history {
                 Some(history) => history.clone(),

@@ -1,7 +1,8 @@
-//! The open connections: at most so many (one more is closed as it is accepted), each
-//! closed once it has had no call in progress for the idle timeout, and all of them
-//! closed at once when the drain deadline passes. It knows nothing of HTTP/2 or gRPC:
-//! the calls in progress are counted by [`super::open_calls`].
+//! The open connections: at most so many (one more is closed as it is accepted, and a
+//! TLS handshake in progress counts), each closed once it has had no call in progress
+//! for the idle timeout, and all of them closed at once when the drain deadline passes.
+//! It knows nothing of HTTP/2 or gRPC: the calls in progress are counted by
+//! [`super::open_calls`], which finds a call's connection in its [`Peer`].
 
 use std::{
     collections::HashMap,
@@ -11,7 +12,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex, Weak,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
     time::Duration,
@@ -19,11 +20,12 @@ use std::{
 
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::TcpStream,
     time::{Instant, Sleep},
 };
 use tonic::transport::server::Connected;
 use tracing::warn;
+
+use crate::api::peer::{CallCounter, ClientCertificate, Peer};
 
 /// How often, at most, a refused connection is logged: an attacker's flood makes one
 /// line per period, with the number refused.
@@ -39,12 +41,11 @@ pub struct Connections {
     idle_timeout: Option<Duration>,
     /// How many are open now.
     open: AtomicUsize,
-    /// Set once a call could not be matched to its connection: then no connection is
-    /// known to be idle.
-    untracked: AtomicBool,
-    /// Each open connection by its peer's address, where a call finds its connection. A
-    /// std mutex: it is held for no `.await`, only to insert, remove or clone one entry.
-    by_peer: Mutex<HashMap<SocketAddr, Weak<Link>>>,
+    /// The key of the next connection in `links`.
+    next_id: AtomicU64,
+    /// Each open connection's link, to wake them all when the drain deadline passes. A
+    /// std mutex: it is held for no `.await`, only to insert, remove or clone entries.
+    links: Mutex<HashMap<u64, Weak<Link>>>,
     /// Connections refused since the last warning, and when that was.
     refusals: Mutex<Refusals>,
 }
@@ -83,19 +84,18 @@ impl Link {
     }
 }
 
-/// A call in progress on a connection, counted until it is dropped.
-pub struct CallGuard {
-    link: Arc<Link>,
-}
+impl CallCounter for Link {
+    fn started(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
 
-impl Drop for CallGuard {
-    fn drop(&mut self) {
-        if self.link.calls.fetch_sub(1, Ordering::SeqCst) == 1 {
-            if let Ok(mut since) = self.link.idle_since.lock() {
+    fn ended(&self) {
+        if self.calls.fetch_sub(1, Ordering::SeqCst) == 1 {
+            if let Ok(mut since) = self.idle_since.lock() {
                 *since = Instant::now();
             }
             // The connection's task arms its idle timer when it next polls.
-            self.link.wake();
+            self.wake();
         }
     }
 }
@@ -108,55 +108,31 @@ impl Connections {
             max,
             idle_timeout,
             open: AtomicUsize::new(0),
-            untracked: AtomicBool::new(false),
-            by_peer: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            links: Mutex::new(HashMap::new()),
             refusals: Mutex::new(Refusals::default()),
         }
     }
 
-    /// Wraps an accepted connection, or closes it (by dropping it) when as many as
-    /// allowed are open already.
-    pub fn open(self: &Arc<Self>, io: TcpStream) -> Option<Abortable<TcpStream>> {
-        let peer = io.peer_addr().ok()?;
+    /// Counts a connection just accepted from `address` among those open, or refuses it
+    /// (the caller closes it by dropping it) when as many as allowed are open already.
+    pub fn admit(self: &Arc<Self>, address: SocketAddr) -> Option<Admission> {
         if self.open.fetch_add(1, Ordering::SeqCst) >= self.max {
             self.open.fetch_sub(1, Ordering::SeqCst);
-            self.refuse(peer);
+            self.refuse(address);
             return None;
         }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let link = Arc::new(Link::new());
-        if let Ok(mut by_peer) = self.by_peer.lock() {
-            by_peer.insert(peer, Arc::downgrade(&link));
+        if let Ok(mut links) = self.links.lock() {
+            links.insert(id, Arc::downgrade(&link));
         }
-        Some(Abortable {
-            io,
-            peer,
+        Some(Admission {
             connections: Arc::clone(self),
+            id,
             link,
-            registered: None,
-            idle_timer: None,
+            address,
         })
-    }
-
-    /// Counts a call on the connection from `peer` while the guard lives. A call whose
-    /// connection cannot be found (its transport names no peer address we know) turns
-    /// the idle timeout off for good, so that busy connections are never taken for idle.
-    pub fn call_from(&self, peer: Option<SocketAddr>) -> Option<CallGuard> {
-        let link = peer.and_then(|peer| {
-            let by_peer = self.by_peer.lock().ok()?;
-            by_peer.get(&peer)?.upgrade()
-        });
-        let Some(link) = link else {
-            if self.idle_timeout.is_some() && !self.untracked.swap(true, Ordering::SeqCst) {
-                warn!(
-                    peer = ?peer,
-                    "a call came on a connection that cannot be told apart: connections \
-                     will not be closed for being idle (--idle-timeout)"
-                );
-            }
-            return None;
-        };
-        link.calls.fetch_add(1, Ordering::SeqCst);
-        Some(CallGuard { link })
     }
 
     fn refuse(&self, peer: SocketAddr) {
@@ -187,12 +163,50 @@ impl Connections {
     pub fn close_all(&self) {
         self.closed.store(true, Ordering::SeqCst);
         let links: Vec<Arc<Link>> = self
-            .by_peer
+            .links
             .lock()
-            .map(|by_peer| by_peer.values().filter_map(Weak::upgrade).collect())
+            .map(|links| links.values().filter_map(Weak::upgrade).collect())
             .unwrap_or_default();
         for link in links {
             link.wake();
+        }
+    }
+}
+
+/// A connection counted among the open ones until it is dropped; a TLS handshake holds
+/// one while it runs.
+pub struct Admission {
+    connections: Arc<Connections>,
+    /// Its key in `connections.links`.
+    id: u64,
+    link: Arc<Link>,
+    address: SocketAddr,
+}
+
+impl Admission {
+    /// The peer's address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The connection, over `io`, once it is ready for HTTP/2; `certificate` is the
+    /// client's verified certificate, if it presented one.
+    pub fn open<IO>(self, io: IO, certificate: Option<Arc<ClientCertificate>>) -> Abortable<IO> {
+        Abortable {
+            io,
+            peer: Peer::new(self.address, certificate, Arc::clone(&self.link) as _),
+            admission: self,
+            registered: None,
+            idle_timer: None,
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.connections.open.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(mut links) = self.connections.links.lock() {
+            links.remove(&self.id);
         }
     }
 }
@@ -203,13 +217,11 @@ impl Connections {
 pub struct Abortable<IO> {
     /// The connection.
     io: IO,
-    /// Its peer, its key in `connections`.
-    peer: SocketAddr,
-    /// Whether to fail, and where to leave the waker.
-    connections: Arc<Connections>,
-    /// What the calls on this connection share with it.
-    link: Arc<Link>,
-    /// The waker last left in `link`: the same task polls every time, so the lock is
+    /// Who is on the other end, given to each call made on it.
+    peer: Peer,
+    /// Its place among the open connections.
+    admission: Admission,
+    /// The waker last left in the link: the same task polls every time, so the lock is
     /// taken only when it changes.
     registered: Option<Waker>,
     /// Fires when the idle timeout would pass, to wake the task to close the connection.
@@ -226,12 +238,12 @@ impl<IO> Abortable<IO> {
             .is_some_and(|waker| waker.will_wake(cx.waker()))
         {
             let waker = cx.waker().clone();
-            if let Ok(mut task) = self.link.task.lock() {
+            if let Ok(mut task) = self.admission.link.task.lock() {
                 *task = Some(waker.clone());
             }
             self.registered = Some(waker);
         }
-        if self.connections.closed.load(Ordering::SeqCst) {
+        if self.admission.connections.closed.load(Ordering::SeqCst) {
             Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "the drain deadline passed",
@@ -245,15 +257,14 @@ impl<IO> Abortable<IO> {
     /// timer wakes the task when it would pass. Hyper always has a read pending, so
     /// checking on reads is enough.
     fn check_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        let Some(timeout) = self.connections.idle_timeout else {
+        let Some(timeout) = self.admission.connections.idle_timeout else {
             return Ok(());
         };
-        if self.link.calls.load(Ordering::SeqCst) > 0
-            || self.connections.untracked.load(Ordering::SeqCst)
-        {
+        let link = &self.admission.link;
+        if link.calls.load(Ordering::SeqCst) > 0 {
             return Ok(());
         }
-        let Ok(since) = self.link.idle_since.lock().map(|since| *since) else {
+        let Ok(since) = link.idle_since.lock().map(|since| *since) else {
             return Ok(());
         };
         let deadline = since + timeout;
@@ -273,26 +284,11 @@ impl<IO> Abortable<IO> {
     }
 }
 
-impl<IO> Drop for Abortable<IO> {
-    fn drop(&mut self) {
-        self.connections.open.fetch_sub(1, Ordering::SeqCst);
-        if let Ok(mut by_peer) = self.connections.by_peer.lock() {
-            // A new connection from the same address may have taken the entry already.
-            let ours = by_peer
-                .get(&self.peer)
-                .is_some_and(|link| std::ptr::eq(link.as_ptr(), Arc::as_ptr(&self.link)));
-            if ours {
-                by_peer.remove(&self.peer);
-            }
-        }
-    }
-}
-
-impl<IO: Connected> Connected for Abortable<IO> {
-    type ConnectInfo = IO::ConnectInfo;
+impl<IO> Connected for Abortable<IO> {
+    type ConnectInfo = Peer;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
+        self.peer.clone()
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Limits {
     pub keepalive_timeout: Duration,
     /// How long a TCP connection is silent before the kernel probes it.
     pub tcp_keepalive: Option<Duration>,
+    /// How long a client has to complete its TLS handshake.
+    pub handshake_timeout: Duration,
     /// The longest a call may take to answer (the start of its answer, for a stream),
     /// whatever deadline the caller sets.
     pub call_timeout: Option<Duration>,
@@ -48,6 +50,9 @@ impl Limits {
     pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
     /// TCP keepalive idle time unless configured otherwise.
     pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+    /// TLS handshake time unless configured otherwise: ample for a client across a
+    /// continent, short enough that connections stalled in their handshake are let go.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// Longest call unless configured otherwise: long enough for an import of millions
     /// of records.
     pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(600);
@@ -67,6 +72,7 @@ impl Default for Limits {
             keepalive_interval: Some(Self::DEFAULT_KEEPALIVE_INTERVAL),
             keepalive_timeout: Self::DEFAULT_KEEPALIVE_TIMEOUT,
             tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             call_timeout: Some(Self::DEFAULT_CALL_TIMEOUT),
             max_check_message_bytes: Self::DEFAULT_MAX_CHECK_MESSAGE_BYTES,
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,

@@ -1,41 +1,28 @@
 //! Counts the calls in progress on each connection, from the arrival of a request to the
 //! end of its answer's body, so that a connection idle for the idle timeout (no call in
 //! progress) can be closed while one with a long stream open is kept. The connection is
-//! found by the peer address of tonic's `TcpConnectInfo`: a transport that names its
-//! peer otherwise (TLS wraps it) must be taught here, or the idle timeout turns off.
+//! found in the call's [`Peer`].
 
 use std::{
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 
 use http_body::{Body, Frame, SizeHint};
-use tonic::transport::server::TcpConnectInfo;
 
-use super::connections::{CallGuard, Connections};
+use std::sync::Arc;
+
+use crate::api::peer::{CallCounter, Peer};
 
 /// Wraps each service in [`OpenCalls`].
-#[derive(Clone)]
-pub struct OpenCallsLayer {
-    connections: Arc<Connections>,
-}
-
-impl OpenCallsLayer {
-    /// Counts calls on the connections of `connections`.
-    pub fn new(connections: Arc<Connections>) -> Self {
-        Self { connections }
-    }
-}
+#[derive(Clone, Copy)]
+pub struct OpenCallsLayer;
 
 impl<S> tower_layer::Layer<S> for OpenCallsLayer {
     type Service = OpenCalls<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        OpenCalls {
-            inner,
-            connections: Arc::clone(&self.connections),
-        }
+        OpenCalls { inner }
     }
 }
 
@@ -43,7 +30,6 @@ impl<S> tower_layer::Layer<S> for OpenCallsLayer {
 #[derive(Clone)]
 pub struct OpenCalls<S> {
     inner: S,
-    connections: Arc<Connections>,
 }
 
 impl<S, B, ResBody> tower_service::Service<http::Request<B>> for OpenCalls<S>
@@ -59,15 +45,30 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let peer = request
+        let guard = request
             .extensions()
-            .get::<TcpConnectInfo>()
-            .and_then(TcpConnectInfo::remote_addr);
-        let guard = self.connections.call_from(peer);
+            .get::<Peer>()
+            .map(|peer| CallGuard::new(peer.calls()));
         Answer {
             guard,
             answer: Box::pin(self.inner.call(request)),
         }
+    }
+}
+
+/// A call in progress, counted on its connection until it is dropped.
+pub struct CallGuard(Arc<dyn CallCounter>);
+
+impl CallGuard {
+    fn new(calls: &Arc<dyn CallCounter>) -> Self {
+        calls.started();
+        Self(Arc::clone(calls))
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.ended();
     }
 }
 

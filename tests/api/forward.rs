@@ -39,7 +39,8 @@ impl Forwarder {
         tokio::spawn(
             Server::builder()
                 .add_service(AdminServiceServer::new(LeaderForward::new(
-                    to_leader, address,
+                    std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(to_leader)),
+                    address,
                 )))
                 .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                     let _ = signal.await;

@@ -45,18 +45,21 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, signal) = oneshot::channel::<()>();
+        let tls = options.tls.is_some();
         let task = tokio::spawn(serve(listener, Arc::clone(&store), options, async move {
             let _ = signal.await;
         }));
         let task = tokio::spawn(async move {
             task.await.unwrap().unwrap();
         });
-        // The listener is already bound, so connecting needs no wait.
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        // The listener is already bound, so connecting needs no wait. A server with TLS
+        // gets no plaintext connection: its tests make their own.
+        let endpoint = Channel::from_shared(format!("http://{addr}")).unwrap();
+        let channel = if tls {
+            endpoint.connect_lazy()
+        } else {
+            endpoint.connect().await.unwrap()
+        };
         Self {
             addr,
             data_dir,

@@ -367,7 +367,7 @@ fn modules_import_only_in_the_direction_of_the_layers() {
         ("engine", &["model"]),
         ("store", &["engine", "model"]),
         ("api", &["engine", "model", "store", "proto"]),
-        ("follower", &["api", "model", "store", "proto"]),
+        ("follower", &["api", "connect", "model", "store", "proto"]),
     ];
     let edges = sibling_edges(&sources());
     let top = edges.get(&Vec::new()).cloned().unwrap_or_default();

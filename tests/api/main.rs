@@ -11,6 +11,7 @@
 
 mod harness;
 mod layering;
+mod pki;
 
 mod access;
 mod admin;

@@ -9,6 +9,8 @@ mod limits;
 mod reflection;
 mod restarts;
 mod stopping;
+mod tls;
+mod tls_processes;
 
 use std::time::Duration;
 

@@ -50,6 +50,11 @@ impl Node {
         node
     }
 
+    /// A server with `args`, as soon as it listens.
+    pub async fn starting(data_dir: &Path, args: &[&str]) -> Self {
+        Self::spawn(data_dir, args.iter().map(|a| (*a).to_owned()).collect()).await
+    }
+
     /// A follower of the leader at `leader`, as soon as it listens.
     pub async fn follower_starting(leader: &str, data_dir: &Path, args: &[&str]) -> Self {
         let mut all = vec!["--follow".to_owned(), leader.to_owned()];
@@ -93,11 +98,13 @@ impl Node {
         });
         // The server logs its address as soon as it listens; the bound is a safety net.
         let addr = addresses.recv_timeout(Duration::from_secs(60)).unwrap();
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        // A server with TLS gets no plaintext connection: its tests make their own.
+        let endpoint = Channel::from_shared(format!("http://{addr}")).unwrap();
+        let channel = if args.iter().any(|arg| arg == "--tls-cert") {
+            endpoint.connect_lazy()
+        } else {
+            endpoint.connect().await.unwrap()
+        };
         Self {
             child,
             addr,

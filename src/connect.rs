@@ -1,0 +1,122 @@
+//! Reaching a server as a client: its address, TLS for an `https://` one (the CA to
+//! trust, the system's roots without one, and for mTLS the client's certificate and
+//! key), and the bearer token sent with every call. Shared by the command-line client
+//! and a follower's connection to its leader.
+
+use std::path::{Path, PathBuf};
+
+use tonic::{
+    Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::Interceptor,
+    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
+};
+
+/// A client's TLS files; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// The CA certificates (PEM) that signed the server's certificate.
+    pub ca: Option<PathBuf>,
+    /// The client's certificate (PEM), for mTLS.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
+}
+
+impl ClientTls {
+    fn is_set(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+}
+
+/// Why a server cannot be reached as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientTlsError {
+    /// The address is not a URL.
+    #[error("`{0}` is not an address: {1}")]
+    Address(String, String),
+    /// TLS files were given for a plain address.
+    #[error("TLS settings were given for `{0}`: use an `https://` address")]
+    NotHttps(String),
+    /// A file cannot be read.
+    #[error("cannot read `{0}`: {1}")]
+    File(PathBuf, std::io::Error),
+    /// Only one of a certificate and its key was given.
+    #[error("a client certificate needs its key, and a key its certificate")]
+    HalfIdentity,
+    /// tonic refused the settings.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// `address` as a URL: `HOST:PORT` alone means `http://HOST:PORT`.
+pub fn url(address: &str) -> String {
+    if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("http://{address}")
+    }
+}
+
+/// An endpoint for `address`; for an `https://` one, with `tls`'s files as they read
+/// now.
+pub fn endpoint(address: &str, tls: &ClientTls) -> Result<Endpoint, ClientTlsError> {
+    let url = url(address);
+    let endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| ClientTlsError::Address(address.to_owned(), e.to_string()))?;
+    if !url.starts_with("https://") {
+        if tls.is_set() {
+            return Err(ClientTlsError::NotHttps(url));
+        }
+        return Ok(endpoint);
+    }
+    let mut config = ClientTlsConfig::new();
+    config = match &tls.ca {
+        Some(ca) => config.ca_certificate(Certificate::from_pem(read(ca)?)),
+        None => config.with_native_roots(),
+    };
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        (None, None) => {}
+        _ => return Err(ClientTlsError::HalfIdentity),
+    }
+    endpoint
+        .tls_config(config)
+        .map_err(|e| ClientTlsError::Tls(e.to_string()))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ClientTlsError> {
+    std::fs::read(path).map_err(|e| ClientTlsError::File(path.to_owned(), e))
+}
+
+/// Adds `authorization: Bearer TOKEN` to every call, when there is a token.
+#[derive(Debug, Clone, Default)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+/// A token that cannot be sent in a header.
+#[derive(Debug, thiserror::Error)]
+#[error("a token is visible ASCII characters")]
+pub struct TokenNotAscii;
+
+impl BearerToken {
+    /// The header value for `token`, if there is one.
+    pub fn new(token: Option<&str>) -> Result<Self, TokenNotAscii> {
+        token
+            .map(|token| format!("Bearer {token}").parse().map_err(|_| TokenNotAscii))
+            .transpose()
+            .map(Self)
+    }
+}
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
