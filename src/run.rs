@@ -14,7 +14,7 @@ use crate::{
     config::{Cli, Command, LogFormat, ServeArgs},
     model::Catalog,
     server::{ServeOptions, serve_loading},
-    store::{LoadReport, Store, StoreConfig},
+    store::{LoadReport, Store},
 };
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -66,10 +66,7 @@ fn init_telemetry(format: LogFormat) {
 async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     init_telemetry(args.log_format);
     let catalog = Arc::new(load_catalog(args.roles.as_deref())?);
-    let config = StoreConfig {
-        cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
-        change_log_bytes: args.change_log_mb.saturating_mul(1024 * 1024),
-    };
+    let config = args.store_config()?;
     let shutdown = shutdown_signal()?;
     let credentials = args.callers.is_some() || args.admin_token.is_some();
     if !credentials && !args.listen.ip().is_loopback() {
