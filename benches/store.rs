@@ -51,6 +51,7 @@ fn config_from_env() -> StoreConfig {
     StoreConfig {
         cache_bytes: mib("ACCESSD_CACHE_MB").unwrap_or(default.cache_bytes),
         change_log_bytes: mib("ACCESSD_CHANGE_LOG_MB").unwrap_or(default.change_log_bytes),
+        ..default
     }
 }
 

@@ -109,13 +109,43 @@ pub struct ServeArgs {
     /// The change log (JSON lines, in files of the data directory's `change_log/`) is for
     /// replicas and auditors: a reader that falls further behind than this must start
     /// again from an export. 64 MiB holds about 300,000 single writes or 400,000 imported
-    /// records.
+    /// records. `--audit-retention` keeps older entries too.
     #[arg(
         long,
         env = "ACCESSD_CHANGE_LOG_MB",
+        value_name = "MIB",
         default_value_t = StoreConfig::DEFAULT_CHANGE_LOG_MB
     )]
     pub change_log_mb: u64,
+    /// Keep every change-log entry younger than this (`90d`, `12h`, `30m`) as the audit
+    /// trail (`accessd audit`), past `--change-log-mb`, up to `--audit-max-mb`; 0: the
+    /// trail is what `--change-log-mb` keeps.
+    ///
+    /// Needs a change log (`--change-log-mb` above 0). Entries older than this go only
+    /// as new ones are written, at the next write or start.
+    #[arg(
+        long,
+        env = "ACCESSD_AUDIT_RETENTION",
+        value_name = "DURATION",
+        value_parser = humantime::parse_duration,
+        default_value = "0"
+    )]
+    pub audit_retention: Duration,
+    /// The most MiB of change log kept under `--audit-retention`, however young its
+    /// entries, oldest dropped first: the bound on the disk a retention takes. At least
+    /// `--change-log-mb`.
+    ///
+    /// The default, 10 GiB, holds about 48 million single writes (90 days at 6 writes a
+    /// second, far more than a control plane makes) and still fits a modest volume. The
+    /// log is files of an eighth of `--change-log-mb` each: 10 GiB of 8 MiB files is
+    /// 1,280 of them.
+    #[arg(
+        long,
+        env = "ACCESSD_AUDIT_MAX_MB",
+        value_name = "MIB",
+        default_value_t = StoreConfig::DEFAULT_AUDIT_MAX_MB
+    )]
+    pub audit_max_mb: u64,
     /// After SIGINT or SIGTERM, how many seconds to wait for in-flight calls before
     /// closing their connections anyway.
     #[arg(
@@ -364,6 +394,32 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The store's settings; refused when the audit trail's contradict the change log's.
+    pub fn store_config(&self) -> Result<StoreConfig, String> {
+        if !self.audit_retention.is_zero() {
+            if self.change_log_mb == 0 {
+                return Err("`--audit-retention` keeps the change log's entries, but \
+                            `--change-log-mb 0` keeps no change log: give the change log a \
+                            size, or drop the retention"
+                    .into());
+            }
+            if self.audit_max_mb < self.change_log_mb {
+                return Err(format!(
+                    "`--audit-max-mb` ({}) is less than `--change-log-mb` ({}): the cap on \
+                     the audit trail must hold at least the change log replicas are promised",
+                    self.audit_max_mb, self.change_log_mb
+                ));
+            }
+        }
+        let bytes = |mib: u64| mib.saturating_mul(1024 * 1024);
+        Ok(StoreConfig {
+            cache_bytes: bytes(self.cache_mb),
+            change_log_bytes: bytes(self.change_log_mb),
+            audit_retention: self.audit_retention,
+            audit_max_bytes: bytes(self.audit_max_mb),
+        })
+    }
+
     /// The bounds on what callers can hold.
     pub fn limits(&self) -> Limits {
         let seconds = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
@@ -421,4 +477,56 @@ pub struct RolesArgs {
     /// A role catalog file to print instead of the built-in one.
     #[arg(long, env = "ACCESSD_ROLES")]
     pub roles: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(flags: &str) -> ServeArgs {
+        let argv = format!("accessd serve {flags}");
+        match Cli::try_parse_from(argv.split_whitespace()) {
+            Ok(Cli {
+                command: Command::Serve(args),
+            }) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_audit_retention_is_a_duration_kept_up_to_a_cap() {
+        let config = serve("--audit-retention 90d --audit-max-mb 2048")
+            .store_config()
+            .unwrap();
+        assert_eq!(config.audit_retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(config.audit_max_bytes, 2048 << 20);
+        let default = serve("").store_config().unwrap();
+        assert_eq!(default.audit_retention, Duration::ZERO);
+        assert_eq!(default.audit_max_bytes, 10 << 30);
+        assert_eq!(
+            serve("--audit-retention 12h").audit_retention,
+            Duration::from_secs(12 * 3600)
+        );
+        assert!(Cli::try_parse_from("accessd serve --audit-retention soon".split(' ')).is_err());
+    }
+
+    #[test]
+    fn an_audit_retention_needs_a_change_log_and_a_cap_above_it() {
+        let error = serve("--audit-retention 30m --change-log-mb 0")
+            .store_config()
+            .unwrap_err();
+        assert!(
+            error.contains("`--audit-retention`") && error.contains("`--change-log-mb 0`"),
+            "{error}"
+        );
+        let error = serve("--audit-retention 30m --change-log-mb 512 --audit-max-mb 256")
+            .store_config()
+            .unwrap_err();
+        assert!(
+            error.contains("`--audit-max-mb` (256)") && error.contains("`--change-log-mb` (512)"),
+            "{error}"
+        );
+        // Without a retention the cap bounds nothing, so a larger change log stands.
+        serve("--change-log-mb 20000").store_config().unwrap();
+    }
 }

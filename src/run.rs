@@ -15,7 +15,7 @@ use crate::{
     model::Catalog,
     reload,
     server::{ServeOptions, Tls, serve_loading},
-    store::{LoadReport, Store, StoreConfig},
+    store::{LoadReport, Store},
 };
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -67,10 +67,7 @@ fn init_telemetry(format: LogFormat) {
 async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     init_telemetry(args.log_format);
     let catalog = Arc::new(load_catalog(args.roles.as_deref())?);
-    let config = StoreConfig {
-        cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
-        change_log_bytes: args.change_log_mb.saturating_mul(1024 * 1024),
-    };
+    let config = args.store_config()?;
     let shutdown = shutdown_signal()?;
     // Client certificates required of every connection are credentials too: only the
     // holders of one the client CA signed get a connection at all.

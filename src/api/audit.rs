@@ -124,7 +124,7 @@ impl AuditService for AuditApi {
         // Reading the files blocks: off the async workers.
         let read =
             tokio::task::spawn_blocking(move || store.logged_after(after, MAX_SCANNED)).await;
-        let (entries, oldest, more) = match read {
+        let logged = match read {
             Ok(Ok(read)) => read,
             Ok(Err(FeedError::Disabled)) => {
                 return Err(Status::failed_precondition(
@@ -138,7 +138,7 @@ impl AuditService for AuditApi {
         let mut page = Vec::new();
         let mut next = after;
         let mut full = false;
-        for entry in entries {
+        for entry in logged.entries {
             if page.len() == page_size {
                 full = true;
                 break;
@@ -162,8 +162,9 @@ impl AuditService for AuditApi {
         Ok(Response::new(proto::ListChangesResponse {
             entries: page,
             next_after_revision: next,
-            oldest_revision: oldest,
-            more: more || full,
+            oldest_revision: logged.oldest_revision,
+            more: logged.more || full,
+            oldest_unix_millis: logged.oldest_unix_millis,
         }))
     }
 }

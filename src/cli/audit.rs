@@ -1,5 +1,8 @@
 //! `accessd audit`: the change log's entries with who made them, filtered, as a table
-//! or JSON, following pages until `--limit` entries or the end.
+//! or JSON, following pages until `--limit` entries or the end; and, on standard error,
+//! where the trail starts when the query reaches before it.
+
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -47,6 +50,23 @@ fn describe(change: &proto::Change) -> String {
     }
 }
 
+/// What to tell a person whose query reaches back to `since` (milliseconds since the
+/// epoch) of a trail that starts at `oldest_revision`, made at `oldest_unix_millis`:
+/// nothing if it reaches no further back than the trail, or the trail starts at
+/// revision 1 and so lacks nothing.
+fn trail_start_note(since: u64, oldest_revision: u64, oldest_unix_millis: u64) -> Option<String> {
+    if oldest_revision <= 1 || oldest_unix_millis == 0 || since >= oldest_unix_millis {
+        return None;
+    }
+    let made =
+        humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(oldest_unix_millis));
+    Some(format!(
+        "the audit trail starts at revision {oldest_revision}, made at {made} \
+         ({oldest_unix_millis}): older changes are no longer kept \
+         (`serve --audit-retention` keeps them longer)"
+    ))
+}
+
 /// Runs `accessd audit`.
 pub async fn audit(args: AuditArgs) -> Result<(), CliError> {
     let token = client::bearer(&args.options.token)?;
@@ -62,8 +82,16 @@ pub async fn audit(args: AuditArgs) -> Result<(), CliError> {
         after_revision: 0,
     };
     let mut entries = Vec::new();
+    let mut note = None;
     while entries.len() < args.limit {
         let page = audit.list_changes(request.clone()).await?.into_inner();
+        if request.after_revision == 0 {
+            note = trail_start_note(
+                request.since_unix_millis,
+                page.oldest_revision,
+                page.oldest_unix_millis,
+            );
+        }
         entries.extend(page.entries.into_iter().map(|e| EntryView {
             revision: e.revision,
             unix_millis: e.unix_millis,
@@ -78,6 +106,10 @@ pub async fn audit(args: AuditArgs) -> Result<(), CliError> {
         request.after_revision = page.next_after_revision;
     }
     entries.truncate(args.limit);
+    // On standard error, so that the JSON on standard output stays whole.
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
     output::print(args.options.output, &entries, |entries| {
         let mut table = output::Table::new(&[
             "REVISION", "UNIX_MS", "COMMAND", "CALLER", "ACTOR", "CHANGES",
@@ -101,4 +133,25 @@ pub async fn audit(args: AuditArgs) -> Result<(), CliError> {
         }
         table.render()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_says_where_the_trail_starts_only_when_the_query_reaches_before_it() {
+        let made = 1_796_226_413_083;
+        let note = trail_start_note(0, 42, made).unwrap();
+        assert!(
+            note.contains("revision 42, made at 2026-12-02T15:46:53.083Z")
+                && note.contains("(1796226413083)"),
+            "{note}"
+        );
+        assert!(trail_start_note(made - 1, 42, made).is_some());
+        assert_eq!(trail_start_note(made, 42, made), None);
+        // A trail from revision 1 lacks nothing; an empty one says no time.
+        assert_eq!(trail_start_note(0, 1, made), None);
+        assert_eq!(trail_start_note(0, 42, 0), None);
+    }
 }

@@ -16,7 +16,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-use std::{path::Path, sync::Arc, thread::JoinHandle};
+use std::{path::Path, sync::Arc, thread::JoinHandle, time::Duration};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -117,6 +117,21 @@ pub enum BootstrapStep {
     },
 }
 
+/// A page of the audit trail: entries of the change log, and where the log starts.
+#[derive(Debug, Clone)]
+pub struct LoggedPage {
+    /// The entries, oldest first.
+    pub entries: Vec<LoggedEntry>,
+    /// The revision of the oldest entry the log retains (the next one, if it holds
+    /// none): the trail starts there.
+    pub oldest_revision: u64,
+    /// When the oldest entry retained was made, in milliseconds since the Unix epoch;
+    /// 0 if the log holds none.
+    pub oldest_unix_millis: u64,
+    /// Whether entries remain after those returned.
+    pub more: bool,
+}
+
 /// Commands queued for the writer: what they did, once durable.
 pub struct Queued(oneshot::Receiver<Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>>);
 
@@ -136,6 +151,13 @@ pub struct StoreConfig {
     /// The most bytes of change log kept (the oldest entries are dropped first); 0 logs
     /// nothing. See [`StoreConfig::DEFAULT_CHANGE_LOG_MB`].
     pub change_log_bytes: u64,
+    /// How long the change log's entries are kept past `change_log_bytes`, as the audit
+    /// trail, up to `audit_max_bytes`; zero keeps none past it.
+    pub audit_retention: Duration,
+    /// The most bytes of change log kept however young its entries, when
+    /// `audit_retention` is set; never less than `change_log_bytes`. See
+    /// [`StoreConfig::DEFAULT_AUDIT_MAX_MB`].
+    pub audit_max_bytes: u64,
 }
 
 impl StoreConfig {
@@ -151,6 +173,17 @@ impl StoreConfig {
     /// or an auditor to catch up with; small beside the state (about 200 MiB on disk for
     /// a million grants).
     pub const DEFAULT_CHANGE_LOG_MB: u64 = 64;
+    /// The default cap on the change log kept for an audit retention, in MiB: 10 GiB,
+    /// about 48 million single writes (90 days at 6 writes a second), so that a
+    /// retention cannot fill a disk while it still holds months of a control plane's
+    /// writes.
+    pub const DEFAULT_AUDIT_MAX_MB: u64 = 10 << 10;
+
+    /// What the change log keeps.
+    fn retention(&self) -> change_log::Retention {
+        change_log::Retention::budget(self.change_log_bytes)
+            .with_audit(self.audit_retention, self.audit_max_bytes)
+    }
 }
 
 impl Default for StoreConfig {
@@ -158,6 +191,8 @@ impl Default for StoreConfig {
         Self {
             cache_bytes: Self::DEFAULT_CACHE_MB << 20,
             change_log_bytes: Self::DEFAULT_CHANGE_LOG_MB << 20,
+            audit_retention: Duration::ZERO,
+            audit_max_bytes: Self::DEFAULT_AUDIT_MAX_MB << 20,
         }
     }
 }
@@ -193,7 +228,7 @@ impl Store {
         let log_dir = dir.join(CHANGE_LOG_DIR);
         let identity = identity::identify(&db, &log_dir)?;
         let mut blobs = blobs::Blobs::new(dir);
-        let mut log = change_log::ChangeLog::open(&log_dir, config.change_log_bytes)?;
+        let mut log = change_log::ChangeLog::open(&log_dir, config.retention())?;
         let pending = log.pending(&catalog, load::read_revision(&db)?)?;
         let load::Loaded {
             revision,
@@ -332,29 +367,30 @@ impl Store {
     }
 
     /// Up to about `max_entries` of the change log's entries after `after` (from the
-    /// oldest retained if that is later), oldest first: the audit trail. Also returns
-    /// the oldest revision retained, and whether entries remain after those returned.
-    pub fn logged_after(
-        &self,
-        after: u64,
-        max_entries: usize,
-    ) -> Result<(Vec<LoggedEntry>, u64, bool), FeedError> {
+    /// oldest retained if that is later), oldest first: the audit trail.
+    pub fn logged_after(&self, after: u64, max_entries: usize) -> Result<LoggedPage, FeedError> {
         let published = self.current().revision;
         let mut feed = match self.changes_after(after) {
             Err(FeedError::Trimmed { oldest, .. }) => self.changes_after(oldest)?,
             opened => opened?,
         };
-        let oldest = feed.oldest_retained()?.unwrap_or(published + 1);
-        let mut entries = Vec::new();
-        while entries.len() < max_entries {
+        let start = feed.oldest_retained()?;
+        let mut page = LoggedPage {
+            entries: Vec::new(),
+            oldest_revision: start.map_or(published + 1, |start| start.revision),
+            oldest_unix_millis: start.map_or(0, |start| start.unix_millis),
+            more: false,
+        };
+        while page.entries.len() < max_entries {
             let groups = feed.next(published)?;
             if groups.is_empty() {
-                return Ok((entries, oldest, false));
+                return Ok(page);
             }
-            entries.extend(groups.into_iter().flat_map(|group| group.entries));
+            page.entries
+                .extend(groups.into_iter().flat_map(|group| group.entries));
         }
-        let last = entries.last().map_or(after, |e| e.revision);
-        Ok((entries, oldest, last < published))
+        page.more = page.entries.last().map_or(after, |e| e.revision) < published;
+        Ok(page)
     }
 
     /// Applies a write group of the leader's as it is, at its revisions; returns once it

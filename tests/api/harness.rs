@@ -41,7 +41,26 @@ impl TestServer {
         options: ServeOptions,
     ) -> Self {
         init_logs();
-        let store = Arc::new(open_store(data_dir.path(), catalog));
+        let store = open_store(data_dir.path(), catalog);
+        Self::serve_store(data_dir, store, options).await
+    }
+
+    /// A server on a fresh data directory with the built-in catalog and the store
+    /// settings `config`.
+    pub async fn start_with_store(config: &StoreConfig) -> Self {
+        init_logs();
+        let data_dir = Arc::new(tempfile::tempdir().unwrap());
+        let store = Store::open(data_dir.path(), Arc::new(Catalog::built_in()), config).unwrap();
+        Self::serve_store(data_dir, store, ServeOptions::default()).await
+    }
+
+    /// Serves `store`, opened on `data_dir`, with `options`.
+    async fn serve_store(
+        data_dir: Arc<tempfile::TempDir>,
+        store: Store,
+        options: ServeOptions,
+    ) -> Self {
+        let store = Arc::new(store);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, signal) = oneshot::channel::<()>();

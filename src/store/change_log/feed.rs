@@ -14,6 +14,7 @@ use std::{
 use super::{
     files::{SEGMENT_EXTENSION, segment_name},
     format::{GROUP_END, ReadError, read_line},
+    times,
 };
 use crate::model::{Catalog, Change};
 
@@ -46,6 +47,16 @@ impl LoggedGroup {
     pub fn end_revision(&self) -> u64 {
         self.entries.last().map_or(0, |e| e.revision)
     }
+}
+
+/// Where the log starts: its oldest entry retained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStart {
+    /// The entry's revision.
+    pub revision: u64,
+    /// When it was made, in milliseconds since the Unix epoch; 0 if its line does not
+    /// say.
+    pub unix_millis: u64,
 }
 
 /// Why the feed cannot go on.
@@ -312,9 +323,24 @@ impl ChangeFeed {
         Ok(())
     }
 
-    /// The first revision the log retains, if it holds any.
-    pub fn oldest_retained(&self) -> Result<Option<u64>, FeedError> {
-        Ok(self.segments()?.first().copied())
+    /// The oldest entry the log retains, if it holds any.
+    pub fn oldest_retained(&self) -> Result<Option<LogStart>, FeedError> {
+        loop {
+            let Some(&revision) = self.segments()?.first() else {
+                return Ok(None);
+            };
+            match times::oldest_unix_millis(&self.dir.join(segment_name(revision))) {
+                Ok(unix_millis) => {
+                    return Ok(Some(LogStart {
+                        revision,
+                        unix_millis,
+                    }));
+                }
+                // Trimmed since it was listed: the next oldest is the start.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     /// The first revision of each segment file, in order.

@@ -1,35 +1,41 @@
 //! The change log's segment files: appended to and made durable, started anew once the
-//! current one holds an eighth of the budget, deleted oldest first past it, and cut
-//! where recovery says. Knows bytes and lines, not what they mean.
+//! current one holds an eighth of the budget, deleted oldest first as the retention
+//! says, and cut where recovery says. Knows bytes, lines and when they were written, not
+//! what they mean.
 
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Write as _},
     path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use tracing::warn;
 
-use super::format::GroupLines;
+use super::{format::GroupLines, retention::Retention, times};
 use crate::store::StoreError;
 
 /// The extension of segment files.
 pub const SEGMENT_EXTENSION: &str = "jsonl";
 
-/// One segment file: the first revision it holds (its name) and its size.
+/// One segment file: the first revision it holds (its name), its size, and when its
+/// newest entry was made.
 #[derive(Debug, Clone, Copy)]
 pub struct Segment {
     /// The revision of its first line.
     pub first: u64,
     /// Its size in bytes.
     pub bytes: u64,
+    /// When its newest entry was made, in milliseconds since the Unix epoch; 0 if
+    /// unknown.
+    pub newest_unix_millis: u64,
 }
 
 /// The change log's files and how much they hold; owned by the writer.
 pub struct ChangeLog {
     dir: PathBuf,
-    /// The most bytes kept; 0 logs nothing.
-    budget: u64,
+    /// What is kept.
+    retention: Retention,
     /// Oldest first; the last one is appended to.
     segments: Vec<Segment>,
     /// The last segment, open for appending, once written to since open.
@@ -37,9 +43,9 @@ pub struct ChangeLog {
 }
 
 impl ChangeLog {
-    /// Opens the change log in `dir` (created if missing), with a budget of `budget`
-    /// bytes. What it holds past the state is read back with [`ChangeLog::pending`].
-    pub fn open(dir: &Path, budget: u64) -> Result<Self, StoreError> {
+    /// Opens the change log in `dir` (created if missing), keeping what `retention`
+    /// says. What it holds past the state is read back with [`ChangeLog::pending`].
+    pub fn open(dir: &Path, retention: Retention) -> Result<Self, StoreError> {
         if !dir.is_dir() {
             fs::create_dir_all(dir)?;
             // The new directory's name must survive a crash, as its files' names do.
@@ -49,7 +55,7 @@ impl ChangeLog {
         }
         let mut log = Self {
             dir: dir.to_owned(),
-            budget,
+            retention,
             segments: Vec::new(),
             current: None,
         };
@@ -59,7 +65,7 @@ impl ChangeLog {
 
     /// Whether writes are logged (a budget of 0 logs nothing).
     pub fn enabled(&self) -> bool {
-        self.budget > 0
+        self.retention.logs()
     }
 
     /// Appends a write group's lines to the current segment (starting a new one if it
@@ -72,9 +78,13 @@ impl ChangeLog {
         let full = self
             .segments
             .last()
-            .is_none_or(|last| last.bytes >= self.segment_bytes());
+            .is_none_or(|last| last.bytes >= self.retention.segment_bytes());
         if full {
-            self.segments.push(Segment { first, bytes: 0 });
+            self.segments.push(Segment {
+                first,
+                bytes: 0,
+                newest_unix_millis: 0,
+            });
             self.current = Some(
                 OpenOptions::new()
                     .create(true)
@@ -97,15 +107,26 @@ impl ChangeLog {
         file.sync_data()?;
         if let Some(last) = self.segments.last_mut() {
             last.bytes += group.bytes().len() as u64;
+            last.newest_unix_millis = last.newest_unix_millis.max(group.newest_unix_millis());
         }
         Ok(())
     }
 
-    /// Deletes the oldest segments while the log holds more than its budget; never the
-    /// one being appended to. A file that cannot be deleted is left, and reported.
+    /// Deletes the oldest segments while the retention says they go; never the one
+    /// being appended to. A file that cannot be deleted is left, and reported. The log
+    /// grows only by writes, so trimming after each and at open bounds it with no
+    /// timer; entries that expire while no write comes stay until the next.
     pub fn trim(&mut self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let mut held: u64 = self.segments.iter().map(|s| s.bytes).sum();
-        while held > self.budget && self.segments.len() > 1 {
+        while self.segments.len() > 1
+            && self.segments.first().is_some_and(|oldest| {
+                self.retention
+                    .drops_oldest(held, oldest.newest_unix_millis, now)
+            })
+        {
             let oldest = self.segments.remove(0);
             held -= oldest.bytes;
             if let Err(err) = fs::remove_file(self.path(oldest.first)) {
@@ -124,10 +145,10 @@ impl ChangeLog {
         Ok(())
     }
 
-    /// Keeps the log within its budget, deleting all of it with a budget of 0: at open
-    /// once nothing is left to redo, or once the store has redone it.
+    /// Keeps what the retention says, deleting all of the log with a budget of 0: at
+    /// open once nothing is left to redo, or once the store has redone it.
     pub fn settle(&mut self) {
-        if self.budget > 0 {
+        if self.enabled() {
             self.trim();
             return;
         }
@@ -158,12 +179,13 @@ impl ChangeLog {
             fs::remove_file(self.path(segment.first))?;
         }
         if let Some(segment) = self.segments.last_mut().filter(|_| offset > 0) {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(self.dir.join(segment_name(segment.first)))?;
+            let path = self.dir.join(segment_name(segment.first));
+            let file = OpenOptions::new().write(true).open(&path)?;
             file.set_len(offset)?;
             file.sync_all()?;
             segment.bytes = offset;
+            // The lines cut off may have been its newest.
+            segment.newest_unix_millis = times::newest_unix_millis(&path)?;
         }
         File::open(&self.dir)?.sync_all()?;
         Ok(removed.len())
@@ -178,7 +200,8 @@ impl ChangeLog {
         File::open(&self.dir)?.sync_all()
     }
 
-    /// The segment files in the directory, oldest first.
+    /// The segment files in the directory, oldest first, each with the time of its
+    /// last whole line.
     fn list(&self) -> Result<Vec<Segment>, StoreError> {
         let mut segments = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
@@ -190,19 +213,15 @@ impl ChangeLog {
                 .and_then(|stem| stem.strip_suffix('.'))
                 .and_then(|stem| stem.parse::<u64>().ok());
             if let Some(first) = first {
-                let bytes = entry.metadata()?.len();
-                segments.push(Segment { first, bytes });
+                segments.push(Segment {
+                    first,
+                    bytes: entry.metadata()?.len(),
+                    newest_unix_millis: times::newest_unix_millis(&entry.path())?,
+                });
             }
         }
         segments.sort_by_key(|segment| segment.first);
         Ok(segments)
-    }
-
-    /// The size at which a segment is closed and the next one started: an eighth of the
-    /// budget, so that deleting the oldest file keeps the log between seven eighths of
-    /// the budget and all of it.
-    fn segment_bytes(&self) -> u64 {
-        (self.budget / 8).max(1)
     }
 }
 

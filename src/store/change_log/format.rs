@@ -198,6 +198,8 @@ pub struct Author<'a> {
 pub struct GroupLines {
     /// The revision of the first entry.
     first: u64,
+    /// When its newest entry was made, in milliseconds since the Unix epoch.
+    newest_unix_millis: u64,
     /// Whole lines, each ending with a newline.
     bytes: Vec<u8>,
 }
@@ -248,6 +250,10 @@ impl GroupLines {
         if self.bytes.is_empty() {
             self.first = revision;
         }
+        // A follower logs its leader's times, which need not rise with the revisions.
+        self.newest_unix_millis = self
+            .newest_unix_millis
+            .max(u64::try_from(unix_millis).unwrap_or(u64::MAX));
         // Each change serialized once, into one buffer, remembering where each ends.
         let mut body = Vec::with_capacity(changes.len() * 192);
         let mut ends = Vec::with_capacity(changes.len());
@@ -291,6 +297,11 @@ impl GroupLines {
     /// The revision of the group's first entry.
     pub fn first_revision(&self) -> u64 {
         self.first
+    }
+
+    /// When the group's newest entry was made, in milliseconds since the Unix epoch.
+    pub fn newest_unix_millis(&self) -> u64 {
+        self.newest_unix_millis
     }
 
     /// The group's lines.
@@ -558,4 +569,13 @@ pub fn line_position(line: &[u8]) -> Option<(u64, u64)> {
         .and_then(number)
         .map_or(0, |(part, _)| part);
     Some((revision, part))
+}
+
+/// When the entry of a line was made (its `unix_millis`), if it is a line that says.
+pub fn line_unix_millis(line: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Dated {
+        unix_millis: Option<u64>,
+    }
+    serde_json::from_slice::<Dated>(line).ok()?.unix_millis
 }

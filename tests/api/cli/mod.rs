@@ -2,6 +2,7 @@
 //! `serve`, run as the server), checking its output, its JSON and its exit status.
 //! Each test writes a command as the line an operator types; see `words`.
 
+mod audit;
 mod connection;
 mod import_export;
 mod migrate_legacy;

@@ -1,7 +1,9 @@
 //! Operating the server: gRPC health, reflection v1 and v1alpha, the admin token,
-//! stopping, persistence across restarts, and the bounds on what callers can hold.
+//! stopping, persistence across restarts, the bounds on what callers can hold, and how
+//! long the audit trail is kept.
 
 mod admin_token;
+mod audit_trail;
 mod callers;
 mod callers_file;
 mod health;

@@ -1,7 +1,9 @@
-//! The change log's line format read back, and its files as the store leaves them.
+//! The change log's line format read back, its files as the store leaves them, and
+//! what its retention keeps.
 
 mod format;
 mod on_disk;
+mod retention;
 
 use crate::model::{Catalog, Change, Grant, ResourceId, Scope, UserId, WorkspaceId};
 

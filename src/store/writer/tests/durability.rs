@@ -12,7 +12,7 @@ use crate::{
     store::{
         Snapshot, Store, StoreConfig, StoreError,
         blobs::{self, Blobs},
-        change_log::ChangeLog,
+        change_log::{ChangeLog, Retention},
         open_db,
         writer::{commit::Committer, plan::Planned},
     },
@@ -147,7 +147,11 @@ fn an_idle_committer_syncs_blob_files_and_stops_when_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
     let db = open_db(dir.path(), &StoreConfig::default()).unwrap();
     let mut blobs = Blobs::new(dir.path());
-    let log = ChangeLog::open(&dir.path().join(crate::store::CHANGE_LOG_DIR), 1 << 20).unwrap();
+    let log = ChangeLog::open(
+        &dir.path().join(crate::store::CHANGE_LOG_DIR),
+        Retention::budget(1 << 20),
+    )
+    .unwrap();
     blobs.fail = true;
     let (to_commit, planned) = std::sync::mpsc::sync_channel::<Planned>(1);
     let (committed, _) = std::sync::mpsc::channel();

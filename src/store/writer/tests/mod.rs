@@ -18,7 +18,7 @@ use crate::{
     store::{
         Snapshot, StoreConfig,
         blobs::Blobs,
-        change_log::ChangeLog,
+        change_log::{ChangeLog, Retention},
         load::{Retained, RetainedInstances},
         open_db,
     },
@@ -55,7 +55,11 @@ pub fn plan_all_then_commit_with(
     let db = open_db(dir, &StoreConfig::default()).unwrap();
     let boundaries = crate::store::open::prepare(&db).unwrap();
     let mut blobs = Blobs::new(dir);
-    let log = ChangeLog::open(&dir.join(crate::store::CHANGE_LOG_DIR), 1 << 20).unwrap();
+    let log = ChangeLog::open(
+        &dir.join(crate::store::CHANGE_LOG_DIR),
+        Retention::budget(1 << 20),
+    )
+    .unwrap();
     let published = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
     let layout = Layout {
         catalog: Arc::clone(catalog),
