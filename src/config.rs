@@ -36,6 +36,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of its largest variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
