@@ -84,7 +84,21 @@ pub fn endpoint(address: &str, tls: &ClientTls) -> Result<Endpoint, ClientTlsErr
     }
     endpoint
         .tls_config(config)
-        .map_err(|e| ClientTlsError::Tls(e.to_string()))
+        .map_err(|e| ClientTlsError::Tls(causes(&e)))
+}
+
+/// An error with its causes, which tonic's transport errors keep their substance in.
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientTlsError> {

@@ -69,9 +69,20 @@ impl CliError {
 
 impl From<tonic::Status> for CliError {
     fn from(status: tonic::Status) -> Self {
+        // A status made on this side from a transport failure keeps its substance in its
+        // causes (a TLS alert, say); a server's own status has none.
+        let mut message = status.message().to_owned();
+        let mut source = status.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.ends_with(&text) {
+                message = format!("{message}: {text}");
+            }
+            source = cause.source();
+        }
         Self::Server {
             code: code_name(status.code()),
-            message: status.message().to_owned(),
+            message,
         }
     }
 }
