@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// a token on the command line shows in `ps`; set it in the environment instead.
     #[arg(long, env = "ACCESSD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Also answer `grpc.health.v1` health checks, and nothing else, in plaintext on
+    /// this address: for probes that cannot speak TLS or present a client certificate,
+    /// such as the kubelet's gRPC probes (`--listen` then serves only TLS).
+    #[arg(long, env = "ACCESSD_HEALTH_LISTEN", value_name = "ADDRESS")]
+    pub health_listen: Option<SocketAddr>,
     /// Do not serve gRPC reflection (which describes the API to tools such as `grpcurl`,
     /// without credentials, but never any data).
     #[arg(long, env = "ACCESSD_NO_REFLECTION")]

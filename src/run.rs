@@ -132,6 +132,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         follow: args.follow_options(),
         limits: args.limits(),
         tls,
+        health_listen: args.health_listen,
     };
     let data_dir = args.data_dir.clone();
     let leader = options.follow.is_none();

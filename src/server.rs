@@ -8,10 +8,12 @@ mod decode_status;
 mod incoming;
 mod limits;
 mod open_calls;
+mod probe_port;
 mod tls;
 
 use std::{
     future::Future,
+    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -77,6 +79,9 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// TLS, and with a client CA mTLS; plain TCP without.
     pub tls: Option<Arc<Tls>>,
+    /// Also answer health checks alone, in plaintext, on this address: for probes that
+    /// cannot speak TLS.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Default for ServeOptions {
@@ -89,6 +94,7 @@ impl Default for ServeOptions {
             follow: None,
             limits: Limits::default(),
             tls: None,
+            health_listen: None,
         }
     }
 }
@@ -120,6 +126,9 @@ pub enum ServeError {
     /// The leader to follow cannot be.
     #[error("{0}")]
     Follow(#[from] FollowError),
+    /// The health probe port cannot be listened on.
+    #[error("cannot listen on {0} for health probes: {1}")]
+    ProbePort(SocketAddr, std::io::Error),
 }
 
 const SERVICES: [&str; 3] = [
@@ -155,6 +164,14 @@ pub async fn serve_loading(
     let slot: StoreSlot = Arc::default();
     let (reporter, health) = tonic_health::server::health_reporter();
     set_status(&reporter, ServingStatus::NotServing).await;
+    let _probe_port = match options.health_listen {
+        Some(address) => Some(
+            probe_port::serve(address, health.clone())
+                .await
+                .map_err(|e| ServeError::ProbePort(address, e))?,
+        ),
+        None => None,
+    };
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)

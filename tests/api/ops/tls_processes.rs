@@ -8,15 +8,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use accessd::proto::{self, admin_service_client::AdminServiceClient};
+use accessd::proto::{
+    self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
+};
 use tonic::{
     Code,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 use crate::{
     pki::{Authority, Leaf, LeafFiles},
-    replication::process::{Node, check_at},
+    replication::process::{Node, check_at, free_address},
 };
 
 /// Runs `accessd status` against `https://localhost:PORT`, trusting `ca`, presenting
@@ -72,6 +77,8 @@ fn callers_file(dir: &Path) -> std::path::PathBuf {
 
 struct Leader {
     node: Node,
+    /// Where it answers health checks in plaintext.
+    health: String,
     dir: tempfile::TempDir,
     authority: Authority,
     clients: Authority,
@@ -88,9 +95,12 @@ async fn leader() -> Leader {
     let callers = callers_file(dir.path());
     let data = dir.path().join("data");
     let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let health = free_address();
     let node = Node::starting(
         &data,
         &[
+            "--health-listen",
+            &health,
             "--tls-cert",
             &path(&server.cert),
             "--tls-key",
@@ -104,6 +114,7 @@ async fn leader() -> Leader {
     .await;
     Leader {
         node,
+        health,
         dir,
         authority,
         clients,
@@ -140,6 +151,37 @@ async fn the_server_reads_a_renewed_certificate_and_the_cli_reaches_it_over_mtls
         printed.contains("role") && printed.contains("leader"),
         "{printed}"
     );
+
+    // Probes that speak neither TLS nor mTLS get the health status in plaintext on the
+    // probe port, and nothing else.
+    let probe = Channel::from_shared(format!("http://{}", leader.health))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    // The leader may still be loading its database: the probe says so until it is not.
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    while statuses != [ServingStatus::Serving as i32; 3] {
+        assert!(started.elapsed() < Duration::from_secs(60), "{statuses:?}");
+        statuses.clear();
+        for service in ["", "accessd.v1.AccessService", "accessd.v1.AdminService"] {
+            let health = HealthClient::new(probe.clone())
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            statuses.push(health.status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let other = AccessServiceClient::new(probe)
+        .check(proto::CheckRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::Unimplemented);
 
     // Without a client certificate of the client CA, the CLI is refused.
     let stranger = Authority::new("another CA")
