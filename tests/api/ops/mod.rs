@@ -10,6 +10,7 @@ mod health;
 mod limits;
 mod reflection;
 mod restarts;
+mod security_log;
 mod stopping;
 mod tls;
 mod tls_processes;

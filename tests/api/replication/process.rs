@@ -5,7 +5,7 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{Arc, Mutex, mpsc},
     time::{Duration, Instant},
 };
 
@@ -20,6 +20,8 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 pub struct Node {
     child: Child,
     pub addr: String,
+    /// Every line the server has logged so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
     pub channel: Channel,
     pub data_dir: PathBuf,
     args: Vec<String>,
@@ -67,15 +69,23 @@ impl Node {
     }
 
     async fn spawn_on(data_dir: &Path, listen: &str, args: Vec<String>) -> Self {
+        let level = std::env::var("TEST_ACCESSD_LOG").unwrap_or_else(|_| "info".into());
+        Self::spawn_logging(data_dir, listen, args, &level).await
+    }
+
+    /// A server with `args`, as soon as it listens, logging at `level` (`ACCESSD_LOG`).
+    pub async fn starting_logging(data_dir: &Path, level: &str, args: &[&str]) -> Self {
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        Self::spawn_logging(data_dir, "127.0.0.1:0", args, level).await
+    }
+
+    async fn spawn_logging(data_dir: &Path, listen: &str, args: Vec<String>, level: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_accessd"))
             .args(["serve", "--listen", listen, "--log-format", "json"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(&args)
-            .env(
-                "ACCESSD_LOG",
-                std::env::var("TEST_ACCESSD_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("ACCESSD_LOG", level)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -83,11 +93,14 @@ impl Node {
         let stderr = child.stderr.take().unwrap();
         let (sender, addresses) = mpsc::channel();
         let echo = std::env::var_os("TEST_LOG").is_some();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let logged = Arc::clone(&logs);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if echo {
                     eprintln!("{line}");
                 }
+                logged.lock().unwrap().push(line.clone());
                 let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
@@ -108,6 +121,7 @@ impl Node {
         Self {
             child,
             addr,
+            logs,
             channel,
             data_dir: data_dir.to_owned(),
             args,
