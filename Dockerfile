@@ -16,8 +16,10 @@ RUN cargo build --release --locked -p accessd --bin accessd
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /src/target/release/accessd /usr/local/bin/accessd
-# Listen on all interfaces so that the kubelet's gRPC probes reach the pod IP; protect
-# AdminService with ACCESSD_ADMIN_TOKEN and a NetworkPolicy.
+# Listen on all interfaces so that the kubelet's gRPC probes reach the pod IP. With no
+# credentials the server refuses to start there: give it a callers file
+# (ACCESSD_CALLERS, from a Secret), or client certificates to require
+# (ACCESSD_TLS_CLIENT_CA with ACCESSD_TLS_CERT and ACCESSD_TLS_KEY).
 ENV ACCESSD_LISTEN=0.0.0.0:50051 \
     ACCESSD_DATA_DIR=/var/lib/accessd \
     ACCESSD_LOG_FORMAT=json
