@@ -1,9 +1,12 @@
 //! Operating the server: gRPC health, reflection v1 and v1alpha, the admin token,
-//! stopping, persistence across restarts, and the bounds on what callers can hold.
+//! stopping, persistence across restarts, the bounds on what callers can hold, and the
+//! attacks they bound, run against a real process.
 
 mod admin_token;
 mod callers;
 mod callers_file;
+mod clients;
+mod exhaustion;
 mod health;
 mod limits;
 mod reflection;
