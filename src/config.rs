@@ -306,6 +306,18 @@ pub struct ServeArgs {
         help_heading = "Limits"
     )]
     pub max_concurrent_streams: u32,
+    /// Close a connection (GOAWAY ENHANCE_YOUR_CALM) once the server has refused or
+    /// reset this many of its streams: a client that keeps to the advertised maximum
+    /// has none refused.
+    #[arg(
+        long,
+        env = "ACCESSD_MAX_REFUSED_STREAMS",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+        value_name = "N",
+        default_value_t = Limits::DEFAULT_MAX_REFUSED_STREAMS,
+        help_heading = "Limits"
+    )]
+    pub max_refused_streams: usize,
     /// Ping each HTTP/2 connection every this many seconds to detect a peer that is
     /// gone; 0: never.
     #[arg(
@@ -434,6 +446,7 @@ impl ServeArgs {
             max_connections: self.max_connections,
             idle_timeout: seconds(self.idle_timeout),
             max_concurrent_streams: self.max_concurrent_streams,
+            max_refused_streams: self.max_refused_streams,
             keepalive_interval: seconds(self.keepalive_interval),
             keepalive_timeout: Duration::from_secs(self.keepalive_timeout),
             tcp_keepalive: seconds(self.tcp_keepalive),

@@ -1,11 +1,11 @@
 //! Running the subcommands: telemetry, catalog, store, listener and signals for
 //! `serve`; the client subcommands are [`crate::cli`]'s.
 
-use std::{error::Error, process::ExitCode, sync::Arc, time::Duration};
+use std::{error::Error, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
@@ -95,9 +95,8 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     }
     // Listen first, then load: while a large database loads, probes get NOT_SERVING and
     // calls UNAVAILABLE instead of a refused connection.
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener =
+        listen(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let callers = match &args.callers {
         Some(path) => Some(Arc::new(ArcSwap::from_pointee(Callers::load(path)?))),
         None => None,
@@ -155,6 +154,23 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     tokio::task::spawn_blocking(move || store.close()).await?;
     info!("stopped; database flushed");
     Ok(())
+}
+
+/// Connections the kernel completes and queues before the server accepts them: a burst
+/// of new clients beyond tokio's default of 128 would see their SYNs dropped and wait a
+/// second to retry. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 1_024;
+
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As tokio's own bind does: a restarted server need not wait out TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Checks that a follower's copy started without `--follow` may lead: a copy of every

@@ -291,6 +291,10 @@ pub async fn serve_loading(
     );
     let mut builder = Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
+        // tonic turns h2's bound off unless told: without it a client that opens
+        // streams beyond the maximum makes the server refuse them for ever, holding
+        // memory for each refusal it queues.
+        .http2_max_local_error_reset_streams(Some(limits.max_refused_streams))
         .http2_keepalive_interval(limits.keepalive_interval)
         .http2_keepalive_timeout(Some(limits.keepalive_timeout));
     if let Some(call_timeout) = limits.call_timeout {

@@ -16,6 +16,9 @@ pub struct Limits {
     /// Concurrent calls per connection, advertised in HTTP/2 SETTINGS: a client opens no
     /// more, and a stream beyond them is refused.
     pub max_concurrent_streams: u32,
+    /// Streams the server may refuse or reset on one connection (a client opening more
+    /// than advertised) before it closes the connection with GOAWAY.
+    pub max_refused_streams: usize,
     /// How often to ping an HTTP/2 connection to detect a peer that is gone.
     pub keepalive_interval: Option<Duration>,
     /// How long to wait for a ping's answer before closing the connection.
@@ -44,6 +47,9 @@ impl Limits {
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
     /// Concurrent streams per connection unless configured otherwise.
     pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
+    /// Refused streams per connection unless configured otherwise: a client that keeps
+    /// to the advertised maximum has none refused; one that has 1,024 is flooding.
+    pub const DEFAULT_MAX_REFUSED_STREAMS: usize = 1_024;
     /// HTTP/2 ping interval unless configured otherwise.
     pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
     /// HTTP/2 ping answer wait unless configured otherwise.
@@ -69,6 +75,7 @@ impl Default for Limits {
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             max_concurrent_streams: Self::DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_refused_streams: Self::DEFAULT_MAX_REFUSED_STREAMS,
             keepalive_interval: Some(Self::DEFAULT_KEEPALIVE_INTERVAL),
             keepalive_timeout: Self::DEFAULT_KEEPALIVE_TIMEOUT,
             tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),

@@ -6,85 +6,25 @@ use std::{sync::Arc, time::Duration};
 
 use accessd::{
     model::Catalog,
-    proto::{self, record::Kind},
+    proto,
     server::{Limits, ServeOptions},
 };
-use bytes::{Buf, BufMut, Bytes};
 use tokio::{io::AsyncReadExt, net::TcpStream};
-use tonic::{
-    Code, Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    transport::Channel,
-};
+use tonic::{Code, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::harness::*;
 
-use super::STOP_DEADLINE;
+use super::{
+    STOP_DEADLINE,
+    clients::{
+        answered, call_raw, export_all, import, member_records, slow_reader, stalled_export,
+    },
+};
 
 /// A guard for a call expected to wait, not to be answered: long enough that an answer
 /// would have come.
 const WAITS: Duration = Duration::from_millis(500);
-
-/// Sends and receives message bodies as they are, to send what no generated client would.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-
-/// Calls the unary `method` with `body` as its request message.
-async fn call_raw(channel: Channel, method: &'static str, body: Vec<u8>) -> Result<Bytes, Status> {
-    let mut client = tonic::client::Grpc::new(channel);
-    client.ready().await.unwrap();
-    client
-        .unary(
-            tonic::Request::new(Bytes::from(body)),
-            http::uri::PathAndQuery::from_static(method),
-            RawCodec,
-        )
-        .await
-        .map(tonic::Response::into_inner)
-}
-
-/// A normal call, answered.
-async fn answered(channel: Channel) {
-    let response = HealthClient::new(channel)
-        .check(HealthCheckRequest::default())
-        .await;
-    assert!(response.is_ok(), "{response:?}");
-}
 
 async fn start(limits: Limits) -> TestServer {
     let options = ServeOptions {
@@ -212,73 +152,6 @@ async fn streams_beyond_the_advertised_maximum_wait_for_one_to_end() {
     tokio::time::timeout(STOP_DEADLINE, fifth).await.unwrap();
 }
 
-fn member_records(workspace: &str, members: usize) -> Vec<proto::Record> {
-    let owner = proto::Record {
-        kind: Some(Kind::Workspace(proto::WorkspaceRecord {
-            workspace_id: workspace.into(),
-            products: Vec::new(),
-            owner_user_ids: vec!["owner".into()],
-        })),
-    };
-    let members = (0..members).map(|i| proto::Record {
-        kind: Some(Kind::Member(proto::MemberRecord {
-            workspace_id: workspace.into(),
-            user_id: format!("user-{i}"),
-            membership: proto::Membership::Member.into(),
-        })),
-    });
-    std::iter::once(owner).chain(members).collect()
-}
-
-async fn import(server: &TestServer, records: Vec<proto::Record>) {
-    let chunks: Vec<proto::ImportRequest> = records
-        .chunks(1_000)
-        .map(|c| proto::ImportRequest {
-            records: c.to_vec(),
-        })
-        .collect();
-    let report = server
-        .admin()
-        .import(tokio_stream::iter(chunks))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(report.rejected_count, 0, "{report:?}");
-}
-
-/// Reads an export to its end; the number of records.
-async fn export_all(channel: Channel) -> Result<usize, Status> {
-    let mut stream = proto::admin_service_client::AdminServiceClient::new(channel)
-        .export(proto::ExportRequest::default())
-        .await?
-        .into_inner();
-    let mut records = 0;
-    while let Some(chunk) = stream.message().await? {
-        records += chunk.records.len();
-    }
-    Ok(records)
-}
-
-/// A client that takes little before it reads: HTTP/2's smallest windows, 64 KiB.
-async fn slow_reader(server: &TestServer) -> Channel {
-    Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .initial_stream_window_size(65_535)
-        .initial_connection_window_size(65_535)
-        .connect()
-        .await
-        .unwrap()
-}
-
-/// Opens an export and reads nothing.
-async fn stalled_export(channel: Channel) -> tonic::Streaming<proto::ExportResponse> {
-    proto::admin_service_client::AdminServiceClient::new(channel)
-        .export(proto::ExportRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-}
-
 /// More records (about 500 KiB) than an export buffers for a slow reader, so that one
 /// whose reader stalls waits.
 const EXPORT_RECORDS: usize = 16_000;
@@ -293,11 +166,15 @@ async fn exports_whose_readers_stall_do_not_stop_another_clients_export() {
         ..Limits::default()
     })
     .await;
-    import(&server, member_records("ws", EXPORT_RECORDS)).await;
-    let attacker = slow_reader(&server).await;
+    import(
+        server.channel.clone(),
+        member_records("ws", "user-", EXPORT_RECORDS),
+    )
+    .await;
+    let attacker = slow_reader(server.addr).await;
     let mut stalled = Vec::with_capacity(STALLED);
     for _ in 0..STALLED {
-        stalled.push(stalled_export(attacker.clone()).await);
+        stalled.push(stalled_export(attacker.clone()).await.unwrap());
     }
     let records = tokio::time::timeout(STOP_DEADLINE, export_all(server.channel.clone()))
         .await
@@ -317,8 +194,14 @@ async fn an_export_beyond_the_maximum_is_refused_and_a_stalled_one_is_ended() {
         ..Limits::default()
     })
     .await;
-    import(&server, member_records("ws", EXPORT_RECORDS)).await;
-    let mut stalled = stalled_export(slow_reader(&server).await).await;
+    import(
+        server.channel.clone(),
+        member_records("ws", "user-", EXPORT_RECORDS),
+    )
+    .await;
+    let mut stalled = stalled_export(slow_reader(server.addr).await)
+        .await
+        .unwrap();
     let refused = export_all(server.channel.clone()).await.unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     // Stalling for longer than the stall timeout is what is tested.

@@ -1,11 +1,14 @@
 //! Operating the server: gRPC health, reflection v1 and v1alpha, the admin token,
-//! stopping, persistence across restarts, the bounds on what callers can hold, and how
-//! long the audit trail is kept.
+//! stopping, persistence across restarts, how long the audit trail is kept, TLS and
+//! mTLS, the security log, the bounds on what callers can hold, and the attacks they
+//! bound, run against a real process.
 
 mod admin_token;
 mod audit_trail;
 mod callers;
 mod callers_file;
+mod clients;
+mod exhaustion;
 mod health;
 mod limits;
 mod reflection;

@@ -142,6 +142,11 @@ impl Node {
         Self::spawn(&self.data_dir.clone(), args).await
     }
 
+    /// The process id, to read what the kernel says of the process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn access(&self) -> AccessServiceClient<Channel> {
         AccessServiceClient::new(self.channel.clone())
     }
