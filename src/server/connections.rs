@@ -58,13 +58,16 @@ struct Refusals {
 
 /// What a connection shares with the calls made on it.
 pub struct Link {
-    /// The waker of the task driving the connection, to notice the drain deadline or the
-    /// start of its idle time.
+    /// The waker of the task driving the connection, to notice the drain deadline.
     task: Mutex<Option<Waker>>,
     /// Calls in progress.
     calls: AtomicUsize,
-    /// When the last call ended (or the connection was accepted), if none is in progress.
-    idle_since: Mutex<Instant>,
+    /// When the connection was accepted: `idle_since` counts from it.
+    accepted: Instant,
+    /// Milliseconds from `accepted` to the end of the last call (0 before any), read only
+    /// when no call is in progress. A call's end only records it: the connection's task
+    /// looks at it when its idle timer fires, so that ending a call wakes no one.
+    idle_since: AtomicU64,
 }
 
 impl Link {
@@ -72,8 +75,14 @@ impl Link {
         Self {
             task: Mutex::new(None),
             calls: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
+            accepted: Instant::now(),
+            idle_since: AtomicU64::new(0),
         }
+    }
+
+    /// When the last call ended, or the connection was accepted.
+    fn idle_since(&self) -> Instant {
+        self.accepted + Duration::from_millis(self.idle_since.load(Ordering::Acquire))
     }
 
     /// Wakes the connection's task; the waker stays, for the next time.
@@ -90,13 +99,12 @@ impl CallCounter for Link {
     }
 
     fn ended(&self) {
-        if self.calls.fetch_sub(1, Ordering::SeqCst) == 1 {
-            if let Ok(mut since) = self.idle_since.lock() {
-                *since = Instant::now();
-            }
-            // The connection's task arms its idle timer when it next polls.
-            self.wake();
-        }
+        // Recorded before the count falls, so that whoever sees no call in progress
+        // sees when the last one ended. Rounded up: never closed early.
+        let ended = self.accepted.elapsed().as_millis().saturating_add(1);
+        self.idle_since
+            .fetch_max(u64::try_from(ended).unwrap_or(u64::MAX), Ordering::Release);
+        self.calls.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -254,34 +262,50 @@ impl<IO> Abortable<IO> {
     }
 
     /// An error once no call has been in progress for the idle timeout; until then, a
-    /// timer wakes the task when it would pass. Hyper always has a read pending, so
-    /// checking on reads is enough.
+    /// timer wakes the task to look again: when the timeout would pass if no call
+    /// started, or, while calls are in progress, a timeout from now. Hyper always has a
+    /// read pending, so looking on reads is enough.
     fn check_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         let Some(timeout) = self.admission.connections.idle_timeout else {
             return Ok(());
         };
         let link = &self.admission.link;
-        if link.calls.load(Ordering::SeqCst) > 0 {
-            return Ok(());
-        }
-        let Ok(since) = link.idle_since.lock().map(|since| *since) else {
-            return Ok(());
+        let now = Instant::now();
+        let busy = link.calls.load(Ordering::SeqCst) > 0;
+        let deadline = if busy {
+            match &self.idle_timer {
+                Some(timer) if timer.deadline() > now => timer.deadline(),
+                _ => now + timeout,
+            }
+        } else {
+            link.idle_since() + timeout
         };
-        let deadline = since + timeout;
+        if !busy && now >= deadline {
+            return Err(idle());
+        }
         let timer = self
             .idle_timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
         }
-        if Instant::now() >= deadline || timer.as_mut().poll(cx).is_ready() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the connection was idle for the idle timeout",
-            ));
+        if timer.as_mut().poll(cx).is_ready() {
+            if !busy {
+                return Err(idle());
+            }
+            // The deadline passed between the look and the poll: look again later.
+            timer.as_mut().reset(Instant::now() + timeout);
+            let _ = timer.as_mut().poll(cx);
         }
         Ok(())
     }
+}
+
+fn idle() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the connection was idle for the idle timeout",
+    )
 }
 
 impl<IO> Connected for Abortable<IO> {

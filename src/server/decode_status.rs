@@ -8,7 +8,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, uri::PathAndQuery};
 use tonic::{Code, Status};
 
 /// How prost's decode errors begin, which tonic passes on as INTERNAL.
@@ -46,19 +46,20 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         Rewritten {
-            method: request.uri().path().to_owned(),
-            answer: Box::pin(self.inner.call(request)),
+            // Shares the request's bytes: nothing is copied on the hot path.
+            method: request.uri().path_and_query().cloned(),
+            answer: self.inner.call(request),
         }
     }
 }
 
-/// The answer of [`DecodeStatus`], rewritten once it is ready.
-pub struct Rewritten<F> {
-    /// The called method's path, to name in the status.
-    method: String,
-    /// The inner service's answer. Boxed so that the answer needs no pinning projection;
-    /// one allocation per call, beside the many of decoding it.
-    answer: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// The answer of [`DecodeStatus`], its status rewritten if it is a decode failure.
+    pub struct Rewritten<F> {
+        method: Option<PathAndQuery>,
+        #[pin]
+        answer: F,
+    }
 }
 
 impl<F, ResBody, E> Future for Rewritten<F>
@@ -68,14 +69,14 @@ where
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let mut response = std::task::ready!(this.answer.as_mut().poll(cx))?;
-        rewrite(&this.method, response.headers_mut());
+        let this = self.project();
+        let mut response = std::task::ready!(this.answer.poll(cx))?;
+        let method = this.method.as_ref().map_or("", PathAndQuery::path);
+        rewrite(method, response.headers_mut());
         Poll::Ready(Ok(response))
     }
 }
 
-/// Turns a decode failure's INTERNAL in `headers` into INVALID_ARGUMENT.
 fn rewrite(method: &str, headers: &mut HeaderMap) {
     if headers.get(Status::GRPC_STATUS) != Some(&HeaderValue::from_static("13")) {
         return;

@@ -51,7 +51,7 @@ where
             .map(|peer| CallGuard::new(peer.calls()));
         Answer {
             guard,
-            answer: Box::pin(self.inner.call(request)),
+            answer: self.inner.call(request),
         }
     }
 }
@@ -72,11 +72,13 @@ impl Drop for CallGuard {
     }
 }
 
-/// The answer of [`OpenCalls`]: its body carries the call's guard.
-pub struct Answer<F> {
-    guard: Option<CallGuard>,
-    /// Boxed so that the answer needs no pinning projection.
-    answer: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// The answer of [`OpenCalls`]: its body carries the call's guard.
+    pub struct Answer<F> {
+        guard: Option<CallGuard>,
+        #[pin]
+        answer: F,
+    }
 }
 
 impl<F, ResBody, E> Future for Answer<F>
@@ -86,8 +88,8 @@ where
     type Output = Result<http::Response<Counted<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let response = std::task::ready!(this.answer.as_mut().poll(cx))?;
+        let this = self.project();
+        let response = std::task::ready!(this.answer.poll(cx))?;
         let guard = this.guard.take();
         Poll::Ready(Ok(response.map(|body| Counted {
             body,
