@@ -51,11 +51,6 @@ impl Leader {
         Arc::clone(&self.channel)
     }
 
-    /// The leader's address.
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
     /// A replication client over the channel as it is now.
     pub fn client(&self) -> LeaderClient {
         let channel = Channel::clone(&self.channel.load());

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-pub use crate::api::peer::ClientCertificate;
+use crate::api::peer::ClientCertificate;
 use arc_swap::ArcSwap;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 use tokio::net::TcpStream;

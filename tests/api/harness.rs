@@ -569,3 +569,12 @@ pub async fn team(server: &TestServer, ws: &str) -> (u64, Vec<String>) {
     assert!(page.next_page_token.is_empty(), "more than one page");
     (page.revision, table(&page.entries))
 }
+
+/// `message` as a request carrying `authorization: Bearer <token>`.
+pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}

@@ -12,18 +12,9 @@ use accessd::{
     server::ServeOptions,
 };
 use arc_swap::ArcSwap;
-use tonic::{Code, Request, transport::Channel};
+use tonic::{Code, transport::Channel};
 
 use crate::harness::*;
-
-/// `request` carrying `token`.
-fn with<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 fn entry(name: &str, rest: &str) -> String {
     format!(
@@ -57,7 +48,7 @@ async fn server() -> TestServer {
     for ws in ["acme", "globex"] {
         server
             .admin()
-            .create_workspace(with(
+            .create_workspace(with_token(
                 &token("control"),
                 proto::CreateWorkspaceRequest {
                     workspace_id: ws.into(),
@@ -90,7 +81,7 @@ async fn a_call_without_a_callers_token_is_unauthenticated_and_health_stays_open
     for status in [
         access(c).check(read("acme")).await.unwrap_err(),
         access(c)
-            .check(with("token-of-nobody", read("acme")))
+            .check(with_token("token-of-nobody", read("acme")))
             .await
             .unwrap_err(),
         admin(c)
@@ -118,12 +109,12 @@ async fn a_caller_outside_its_scopes_is_permission_denied() {
     let server = server().await;
     let c = &server.channel;
     let answer = access(c)
-        .check(with(&token("auditor"), read("globex")))
+        .check(with_token(&token("auditor"), read("globex")))
         .await
         .unwrap();
     assert!(answer.into_inner().decision.unwrap().allowed);
     let refused = admin(c)
-        .delete_workspace(with(
+        .delete_workspace(with_token(
             &token("auditor"),
             proto::DeleteWorkspaceRequest {
                 workspace_id: "globex".into(),
@@ -140,18 +131,24 @@ async fn a_caller_outside_its_scopes_is_permission_denied() {
     let replication = ReplicationServiceClient::new(c.clone());
     let refused = replication
         .clone()
-        .watch(with(&token("auditor"), proto::WatchRequest::default()))
+        .watch(with_token(
+            &token("auditor"),
+            proto::WatchRequest::default(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
     // A replica's caller may follow, and may not check.
     replication
         .clone()
-        .watch(with(&token("sidecar"), proto::WatchRequest::default()))
+        .watch(with_token(
+            &token("sidecar"),
+            proto::WatchRequest::default(),
+        ))
         .await
         .unwrap();
     let refused = access(c)
-        .check(with(&token("sidecar"), read("acme")))
+        .check(with_token(&token("sidecar"), read("acme")))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
@@ -162,15 +159,15 @@ async fn a_caller_bound_to_workspaces_cannot_reach_another_nor_learn_whether_it_
     let server = server().await;
     let c = &server.channel;
     access(c)
-        .check(with(&token("orders"), read("acme")))
+        .check(with_token(&token("orders"), read("acme")))
         .await
         .unwrap();
     let existing = access(c)
-        .check(with(&token("orders"), read("globex")))
+        .check(with_token(&token("orders"), read("globex")))
         .await
         .unwrap_err();
     let missing = access(c)
-        .check(with(&token("orders"), read("nowhere")))
+        .check(with_token(&token("orders"), read("nowhere")))
         .await
         .unwrap_err();
     assert_eq!(existing.code(), Code::PermissionDenied);
@@ -181,7 +178,7 @@ async fn a_caller_bound_to_workspaces_cannot_reach_another_nor_learn_whether_it_
         "the same refusal whether the workspace exists or not"
     );
     let batch = access(c)
-        .batch_check(with(
+        .batch_check(with_token(
             &token("orders"),
             proto::BatchCheckRequest {
                 checks: vec![read("acme"), read("globex")],
@@ -197,13 +194,13 @@ async fn a_caller_bound_to_workspaces_cannot_reach_another_nor_learn_whether_it_
         batch.message()
     );
     let list = access(c)
-        .list_access(with(&token("orders"), list_req("globex")))
+        .list_access(with_token(&token("orders"), list_req("globex")))
         .await
         .unwrap_err();
     assert_eq!(list.code(), Code::PermissionDenied);
     // An admin bound to acme writes there only, and exports nothing else.
     let refused = admin(c)
-        .delete_workspace(with(
+        .delete_workspace(with_token(
             &token("ops"),
             proto::DeleteWorkspaceRequest {
                 workspace_id: "globex".into(),
@@ -213,12 +210,12 @@ async fn a_caller_bound_to_workspaces_cannot_reach_another_nor_learn_whether_it_
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
     let everything = admin(c)
-        .export(with(&token("ops"), proto::ExportRequest::default()))
+        .export(with_token(&token("ops"), proto::ExportRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(everything.code(), Code::PermissionDenied);
     admin(c)
-        .export(with(
+        .export(with_token(
             &token("ops"),
             proto::ExportRequest {
                 workspace_id: "acme".into(),
@@ -233,7 +230,7 @@ async fn only_a_caller_allowed_to_may_name_an_acting_user() {
     let server = server().await;
     let c = &server.channel;
     let member = |caller: &str| {
-        with(
+        with_token(
             &token(caller),
             proto::SetMembershipRequest {
                 workspace_id: "acme".into(),
@@ -278,7 +275,7 @@ async fn every_change_records_its_caller_and_acting_user() {
     let server = server().await;
     let c = &server.channel;
     admin(c)
-        .set_membership(with(
+        .set_membership(with_token(
             &token("control"),
             proto::SetMembershipRequest {
                 workspace_id: "acme".into(),
@@ -290,7 +287,7 @@ async fn every_change_records_its_caller_and_acting_user() {
         .await
         .unwrap();
     admin(c)
-        .import(with(
+        .import(with_token(
             &token("control"),
             tokio_stream::iter([proto::ImportRequest {
                 records: vec![proto::Record {
@@ -337,7 +334,7 @@ async fn the_audit_trail_lists_changes_by_workspace_user_and_caller_a_page_at_a_
     let server = server().await;
     let c = &server.channel;
     admin(c)
-        .set_membership(with(
+        .set_membership(with_token(
             &token("control"),
             proto::SetMembershipRequest {
                 workspace_id: "acme".into(),
@@ -351,7 +348,7 @@ async fn the_audit_trail_lists_changes_by_workspace_user_and_caller_a_page_at_a_
     let audit = AuditServiceClient::new(c.clone());
     let list = |caller: &str, request: proto::ListChangesRequest| {
         let mut audit = audit.clone();
-        let request = with(&token(caller), request);
+        let request = with_token(&token(caller), request);
         async move { audit.list_changes(request).await }
     };
     let revisions = |page: &proto::ListChangesResponse| -> Vec<u64> {

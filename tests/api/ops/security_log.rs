@@ -13,24 +13,16 @@ use accessd::{
 };
 use tokio::io::AsyncWriteExt as _;
 use tonic::{
-    Code, Request,
+    Code,
     transport::{Certificate, ClientTlsConfig, Endpoint},
 };
 
-use crate::{pki::Authority, replication::process::Node};
+use crate::{harness::with_token, pki::Authority, replication::process::Node};
 
 const TOKEN: &str = "tok-3f9c2a7d1e5b8c40";
 const WRONG_TOKEN: &str = "tok-0000wrong0000";
 /// A user id that appears only in request bodies.
 const BODY_MARKER: &str = "body-marker-51d7";
-
-fn with<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 #[tokio::test]
 async fn security_events_are_logged_with_the_peer_and_no_token_or_body_ever_is() {
@@ -80,7 +72,7 @@ async fn security_events_are_logged_with_the_peer_and_no_token_or_body_ever_is()
     let mut answered = false;
     for _ in 0..600 {
         match AccessServiceClient::new(channel.clone())
-            .check(with(TOKEN, check.clone()))
+            .check(with_token(TOKEN, check.clone()))
             .await
         {
             Ok(_) => {
@@ -96,12 +88,12 @@ async fn security_events_are_logged_with_the_peer_and_no_token_or_body_ever_is()
     }
     assert!(answered);
     let unknown = AccessServiceClient::new(channel.clone())
-        .check(with(WRONG_TOKEN, check.clone()))
+        .check(with_token(WRONG_TOKEN, check.clone()))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::Unauthenticated);
     let outside = AdminServiceClient::new(channel.clone())
-        .create_workspace(with(
+        .create_workspace(with_token(
             TOKEN,
             proto::CreateWorkspaceRequest {
                 workspace_id: BODY_MARKER.into(),

@@ -18,7 +18,7 @@ use accessd::{
 use arc_swap::ArcSwap;
 use tokio::{io::AsyncReadExt, net::TcpStream};
 use tonic::{
-    Code, Request,
+    Code,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 
@@ -156,14 +156,6 @@ async fn with_client_certificates_required_only_clients_with_one_of_the_client_c
     server.stop().await;
 }
 
-fn bearer<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
 /// Callers known by certificate: `checker` (check, by its common name), `tenant`
 /// (check, bound to acme, by a SPIFFE id), `control` (admin, by a DNS name; may not
 /// name actors), `ops` (admin, by token only, may name actors), `both` (check, by a
@@ -295,7 +287,7 @@ async fn a_client_certificate_identifies_its_caller_exactly_as_a_token_does() {
     // A token decides whatever the certificate: the check-scoped certificate with an
     // admin's token writes.
     AdminServiceClient::new(checker.clone())
-        .create_workspace(bearer("token-of-ops", create("initech")))
+        .create_workspace(with_token("token-of-ops", create("initech")))
         .await
         .unwrap();
 
@@ -318,7 +310,7 @@ async fn a_client_certificate_identifies_its_caller_exactly_as_a_token_does() {
     // Without a certificate (optional), a token is the way in.
     let mut by_token = AccessServiceClient::new(anonymous.clone());
     by_token
-        .check(bearer(
+        .check(with_token(
             "token-of-both",
             check_req("acme", "sam", "workspace.read", None),
         ))
