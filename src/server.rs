@@ -10,6 +10,7 @@ mod limits;
 mod open_calls;
 mod probe_port;
 mod tls;
+mod write_health;
 
 use std::{
     future::Future,
@@ -336,6 +337,11 @@ pub async fn serve_loading(
     match follower {
         None => {
             set_status(&reporter, ServingStatus::Serving).await;
+            tokio::spawn(write_health::report(
+                reporter.clone(),
+                store.writes(),
+                stopping.clone(),
+            ));
             info!(%address, "serving");
         }
         Some((follow, leader, progress)) => {

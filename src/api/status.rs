@@ -2,7 +2,10 @@
 
 use tonic::Status;
 
-use crate::{engine::WriteError, store::StoreError};
+use crate::{
+    engine::WriteError,
+    store::{Cause, StoreError},
+};
 
 /// The status of a refused write, naming the request field it is about.
 pub fn refused(err: &WriteError) -> Status {
@@ -33,11 +36,16 @@ pub fn refused_naming(err: &WriteError, instance_field: &str) -> Status {
 pub fn store(err: &StoreError) -> Status {
     match err {
         StoreError::Closed => Status::unavailable(err.to_string()),
+        StoreError::Refused(refusal) => match refusal.cause {
+            Cause::NoSpace => Status::resource_exhausted(err.to_string()),
+            Cause::Io => Status::unavailable(err.to_string()),
+        },
         StoreError::Replication(_) => Status::aborted(err.to_string()),
         StoreError::Database(_)
         | StoreError::ChangeLog(_)
         | StoreError::Blobs(_)
         | StoreError::Corrupt(_)
+        | StoreError::Damaged(_)
         | StoreError::Unsupported(_)
         | StoreError::Spawn(..) => Status::internal(err.to_string()),
     }

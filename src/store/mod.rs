@@ -10,8 +10,11 @@ mod load;
 mod open;
 pub(crate) mod record;
 mod waiters;
+mod leftovers;
+mod startup;
 mod workspaces;
 mod writer;
+mod writes;
 
 #[cfg(test)]
 mod tests;
@@ -32,7 +35,9 @@ use crate::{
 pub use change_log::{ChangeFeed, FeedError, LoggedEntry, LoggedGroup};
 pub use identity::{Following, Identity};
 pub use workspaces::Workspaces;
+pub use writes::{Cause, Refusal, Until, WriteState};
 
+#[cfg(test)]
 use open::open_db;
 
 /// A consistent view of every workspace at one revision.
@@ -86,8 +91,14 @@ pub enum StoreError {
     /// A replicated write does not follow the state held.
     #[error("replication: {0}")]
     Replication(String),
-    /// The store is closed or stopped taking writes after a failure.
-    #[error("the store is not taking writes")]
+    /// Writes are refused until the data volume takes them again (see [`Refusal`]).
+    #[error(transparent)]
+    Refused(Refusal),
+    /// The data directory cannot be opened as it is: what is wrong, and what to do.
+    #[error("the data directory is damaged: {0}")]
+    Damaged(String),
+    /// The store is closed: the server is stopping.
+    #[error("the store is closed: accessd is stopping")]
     Closed,
 }
 
@@ -214,6 +225,8 @@ pub struct Store {
     log_dir: std::path::PathBuf,
     /// Whether writes are logged (a change feed needs them to be).
     log_enabled: bool,
+    /// Whether writes are taken, as the writer says.
+    writes: watch::Sender<WriteState>,
 }
 
 impl Store {
@@ -223,48 +236,12 @@ impl Store {
         catalog: Arc<Catalog>,
         config: &StoreConfig,
     ) -> Result<Self, StoreError> {
-        let db = open_db(dir, config)?;
-        let boundaries = open::prepare(&db)?;
-        let log_dir = dir.join(CHANGE_LOG_DIR);
-        let identity = identity::identify(&db, &log_dir)?;
-        let mut blobs = blobs::Blobs::new(dir);
-        let mut log = change_log::ChangeLog::open(&log_dir, config.retention())?;
-        let pending = log.pending(&catalog, load::read_revision(&db)?)?;
-        let load::Loaded {
-            revision,
-            workspaces,
-            report,
-            retained,
-            retained_instances,
-        } = load::load(&db, &catalog, boundaries)?;
-        let loaded = Snapshot {
-            revision,
-            workspaces: workspaces.into_iter().collect(),
-        };
-        let redone = pending.len();
-        let writer::Redone {
+        let startup::Opened {
+            parts,
             snapshot,
-            retained,
-            retained_instances,
-        } = writer::redo(
-            &db,
-            &mut blobs,
-            &catalog,
-            boundaries,
-            retained,
-            retained_instances,
-            loaded,
-            pending,
-        )?;
-        if redone > 0 {
-            info!(
-                revisions = redone,
-                revision = snapshot.revision,
-                "redid the change log's entries the database lacked"
-            );
-        }
-        // Entries to redo stay until the state has them.
-        log.settle();
+            report,
+            identity,
+        } = startup::open(dir, &catalog, config)?;
         info!(
             revision = snapshot.revision,
             workspaces = snapshot.workspaces.len(),
@@ -273,18 +250,19 @@ impl Store {
         let revisions = watch::Sender::new(snapshot.revision);
         let waiters = Arc::new(waiters::Waiters::default());
         let published = Arc::new(ArcSwap::from_pointee(snapshot));
+        let writes = watch::Sender::new(WriteState::Taking);
         let (sender, receiver) = mpsc::channel(4096);
         let writer = writer::Writer {
-            db,
-            blobs,
-            log,
-            catalog: Arc::clone(&catalog),
-            published: Arc::clone(&published),
-            revisions: revisions.clone(),
-            waiters: Arc::clone(&waiters),
-            retained,
-            retained_instances,
-            boundaries,
+            shared: writer::Shared {
+                dir: dir.to_owned(),
+                config: config.clone(),
+                catalog: Arc::clone(&catalog),
+                published: Arc::clone(&published),
+                revisions: revisions.clone(),
+                waiters: Arc::clone(&waiters),
+                state: writes.clone(),
+            },
+            parts,
         };
         let handle = std::thread::Builder::new()
             .name("accessd-writer".into())
@@ -298,8 +276,9 @@ impl Store {
             revisions,
             waiters,
             identity,
-            log_dir,
+            log_dir: dir.join(CHANGE_LOG_DIR),
             log_enabled: config.change_log_bytes > 0,
+            writes,
         })
     }
 
@@ -345,6 +324,12 @@ impl Store {
                 Err(self.current().revision)
             }
         }
+    }
+
+    /// Whether writes are taken, as it changes: refused while the data volume fails
+    /// them, until the store heals.
+    pub fn writes(&self) -> watch::Receiver<WriteState> {
+        self.writes.subscribe()
     }
 
     /// The data's history and, for a follower's copy, what it follows, as read at open
@@ -521,6 +506,11 @@ impl Store {
         caller: Option<Arc<str>>,
         work: writer::Work,
     ) -> Result<Queued, StoreError> {
+        // Refused before it is queued: the writer answers the queue only now and then
+        // while it heals.
+        if let WriteState::Refused(refusal) = &*self.writes.borrow() {
+            return Err(StoreError::Refused(refusal.clone()));
+        }
         let sender = self
             .writer
             .lock()

@@ -40,6 +40,17 @@ pub struct ChangeLog {
     segments: Vec<Segment>,
     /// The last segment, open for appending, once written to since open.
     current: Option<File>,
+    /// Where to cut back to after a failed append that could not be cut off yet.
+    uncut: Option<AppendMark>,
+}
+
+/// Where the log stood before an append: the segment appended to and its size then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendMark {
+    /// The first revision of the segment appended to (the group's, if it started one).
+    first: u64,
+    /// The segment's size before the append.
+    bytes: u64,
 }
 
 impl ChangeLog {
@@ -58,9 +69,15 @@ impl ChangeLog {
             retention,
             segments: Vec::new(),
             current: None,
+            uncut: None,
         };
         log.segments = log.list()?;
         Ok(log)
+    }
+
+    /// Whether any segment holds a byte: a log of writes, which a new database lacks.
+    pub fn holds_entries(&self) -> bool {
+        self.segments.iter().any(|segment| segment.bytes > 0)
     }
 
     /// Whether writes are logged (a budget of 0 logs nothing).
@@ -69,16 +86,60 @@ impl ChangeLog {
     }
 
     /// Appends a write group's lines to the current segment (starting a new one if it
-    /// is full) and makes them durable.
+    /// is full) and makes them durable. When that fails, the lines are cut off again,
+    /// since the group's callers hear that it failed and it must not be redone at the
+    /// next open; where even the cut fails, [`ChangeLog::uncut`] says where to cut.
     pub fn append(&mut self, group: &GroupLines) -> Result<(), StoreError> {
         if group.is_empty() || !self.enabled() {
             return Ok(());
         }
-        let first = group.first_revision();
         let full = self
             .segments
             .last()
             .is_none_or(|last| last.bytes >= self.retention.segment_bytes());
+        let mark = match self.segments.last() {
+            Some(last) if !full => AppendMark {
+                first: last.first,
+                bytes: last.bytes,
+            },
+            _ => AppendMark {
+                first: group.first_revision(),
+                bytes: 0,
+            },
+        };
+        let appended = self.try_append(group, full);
+        if appended.is_err() {
+            self.uncut = Some(mark);
+            match self.cut_back(mark) {
+                Ok(()) => self.uncut = None,
+                Err(err) => warn!(%err, "cannot cut a failed write group off the change log yet"),
+            }
+        }
+        appended
+    }
+
+    /// Where the log must be cut back to, after an append that failed and could not be
+    /// undone at once.
+    pub fn uncut(&self) -> Option<AppendMark> {
+        self.uncut
+    }
+
+    /// Cuts the log back to where it stood before a failed append: the file it was
+    /// appended to is truncated there (removed, if the append started it), and any
+    /// later file removed.
+    pub fn cut_back(&mut self, mark: AppendMark) -> io::Result<()> {
+        self.current = None;
+        match self.segments.iter().position(|s| s.first == mark.first) {
+            Some(index) => self.cut(index, mark.bytes).map(drop),
+            None => {
+                remove_if_present(&self.path(mark.first))?;
+                File::open(&self.dir)?.sync_all()
+            }
+        }
+    }
+
+    fn try_append(&mut self, group: &GroupLines, full: bool) -> Result<(), StoreError> {
+        let first = group.first_revision();
         if full {
             self.segments.push(Segment {
                 first,
@@ -176,7 +237,7 @@ impl ChangeLog {
         let keep = if offset == 0 { index } else { index + 1 };
         let removed = self.segments.split_off(keep.min(self.segments.len()));
         for segment in &removed {
-            fs::remove_file(self.path(segment.first))?;
+            remove_if_present(&self.path(segment.first))?;
         }
         if let Some(segment) = self.segments.last_mut().filter(|_| offset > 0) {
             let path = self.dir.join(segment_name(segment.first));
@@ -222,6 +283,14 @@ impl ChangeLog {
         }
         segments.sort_by_key(|segment| segment.first);
         Ok(segments)
+    }
+}
+
+/// Removes a file, which an append that failed may not have created.
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        removed => removed,
     }
 }
 

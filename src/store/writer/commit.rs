@@ -1,6 +1,7 @@
 //! The commit thread: makes each planned group durable (its change log lines, then its
 //! state), then publishes it and answers its callers, in the order planned. After a
-//! failure it stops, and every group planned after the failed one is refused.
+//! failure it stops, and every group planned after the failed one is refused; the
+//! writer heals (`heal`) before it commits again.
 
 use std::sync::{
     Arc,
@@ -10,9 +11,9 @@ use std::sync::{
 use arc_swap::ArcSwap;
 use tracing::{debug, error};
 
-use super::plan::Planned;
+use super::{Failure, plan::Planned};
 use crate::store::{
-    Snapshot, StoreError,
+    Refusal, Snapshot, StoreError,
     blobs::{self, Blobs},
     change_log::{ChangeLog, GroupLines},
 };
@@ -31,10 +32,28 @@ pub struct Committer {
     pub committed: Sender<()>,
 }
 
+/// How the committer stopped: after the last group, or at a failure; with the groups
+/// planned that it never took, for the planner to refuse.
+pub struct Stopped {
+    /// The failure it stopped at, if any.
+    pub failure: Option<Failure>,
+    /// The groups planned after it stopped.
+    pub planned: Receiver<Planned>,
+}
+
+/// How making a group durable failed.
+enum Failed {
+    /// Nothing of the group is durable or redone at the next open: it did not happen.
+    NotLogged(StoreError),
+    /// The group's change log lines are durable, so the group is: every later open
+    /// redoes it. Writing the state failed.
+    Logged(StoreError),
+}
+
 impl Committer {
     /// Commits groups until the planner stops, then flushes a last time. After a
     /// failure it stops at once: groups planned on top of the failed one are refused.
-    pub fn run(mut self, planned: Receiver<Planned>) {
+    pub fn run(mut self, planned: Receiver<Planned>) -> Stopped {
         loop {
             let group = match planned.recv_timeout(blobs::IDLE_SYNC) {
                 Ok(group) => group,
@@ -42,10 +61,7 @@ impl Committer {
                 // sled writes blob files from its own threads too (`store::blobs`).
                 Err(RecvTimeoutError::Timeout) => match self.blobs.sync_new() {
                     Ok(_) => continue,
-                    Err(err) => {
-                        error!(%err, "cannot sync blob files; refusing further writes");
-                        return;
-                    }
+                    Err(err) => return self.stop(StoreError::Blobs(err), planned),
                 },
             };
             let Planned {
@@ -58,13 +74,19 @@ impl Committer {
                 reset_log,
                 replies,
             } = group;
+            let mut failed = None;
             if changed {
-                if let Err(err) = self.make_durable(reset_log, log.as_ref(), batch) {
-                    error!(%err, "write failed; refusing further writes");
-                    for (reply, _) in replies {
-                        let _ = reply.send(Err(StoreError::Closed));
+                match self.make_durable(reset_log, log.as_ref(), batch) {
+                    Ok(()) => {}
+                    Err(Failed::NotLogged(err)) => {
+                        let refusal = Refusal::of(&err);
+                        for (reply, _) in replies {
+                            let _ = reply.send(Err(StoreError::Refused(refusal.clone())));
+                        }
+                        return self.stop(err, planned);
                     }
-                    return;
+                    // Acknowledged: the next open, or the writer's heal, redoes it.
+                    Err(Failed::Logged(err)) => failed = Some(err),
                 }
                 if publish {
                     self.published.store(snapshot);
@@ -76,11 +98,30 @@ impl Committer {
             for (reply, answer) in replies {
                 let _ = reply.send(answer);
             }
+            if let Some(err) = failed {
+                return self.stop(err, planned);
+            }
             self.log.trim();
             let _ = self.committed.send(());
         }
         if let Err(err) = self.blobs.flush(&self.db) {
             error!(%err, "final flush failed");
+        }
+        Stopped {
+            failure: None,
+            planned,
+        }
+    }
+
+    /// Stops after `error`, saying where the change log must be cut back to.
+    fn stop(self, error: StoreError, planned: Receiver<Planned>) -> Stopped {
+        error!(%error, "a write to the data volume failed; refusing writes until it heals");
+        Stopped {
+            failure: Some(Failure {
+                error,
+                uncut: self.log.uncut(),
+            }),
+            planned,
         }
     }
 
@@ -95,14 +136,27 @@ impl Committer {
         reset_log: bool,
         log: Option<&GroupLines>,
         batch: sled::Batch,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), Failed> {
         if reset_log {
-            self.log.clear()?;
+            self.log.clear().map_err(Failed::NotLogged)?;
         }
-        if let Some(lines) = log {
-            self.log.append(lines)?;
-        }
-        self.db.apply_batch(batch)?;
-        self.blobs.flush(&self.db)
+        let logged = match log {
+            Some(lines) if self.log.enabled() && !lines.is_empty() => {
+                self.log.append(lines).map_err(Failed::NotLogged)?;
+                true
+            }
+            _ => false,
+        };
+        self.db
+            .apply_batch(batch)
+            .map_err(StoreError::from)
+            .and_then(|()| self.blobs.flush(&self.db))
+            .map_err(|err| {
+                if logged {
+                    Failed::Logged(err)
+                } else {
+                    Failed::NotLogged(err)
+                }
+            })
     }
 }

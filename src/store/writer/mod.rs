@@ -4,6 +4,7 @@
 //! at open what the change log holds and the state lacks, as the planner would.
 
 mod commit;
+mod heal;
 mod layout;
 mod plan;
 mod redo;
@@ -12,21 +13,25 @@ mod replica;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::{path::PathBuf, sync::Arc, sync::mpsc::SendError};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
-use tracing::error;
 
 pub use redo::{Redone, redo};
 
-use self::{commit::Committer, layout::Layout, plan::Planner};
+use self::{
+    commit::Committer,
+    layout::Layout,
+    plan::{Planned, Planner},
+};
 use super::{
-    BootstrapStep, ReplicatedGroup, Snapshot, StoreError, WriteOutcome,
+    BootstrapStep, ReplicatedGroup, Snapshot, StoreConfig, StoreError, WriteOutcome,
     blobs::Blobs,
-    change_log::ChangeLog,
+    change_log::{AppendMark, ChangeLog},
     load::{Retained, RetainedInstances},
     record::chunks::Boundaries,
+    writes::{Refusal, WriteState},
 };
 use crate::{
     engine::{Command, WriteError},
@@ -89,63 +94,113 @@ impl Work {
     }
 }
 
-/// The writer's state, handed to its thread.
-pub struct Writer {
-    /// The database.
-    pub db: sled::Db,
-    /// The change log, written with each group and trimmed after it.
-    pub log: ChangeLog,
+/// What the writer keeps while it heals: where the data is, and whom it tells.
+#[derive(Clone)]
+pub struct Shared {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// The store's settings.
+    pub config: StoreConfig,
     /// The catalog commands are planned with.
     pub catalog: Arc<Catalog>,
-    /// sled's blob files, synced around each flush and while idle.
-    pub blobs: Blobs,
     /// Where new states are published for readers.
     pub published: Arc<ArcSwap<Snapshot>>,
     /// Told the revision of each state published.
     pub revisions: tokio::sync::watch::Sender<u64>,
     /// Reads waiting for a revision, woken once it is published.
     pub waiters: Arc<super::waiters::Waiters>,
+    /// Told whether writes are taken.
+    pub state: tokio::sync::watch::Sender<WriteState>,
+}
+
+/// What the writer writes to, as a data directory was opened.
+pub struct Parts {
+    /// The database.
+    pub db: sled::Db,
+    /// The change log, written with each group and trimmed after it.
+    pub log: ChangeLog,
+    /// sled's blob files, synced around each flush and while idle.
+    pub blobs: Blobs,
+    /// Where the database's chunks start.
+    pub boundaries: Boundaries,
     /// Member record lines of roles the catalog does not have, rewritten with the record.
     pub retained: Retained,
     /// Instance records with a parent of a type the catalog does not have, rewritten as
     /// they are.
     pub retained_instances: RetainedInstances,
-    /// Where the database's chunks start.
-    pub boundaries: Boundaries,
+}
+
+/// The writer's state, handed to its thread.
+pub struct Writer {
+    /// What it keeps while it heals.
+    pub shared: Shared,
+    /// What it writes to.
+    pub parts: Parts,
+}
+
+/// Why the writer stopped taking writes: the data volume failed it.
+pub struct Failure {
+    /// The failure.
+    pub error: StoreError,
+    /// Where the change log must be cut back to before the data directory is read
+    /// again, if a failed group could not be cut off it at once.
+    pub uncut: Option<AppendMark>,
 }
 
 impl Writer {
-    /// Serves requests until every sender is dropped, then flushes a last time. Plans on
-    /// this thread and commits on another, so that a group is planned while the one
-    /// before it is being made durable.
+    /// Serves requests until every sender is dropped, then flushes a last time. After
+    /// the data volume fails a write, refuses writes until it heals (`heal`), then
+    /// serves again.
     pub fn run(self, mut requests: mpsc::Receiver<Request>) {
+        let mut writer = self;
+        loop {
+            let shared = writer.shared.clone();
+            let Some(failure) = writer.serve(&mut requests) else {
+                return;
+            };
+            match heal::heal(shared, failure, &mut requests) {
+                Some(healed) => writer = healed,
+                None => return,
+            }
+        }
+    }
+
+    /// Serves requests until every sender is dropped (then flushes a last time and
+    /// returns `None`) or a write fails. Plans on this thread and commits on another,
+    /// so that a group is planned while the one before it is being made durable.
+    fn serve(self, requests: &mut mpsc::Receiver<Request>) -> Option<Failure> {
         let Writer {
-            db,
-            blobs,
-            log,
-            catalog,
-            published,
-            revisions,
-            waiters,
-            retained,
-            retained_instances,
-            boundaries,
+            shared,
+            parts:
+                Parts {
+                    db,
+                    log,
+                    blobs,
+                    boundaries,
+                    retained,
+                    retained_instances,
+                },
         } = self;
         let layout = Layout {
-            catalog: Arc::clone(&catalog),
+            catalog: Arc::clone(&shared.catalog),
             boundaries,
             retained,
             retained_instances,
         };
-        let mut planner = Planner::new(db.clone(), log.enabled(), published.load_full(), layout);
+        let mut planner = Planner::new(
+            db.clone(),
+            log.enabled(),
+            shared.published.load_full(),
+            layout,
+        );
         let (committed, acks) = std::sync::mpsc::channel();
         let committer = Committer {
             db,
             blobs,
             log,
-            published,
-            revisions,
-            waiters,
+            published: shared.published,
+            revisions: shared.revisions,
+            waiters: shared.waiters,
             committed,
         };
         // At most one group waits while another commits.
@@ -155,7 +210,12 @@ impl Writer {
             .spawn(move || committer.run(planned));
         let committing = match committing {
             Ok(handle) => handle,
-            Err(err) => return refuse_all(requests, &StoreError::Spawn("commit", err)),
+            Err(err) => {
+                return Some(Failure {
+                    error: StoreError::Spawn("commit", err),
+                    uncut: None,
+                });
+            }
         };
         let mut in_flight = 0_usize;
         // A request taken while gathering that must be planned in a group of its own.
@@ -198,30 +258,65 @@ impl Writer {
             }
             let planned = match planner.plan(group) {
                 Ok(planned) => planned,
-                Err(err) => {
+                Err(error) => {
                     drop(to_commit);
-                    let _ = committing.join();
-                    return refuse_all(requests, &err);
+                    let stopped = stop_committing(committing, held);
+                    return Some(stopped.unwrap_or(Failure { error, uncut: None }));
                 }
             };
-            // Refused once the committer has stopped after a failure: the group's callers
-            // hear `Closed` as its replies are dropped.
-            if to_commit.send(planned).is_err() {
-                let _ = committing.join();
-                return refuse_all(requests, &StoreError::Closed);
+            // Refused once the committer has stopped after a failure: the group was
+            // planned on top of the one that failed.
+            if let Err(SendError(planned)) = to_commit.send(planned) {
+                let failure = stop_committing(committing, held);
+                refuse_planned(planned, refusal(failure.as_ref()).as_ref());
+                return failure;
             }
             in_flight += 1;
         }
         drop(to_commit);
-        let _ = committing.join();
+        drop(stop_committing(committing, None));
+        None
     }
 }
 
-/// After a failure of the database: refuses every queued and further request.
-fn refuse_all(mut requests: mpsc::Receiver<Request>, err: &StoreError) {
-    error!(%err, "write failed; refusing further writes");
-    requests.close();
-    while let Some(request) = requests.blocking_recv() {
-        let _ = request.reply.send(Err(StoreError::Closed));
+/// Waits for the committer to stop, and refuses what it left: the groups planned on
+/// top of the one that failed, and a request held back. Returns its failure, if any.
+fn stop_committing(
+    committing: std::thread::JoinHandle<commit::Stopped>,
+    held: Option<Request>,
+) -> Option<Failure> {
+    let commit::Stopped { failure, planned } = match committing.join() {
+        Ok(stopped) => stopped,
+        Err(_) => {
+            return Some(Failure {
+                error: StoreError::Corrupt("the commit thread panicked".into()),
+                uncut: None,
+            });
+        }
+    };
+    let refused = refusal(failure.as_ref());
+    for group in planned.try_iter() {
+        refuse_planned(group, refused.as_ref());
+    }
+    if let Some(request) = held {
+        let _ = request.reply.send(Err(refused_error(refused.as_ref())));
+    }
+    failure
+}
+
+/// What the callers of writes that came after a failure are told.
+fn refusal(failure: Option<&Failure>) -> Option<Refusal> {
+    failure.map(|failure| Refusal::of(&failure.error))
+}
+
+/// The error of a write refused for `refusal`, or because the store is closing.
+fn refused_error(refusal: Option<&Refusal>) -> StoreError {
+    refusal.map_or(StoreError::Closed, |r| StoreError::Refused(r.clone()))
+}
+
+/// Answers every caller of a group planned but never committed.
+fn refuse_planned(group: Planned, refusal: Option<&Refusal>) {
+    for (reply, _) in group.replies {
+        let _ = reply.send(Err(refused_error(refusal)));
     }
 }

@@ -1,5 +1,5 @@
-//! A group that cannot be made durable stops the writer; records sled keeps in blob
-//! files are made durable through them.
+//! A group that cannot be made durable stops the writer until it heals; records sled
+//! keeps in blob files are made durable through them.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use crate::{
     engine::Command,
     model::{Catalog, Grant, Membership, ProductSet, ResourceId, Scope, WorkspaceId},
     store::{
-        Snapshot, Store, StoreConfig, StoreError,
+        Cause, Snapshot, Store, StoreConfig, StoreError, Until, WriteState,
         blobs::{self, Blobs},
         change_log::{ChangeLog, Retention},
         open_db,
@@ -18,9 +18,12 @@ use crate::{
     },
 };
 
+/// A group whose change log lines cannot be written is refused, with every write
+/// after it, while reads go on; once the volume takes writes again the writer opens the
+/// data directory anew, finds what was acknowledged and takes writes, without the
+/// refused group.
 #[tokio::test]
-async fn once_a_group_cannot_be_made_durable_it_and_every_later_write_are_refused_and_reads_go_on()
-{
+async fn a_group_that_cannot_be_logged_is_refused_until_the_writer_heals() {
     let dir = tempfile::tempdir().unwrap();
     // Change log files of 512 bytes: a few writes fill one, and the next starts another.
     let config = StoreConfig {
@@ -55,27 +58,50 @@ async fn once_a_group_cannot_be_made_durable_it_and_every_later_write_are_refuse
         n += 1;
     }
     let before = store.snapshot();
+    let mut writes = store.writes();
 
     // The next group must start a file in a directory that is gone.
     std::fs::remove_dir_all(&log).unwrap();
-    assert!(matches!(
-        store.write(join(n)).await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(
-        store.write(join(n + 1)).await,
-        Err(StoreError::Closed)
-    ));
+    let refused = |answer: Result<_, StoreError>| match answer {
+        Err(StoreError::Refused(refusal)) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let refusal = refused(store.write(join(n)).await);
+    assert_eq!(refusal.cause, Cause::Io);
+    assert_eq!(refusal.until, Until::Healed);
+    assert!(refusal.to_string().contains("resume by themselves"), "{refusal}");
+    refused(store.write(join(n + 1)).await);
+    assert!(matches!(&*writes.borrow(), WriteState::Refused(_)));
     let after = store.snapshot();
     assert_eq!(after.revision, before.revision);
     assert_eq!(after.workspace(&workspace), before.workspace(&workspace));
+
+    // Opening the directory anew makes the log's directory again.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        writes.wait_for(|state| *state == WriteState::Taking),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let healed = store.snapshot();
+    assert_eq!(healed.revision, before.revision);
     assert!(
-        after
+        healed
             .workspace(&workspace)
             .unwrap()
             .member(&user(n))
-            .is_none()
+            .is_none(),
+        "the refused write did not happen"
     );
+    let outcome = store.write(join(n)).await.unwrap().unwrap();
+    assert_eq!(outcome.revision, before.revision + 1);
+    store.close();
+
+    let store = Store::open(dir.path(), Arc::new(Catalog::built_in()), &config).unwrap();
+    let reopened = store.snapshot();
+    assert_eq!(reopened.revision, before.revision + 1);
+    assert!(reopened.workspace(&workspace).unwrap().member(&user(n)).is_some());
     store.close();
 }
 
@@ -179,10 +205,11 @@ fn an_idle_committer_syncs_blob_files_and_stops_when_it_cannot() {
     drop(to_commit);
 }
 
-/// The committer's flush goes through the blob files: when they cannot be synced,
-/// the group is refused and not published, and the groups after it too.
+/// The committer's flush goes through the blob files. When they cannot be synced
+/// after the group's change log lines are durable, the group is acknowledged (every
+/// open redoes it from the log) and the committer stops: the group after it is refused.
 #[test]
-fn a_group_whose_blob_files_cannot_be_synced_is_refused() {
+fn a_logged_group_whose_state_cannot_be_flushed_is_acknowledged_and_the_next_refused() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = Arc::new(Catalog::built_in());
     let create = |ws: &str| Command::CreateWorkspace {
@@ -196,13 +223,12 @@ fn a_group_whose_blob_files_cannot_be_synced_is_refused() {
         vec![vec![create("a")], vec![create("b")]],
         true,
     );
-    assert!(matches!(answer, Some(Err(StoreError::Closed))));
-    assert_eq!(published.revision, 0);
-    assert_eq!(published.workspaces.len(), 0);
-
-    let dir = tempfile::tempdir().unwrap();
-    let (published, answer) =
-        plan_all_then_commit_with(dir.path(), &catalog, vec![vec![create("a")]], false);
     assert!(matches!(answer, Some(Ok(_))));
     assert_eq!(published.revision, 1);
+    assert_eq!(published.workspaces.len(), 1);
+
+    let store = Store::open(dir.path(), catalog, &StoreConfig::default()).unwrap();
+    assert_eq!(store.snapshot().revision, 1, "redone from the change log");
+    assert_eq!(store.snapshot().workspaces.len(), 1);
+    store.close();
 }
