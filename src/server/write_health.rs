@@ -28,7 +28,10 @@ pub async fn report(
         }
         match status {
             ServingStatus::Serving => info!(service = WRITES, "health: SERVING, writes are taken"),
-            _ => warn!(service = WRITES, "health: NOT_SERVING while writes are refused"),
+            _ => warn!(
+                service = WRITES,
+                "health: NOT_SERVING while writes are refused"
+            ),
         }
         reporter.set_service_status(WRITES, status).await;
         tokio::select! {

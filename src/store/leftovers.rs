@@ -43,7 +43,10 @@ pub fn clean(dir: &Path) -> io::Result<usize> {
         };
         let bytes = entry.metadata().map_or(0, |m| m.len());
         fs::remove_file(entry.path())?;
-        warn!(file = name, bytes, "removed {what}, left by a crash or a full disk");
+        warn!(
+            file = name,
+            bytes, "removed {what}, left by a crash or a full disk"
+        );
         removed += 1;
     }
     if removed > 0 {

@@ -6,12 +6,12 @@
 mod blobs;
 pub(crate) mod change_log;
 mod identity;
+mod leftovers;
 mod load;
 mod open;
 pub(crate) mod record;
-mod waiters;
-mod leftovers;
 mod startup;
+mod waiters;
 mod workspaces;
 mod writer;
 mod writes;
@@ -261,6 +261,7 @@ impl Store {
                 revisions: revisions.clone(),
                 waiters: Arc::clone(&waiters),
                 state: writes.clone(),
+                wake: sender.downgrade(),
             },
             parts,
         };

@@ -128,7 +128,10 @@ mod tests {
         let other = StoreError::ChangeLog(io::Error::from_raw_os_error(5));
         let refusal = Refusal::of(&other);
         assert_eq!(refusal.cause, Cause::Io);
-        assert!(refusal.to_string().contains("Input/output error"), "{refusal}");
+        assert!(
+            refusal.to_string().contains("Input/output error"),
+            "{refusal}"
+        );
     }
 
     #[test]
@@ -139,7 +142,10 @@ mod tests {
             until: Until::Restart,
         };
         let told = refusal.to_string();
-        assert!(told.contains("revision 7 on disk, 6 acknowledged"), "{told}");
+        assert!(
+            told.contains("revision 7 on disk, 6 acknowledged"),
+            "{told}"
+        );
         assert!(told.ends_with("until accessd is restarted"), "{told}");
     }
 }

@@ -11,9 +11,9 @@ use std::sync::{
 use arc_swap::ArcSwap;
 use tracing::{debug, error};
 
-use super::{Failure, plan::Planned};
+use super::{Failure, Request, Work, plan::Planned};
 use crate::store::{
-    Refusal, Snapshot, StoreError,
+    Refusal, Snapshot, StoreError, WriteState,
     blobs::{self, Blobs},
     change_log::{ChangeLog, GroupLines},
 };
@@ -28,6 +28,10 @@ pub struct Committer {
     pub revisions: tokio::sync::watch::Sender<u64>,
     /// Reads waiting for a revision, woken once it is published.
     pub waiters: Arc<crate::store::waiters::Waiters>,
+    /// Told that writes are refused, the moment a group fails.
+    pub state: tokio::sync::watch::Sender<WriteState>,
+    /// The writer's queue, nudged after a failure (see `Work::Wake`).
+    pub wake: tokio::sync::mpsc::WeakSender<Request>,
     /// Told once each group is answered.
     pub committed: Sender<()>,
 }
@@ -79,7 +83,7 @@ impl Committer {
                 match self.make_durable(reset_log, log.as_ref(), batch) {
                     Ok(()) => {}
                     Err(Failed::NotLogged(err)) => {
-                        let refusal = Refusal::of(&err);
+                        let refusal = self.refuse(&err);
                         for (reply, _) in replies {
                             let _ = reply.send(Err(StoreError::Refused(refusal.clone())));
                         }
@@ -113,9 +117,29 @@ impl Committer {
         }
     }
 
-    /// Stops after `error`, saying where the change log must be cut back to.
+    /// Tells the store that writes are refused for `error`, before any caller hears of
+    /// it: a caller told its write was refused finds the next refused up front.
+    fn refuse(&self, error: &StoreError) -> Refusal {
+        let refusal = Refusal::of(error);
+        self.state
+            .send_replace(WriteState::Refused(refusal.clone()));
+        refusal
+    }
+
+    /// Stops after `error`, saying where the change log must be cut back to, and wakes
+    /// the writer to heal.
     fn stop(self, error: StoreError, planned: Receiver<Planned>) -> Stopped {
         error!(%error, "a write to the data volume failed; refusing writes until it heals");
+        self.refuse(&error);
+        if let Some(queue) = self.wake.upgrade() {
+            // A full queue wakes the writer as well.
+            let (reply, _) = tokio::sync::oneshot::channel();
+            let _ = queue.try_send(Request {
+                work: Work::Wake,
+                caller: None,
+                reply,
+            });
+        }
         Stopped {
             failure: Some(Failure {
                 error,

@@ -64,7 +64,9 @@ pub fn heal(
         loop {
             match requests.try_recv() {
                 Ok(request) => {
-                    let _ = request.reply.send(Err(StoreError::Refused(refusal.clone())));
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::Refused(refusal.clone())));
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return None,

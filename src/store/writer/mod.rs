@@ -80,6 +80,9 @@ pub enum Work {
     Replicate(ReplicatedGroup),
     /// A step of a follower's bootstrap, planned in a group of its own.
     Bootstrap(BootstrapStep),
+    /// Nothing to write: the committer's nudge after a failure, so that a writer
+    /// waiting for requests stops and heals rather than wait for the next write.
+    Wake,
 }
 
 impl Work {
@@ -89,7 +92,7 @@ impl Work {
             Self::Commands { commands, .. } => commands.len(),
             Self::Replicate(group) => group.entries.iter().map(|e| e.changes.len()).sum(),
             Self::Bootstrap(BootstrapStep::Changes(changes)) => changes.len(),
-            Self::Bootstrap(_) => 0,
+            Self::Bootstrap(_) | Self::Wake => 0,
         }
     }
 }
@@ -111,6 +114,9 @@ pub struct Shared {
     pub waiters: Arc<super::waiters::Waiters>,
     /// Told whether writes are taken.
     pub state: tokio::sync::watch::Sender<WriteState>,
+    /// The writer's own queue, for the committer to wake it after a failure. Weak, so
+    /// that the queue still closes once the store drops its sender.
+    pub wake: mpsc::WeakSender<Request>,
 }
 
 /// What the writer writes to, as a data directory was opened.
@@ -198,9 +204,11 @@ impl Writer {
             db,
             blobs,
             log,
-            published: shared.published,
-            revisions: shared.revisions,
-            waiters: shared.waiters,
+            published: Arc::clone(&shared.published),
+            revisions: shared.revisions.clone(),
+            waiters: Arc::clone(&shared.waiters),
+            state: shared.state.clone(),
+            wake: shared.wake.clone(),
             committed,
         };
         // At most one group waits while another commits.
@@ -221,6 +229,12 @@ impl Writer {
         // A request taken while gathering that must be planned in a group of its own.
         let mut held: Option<Request> = None;
         while let Some(first) = held.take().or_else(|| requests.blocking_recv()) {
+            // The committer failed a group: it says so before it answers anyone, and
+            // wakes this loop.
+            if matches!(*shared.state.borrow(), WriteState::Refused(_)) {
+                drop(to_commit);
+                return stop_committing(committing, Some(first));
+            }
             in_flight -= acks.try_iter().count().min(in_flight);
             let alone = matches!(first.work, Work::Bootstrap(_));
             // Small writes wait for the group in flight, gathering more of them into the

@@ -143,6 +143,10 @@ impl Planner {
                     outcomes.push(answer);
                     continue;
                 }
+                Work::Wake => {
+                    outcomes.push(Ok(Vec::new()));
+                    continue;
+                }
                 Work::Bootstrap(_) => {
                     outcomes.push(Err(StoreError::Replication(
                         "a bootstrap step planned among other writes".into(),

@@ -69,7 +69,10 @@ async fn a_group_that_cannot_be_logged_is_refused_until_the_writer_heals() {
     let refusal = refused(store.write(join(n)).await);
     assert_eq!(refusal.cause, Cause::Io);
     assert_eq!(refusal.until, Until::Healed);
-    assert!(refusal.to_string().contains("resume by themselves"), "{refusal}");
+    assert!(
+        refusal.to_string().contains("resume by themselves"),
+        "{refusal}"
+    );
     refused(store.write(join(n + 1)).await);
     assert!(matches!(&*writes.borrow(), WriteState::Refused(_)));
     let after = store.snapshot();
@@ -101,7 +104,13 @@ async fn a_group_that_cannot_be_logged_is_refused_until_the_writer_heals() {
     let store = Store::open(dir.path(), Arc::new(Catalog::built_in()), &config).unwrap();
     let reopened = store.snapshot();
     assert_eq!(reopened.revision, before.revision + 1);
-    assert!(reopened.workspace(&workspace).unwrap().member(&user(n)).is_some());
+    assert!(
+        reopened
+            .workspace(&workspace)
+            .unwrap()
+            .member(&user(n))
+            .is_some()
+    );
     store.close();
 }
 
@@ -188,6 +197,8 @@ fn an_idle_committer_syncs_blob_files_and_stops_when_it_cannot() {
         published: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
         revisions: tokio::sync::watch::Sender::new(0),
         waiters: Arc::default(),
+        state: tokio::sync::watch::Sender::new(WriteState::Taking),
+        wake: tokio::sync::mpsc::channel(1).0.downgrade(),
         committed,
     };
     let running = std::thread::spawn(move || committer.run(planned));

@@ -95,6 +95,8 @@ pub fn plan_all_then_commit_with(
         published: Arc::clone(&published),
         revisions: tokio::sync::watch::Sender::new(0),
         waiters: Arc::default(),
+        state: tokio::sync::watch::Sender::new(crate::store::WriteState::Taking),
+        wake: tokio::sync::mpsc::channel(1).0.downgrade(),
         committed,
     }
     .run(planned);
