@@ -9,6 +9,7 @@ mod identity;
 mod load;
 mod open;
 pub(crate) mod record;
+pub mod verify;
 mod waiters;
 mod workspaces;
 mod writer;
@@ -112,8 +113,9 @@ pub enum BootstrapStep {
     End {
         /// The leader's revision the snapshot was read at.
         revision: u64,
-        /// What the copy follows.
-        following: Following,
+        /// What the copy follows; `None` for a backup restored as a leader's data,
+        /// which follows nothing and keeps the new history id of its data directory.
+        following: Option<Following>,
     },
 }
 

@@ -14,7 +14,7 @@ mod times;
 mod tests;
 
 pub use feed::{ChangeFeed, FeedError, LoggedEntry, LoggedGroup};
-pub use files::ChangeLog;
+pub use files::{ChangeLog, SEGMENT_EXTENSION};
 pub use format::{Author, GroupLines};
 pub use recovery::Pending;
 pub use retention::Retention;
