@@ -128,7 +128,11 @@ pub fn check(catalog: &Catalog, stored: &Stored, loaded: &Loaded, verified: &mut
                 }
             }
         }
-        let with_parent = instances.iter().filter(|(_, p)| p.is_some()).count();
+        // An unregistered parent is a violation of the records, reported with them.
+        let with_parent = instances
+            .iter()
+            .filter(|(_, p)| p.as_ref().is_some_and(|p| workspace.instance(p).is_some()))
+            .count();
         if children != with_parent {
             disagree(format!(
                 "the index of children lists {children} instances, {with_parent} have a parent"

@@ -214,8 +214,8 @@ struct Scan {
     run: Vec<u8>,
     /// The id of the last record of the run.
     last: Vec<u8>,
-    /// Workspaces without a record whose chunks were reported.
-    orphans: BTreeSet<Vec<u8>>,
+    /// Workspaces without a record whose chunks of a kind were reported.
+    orphans: BTreeSet<(&'static str, Vec<u8>)>,
 }
 
 impl Scan {
@@ -271,7 +271,7 @@ impl Scan {
     fn owner<'s>(
         &mut self,
         ws: &[u8],
-        what: &str,
+        what: &'static str,
         stored: &'s mut Stored,
         verified: &mut Verified,
     ) -> Option<(String, &'s mut StoredWorkspace)> {
@@ -279,7 +279,7 @@ impl Scan {
         match stored.workspaces.get_mut(&name) {
             Some(workspace) => Some((name, workspace)),
             None => {
-                if self.orphans.insert(ws.to_vec()) {
+                if self.orphans.insert((what, ws.to_vec())) {
                     verified.violation(
                         format!("workspace `{name}`"),
                         format!("{what} records, but no workspace record"),
