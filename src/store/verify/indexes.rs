@@ -7,10 +7,7 @@ use std::collections::BTreeSet;
 
 use super::{Verified, records::Stored};
 use crate::{
-    model::{
-        Catalog, Change, InstanceKey, Membership, Scope, UserId, Workspace,
-        WorkspaceId,
-    },
+    model::{Catalog, Change, InstanceKey, Membership, Scope, UserId, Workspace, WorkspaceId},
     store::load::Loaded,
 };
 
@@ -40,7 +37,10 @@ pub fn check(catalog: &Catalog, stored: &Stored, loaded: &Loaded, verified: &mut
             continue;
         };
         let mut disagree = |what: String| {
-            verified.violation(&place, format!("the state start-up builds disagrees: {what}"))
+            verified.violation(
+                &place,
+                format!("the state start-up builds disagrees: {what}"),
+            )
         };
 
         let members: BTreeSet<(&str, bool)> = workspace
@@ -95,7 +95,10 @@ pub fn check(catalog: &Catalog, stored: &Stored, loaded: &Loaded, verified: &mut
             ));
         }
         for (key, parent) in &instances {
-            let named = (catalog.type_name(key.0).to_owned(), key.1.as_str().to_owned());
+            let named = (
+                catalog.type_name(key.0).to_owned(),
+                key.1.as_str().to_owned(),
+            );
             let stored_parent = records.instances.get(&named).cloned().flatten();
             let loaded_parent = parent
                 .as_ref()
@@ -217,10 +220,12 @@ fn rebuilt(id: &WorkspaceId, workspace: &Workspace) -> Option<Workspace> {
     let mut instances: Vec<(usize, InstanceKey, Option<InstanceKey>)> = workspace
         .instance_types()
         .flat_map(|ty| {
-            workspace.instances_of(ty, None).map(move |(rid, instance)| {
-                let key: InstanceKey = (ty, rid.clone());
-                (0, key, instance.parent.clone())
-            })
+            workspace
+                .instances_of(ty, None)
+                .map(move |(rid, instance)| {
+                    let key: InstanceKey = (ty, rid.clone());
+                    (0, key, instance.parent.clone())
+                })
         })
         .collect();
     for (depth, key, _) in &mut instances {

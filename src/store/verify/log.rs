@@ -60,7 +60,10 @@ struct Sequence {
 /// Checks the change log in `dir` against the state's revision, `verified.revision`.
 pub fn check(dir: &Path, catalog: &Catalog, verified: &mut Verified) -> Result<(), StoreError> {
     if !dir.is_dir() {
-        verified.note(CHANGE_LOG_DIR, "no change log directory: the log holds nothing");
+        verified.note(
+            CHANGE_LOG_DIR,
+            "no change log directory: the log holds nothing",
+        );
         return Ok(());
     }
     let mut segments = Vec::new();
@@ -130,7 +133,9 @@ impl Sequence {
             if at_end {
                 verified.note(
                     place,
-                    format!("{what} at the end of the log (a crash's leftover): the next open cuts it"),
+                    format!(
+                        "{what} at the end of the log (a crash's leftover): the next open cuts it"
+                    ),
                 );
             } else {
                 verified.violation(place, format!("{what}, and lines follow it"));
@@ -174,7 +179,10 @@ impl Sequence {
         if position.part >= position.parts {
             verified.violation(
                 place,
-                format!("part {} of an entry of {} parts", position.part, position.parts),
+                format!(
+                    "part {} of an entry of {} parts",
+                    position.part, position.parts
+                ),
             );
             return;
         }
@@ -200,8 +208,7 @@ impl Sequence {
                 ),
             ),
             Some(previous) if !previous.last_part() => {
-                if position.revision != previous.revision || position.part != previous.part + 1
-                {
+                if position.revision != previous.revision || position.part != previous.part + 1 {
                     verified.violation(
                         place,
                         format!(

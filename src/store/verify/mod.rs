@@ -133,10 +133,7 @@ pub fn verify(dir: &Path, catalog: &Catalog) -> Result<Verified, VerifyError> {
     match stored.boundaries {
         Some(boundaries) => match load::load(&db, catalog, boundaries) {
             Ok(loaded) => indexes::check(catalog, &stored, &loaded, &mut verified),
-            Err(e) => verified.violation(
-                "database",
-                format!("start-up would refuse it: {e}"),
-            ),
+            Err(e) => verified.violation("database", format!("start-up would refuse it: {e}")),
         },
         None if stored.workspaces.is_empty() => {}
         None => verified.violation(

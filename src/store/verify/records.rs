@@ -304,8 +304,7 @@ impl Scan {
         };
         let run = [chunk.workspace, &[0], chunk.type_name].concat();
         let records = self.records(&place, &run, chunk.first, value, verified);
-        let Some((_, workspace)) = self.owner(chunk.workspace, "instance", stored, verified)
-        else {
+        let Some((_, workspace)) = self.owner(chunk.workspace, "instance", stored, verified) else {
             return;
         };
         let Ok(type_name) = record::text(chunk.type_name) else {
@@ -352,7 +351,10 @@ impl Scan {
         };
         for (user, record) in records {
             let Some(user) = valid_id(user, UserId::parse) else {
-                verified.violation(&place, format!("`{}` is not a user id", user.escape_ascii()));
+                verified.violation(
+                    &place,
+                    format!("`{}` is not a user id", user.escape_ascii()),
+                );
                 continue;
             };
             let member_place = format!("workspace `{ws}`, member `{user}`");

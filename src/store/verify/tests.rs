@@ -48,7 +48,8 @@ async fn written(dir: &Path, members: usize) {
         ("acme", "sam".to_owned(), "source_admin", Some("ios")),
         ("acme", "sam".to_owned(), "warehouse_read", None),
     ];
-    grants.extend((0..members).map(|n| ("big", format!("user-{n:04}"), "source_read", Some("ios"))));
+    grants
+        .extend((0..members).map(|n| ("big", format!("user-{n:04}"), "source_read", Some("ios"))));
     for (ws, member, role, on) in grants {
         let workspace = WorkspaceId::parse(ws).unwrap();
         commands.push(Command::SetMembership {
@@ -124,7 +125,11 @@ fn rewrite(db: &sled::Db, prefix: &[u8], id: &str, record: &[u8]) {
         if records.iter().any(|(i, _)| i == id.as_bytes()) {
             let mut value = Vec::new();
             for (i, r) in records {
-                let r = if i == id.as_bytes() { record.to_vec() } else { r };
+                let r = if i == id.as_bytes() {
+                    record.to_vec()
+                } else {
+                    r
+                };
                 chunks::push(&mut value, std::str::from_utf8(&i).unwrap(), &r);
             }
             db.insert(key, value).unwrap();
@@ -231,11 +236,12 @@ async fn records_out_of_order_or_out_of_their_chunk_are_violations() {
     written(dir.path(), 0).await;
     planted(dir.path(), |db| {
         let boundaries =
-            chunks::Boundaries::decode(&db.get(keys::CHUNK_BOUNDARIES).unwrap().unwrap())
-                .unwrap();
+            chunks::Boundaries::decode(&db.get(keys::CHUNK_BOUNDARIES).unwrap().unwrap()).unwrap();
         // Ids in the head chunk must not start a chunk: two that do not, the wrong way
         // round, and then one that does.
-        let mut plain = (0..).map(|n| format!("wh-{n}")).filter(|id| !boundaries.starts(id.as_bytes()));
+        let mut plain = (0..)
+            .map(|n| format!("wh-{n}"))
+            .filter(|id| !boundaries.starts(id.as_bytes()));
         let (a, b) = (plain.next().unwrap(), plain.next().unwrap());
         let starting = (0..)
             .map(|n| format!("wh-{n}"))
@@ -273,11 +279,25 @@ async fn records_out_of_order_or_out_of_their_chunk_are_violations() {
 async fn missing_single_records_and_foreign_keys_are_violations() {
     type Plant = fn(&sled::Db);
     let cases: [(Plant, &str); 6] = [
-        (|db| drop(db.remove(keys::FORMAT_VERSION).unwrap()), "key `v`: missing"),
-        (|db| drop(db.remove(keys::REVISION).unwrap()), "key `r`: missing"),
-        (|db| drop(db.remove(keys::HISTORY).unwrap()), "key `h`: missing"),
         (
-            |db| drop(db.insert(keys::FORMAT_VERSION, &7_u64.to_be_bytes()[..]).unwrap()),
+            |db| drop(db.remove(keys::FORMAT_VERSION).unwrap()),
+            "key `v`: missing",
+        ),
+        (
+            |db| drop(db.remove(keys::REVISION).unwrap()),
+            "key `r`: missing",
+        ),
+        (
+            |db| drop(db.remove(keys::HISTORY).unwrap()),
+            "key `h`: missing",
+        ),
+        (
+            |db| {
+                drop(
+                    db.insert(keys::FORMAT_VERSION, &7_u64.to_be_bytes()[..])
+                        .unwrap(),
+                )
+            },
             "format 7",
         ),
         (
@@ -304,7 +324,12 @@ async fn missing_single_records_and_foreign_keys_are_violations() {
 /// The change log's only segment and its lines.
 fn log_lines(dir: &Path) -> (std::path::PathBuf, Vec<String>) {
     let log = dir.join(CHANGE_LOG_DIR);
-    let segment = std::fs::read_dir(&log).unwrap().next().unwrap().unwrap().path();
+    let segment = std::fs::read_dir(&log)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let text = std::fs::read_to_string(&segment).unwrap();
     (segment, text.lines().map(str::to_owned).collect())
 }
@@ -333,7 +358,9 @@ async fn the_change_log_against_the_state_gaps_redo_and_leftovers() {
     let verified = checked(dir.path());
     assert_eq!(violations(&verified), Vec::<String>::new());
     assert!(
-        notes(&verified).iter().any(|n| n.contains("the next open redoes them")),
+        notes(&verified)
+            .iter()
+            .any(|n| n.contains("the next open redoes them")),
         "{:#?}",
         notes(&verified)
     );
@@ -343,7 +370,9 @@ async fn the_change_log_against_the_state_gaps_redo_and_leftovers() {
     let verified = checked(dir.path());
     assert_eq!(violations(&verified), Vec::<String>::new());
     assert!(
-        notes(&verified).iter().any(|n| n.contains("line without its newline")),
+        notes(&verified)
+            .iter()
+            .any(|n| n.contains("line without its newline")),
         "{:#?}",
         notes(&verified)
     );
@@ -352,7 +381,10 @@ async fn the_change_log_against_the_state_gaps_redo_and_leftovers() {
     let mut gap = lines.clone();
     gap.push(renumbered(&last, revision + 2));
     write(&gap, "");
-    found_one(&checked(dir.path()), "a gap, an overlap or lines out of order");
+    found_one(
+        &checked(dir.path()),
+        "a gap, an overlap or lines out of order",
+    );
 
     // The state ahead of its log.
     write(&lines[..lines.len() - 1], "");
@@ -386,5 +418,9 @@ async fn a_database_a_process_holds_open_is_refused_as_locked() {
         verify(empty.path(), &Catalog::built_in()),
         Err(VerifyError::NoDatabase(_))
     ));
-    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "nothing created");
+    assert_eq!(
+        std::fs::read_dir(empty.path()).unwrap().count(),
+        0,
+        "nothing created"
+    );
 }
