@@ -114,7 +114,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Reads every record of the backup at `path` in order, calling `each` with its line
 /// number; checks the end line's count and hash once all are read, so the caller must
-/// not keep what it made of the records until this returns `Ok`.
+/// not keep what it made of the records until this returns `Ok`. A backup cut short or
+/// altered is reported as such before any error of its records (or of `each`), which
+/// stops the calls.
 pub fn read(
     path: &Path,
     mut each: impl FnMut(u64, RecordLine) -> Result<(), CliError>,
@@ -127,6 +129,7 @@ pub fn read(
     let mut number = 0_u64;
     let mut header: Option<Header> = None;
     let mut records = 0_u64;
+    let mut refused: Option<CliError> = None;
     loop {
         line.clear();
         let read = reader
@@ -176,12 +179,19 @@ pub fn read(
                     backup_end.records
                 )));
             }
-            return Ok(header.clone());
+            return match refused {
+                Some(refused) => Err(refused),
+                None => Ok(header.clone()),
+            };
         }
         hash.update(&line);
         records += 1;
-        let record = RecordLine::parse(text).map_err(|e| failed(format!("line {number}: {e}")))?;
-        each(number, record)?;
+        if refused.is_none() {
+            refused = RecordLine::parse(text)
+                .map_err(|e| failed(format!("line {number}: {e}")))
+                .and_then(|record| each(number, record))
+                .err();
+        }
     }
 }
 
