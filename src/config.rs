@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     api::Exports,
-    cli::{ClientCommand, callers::CallersCommand},
+    cli::{
+        ClientCommand,
+        args::{RestoreArgs, VerifyArgs},
+        callers::CallersCommand,
+    },
     connect::ClientTls,
     follower::FollowOptions,
     model::Selection,
@@ -22,11 +26,12 @@ use crate::{
     name = "accessd",
     version,
     about,
-    after_help = "Every subcommand but `serve` and `roles` is a client of a running server \
+    after_help = "Every subcommand but `serve`, `roles`, `restore` and `verify` is a client of \
+                  a running server \
                   (`--addr`, default `http://127.0.0.1:50051`).\n\
                   Exit status: 0 done; 1 error (the server's message is printed); 2 bad usage; \
-                  3 a denied check with `--exit-code`, or rows `migrate-legacy` or records `import` \
-                  rejected."
+                  3 a denied check with `--exit-code`, rows `migrate-legacy` or records `import` \
+                  rejected, or violations `verify` found."
 )]
 pub struct Cli {
     /// What to do.
@@ -47,6 +52,12 @@ pub enum Command {
     /// or the digest of a token.
     #[command(subcommand)]
     Callers(CallersCommand),
+    /// Load a backup file into an empty data directory, at the backup's revision, as a
+    /// leader's data under a new history id. Offline: no server runs on the directory.
+    Restore(RestoreArgs),
+    /// Check every stored invariant of a data directory offline and report each
+    /// violation; exit status 3 if any. No server may be running on it.
+    Verify(VerifyArgs),
     /// The client subcommands.
     #[command(flatten)]
     Client(ClientCommand),

@@ -34,6 +34,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, BoxError> {
             crate::cli::callers::run(command)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Restore(args) => {
+            let catalog = load_catalog(args.roles.as_deref())?;
+            Ok(crate::cli::restore::restore(args, catalog).await?)
+        }
+        Command::Verify(args) => {
+            let catalog = load_catalog(args.roles.as_deref())?;
+            Ok(crate::cli::verify::verify(args, &catalog)?)
+        }
         Command::Client(command) => Ok(crate::cli::run(command).await?),
     }
 }

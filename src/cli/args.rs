@@ -43,6 +43,9 @@ pub enum ClientCommand {
     /// The audit trail: every change the change log retains, with the caller that made
     /// it and the acting user it named, oldest first.
     Audit(AuditArgs),
+    /// Write the whole database, read at one revision while writes go on, to a backup
+    /// file that `accessd restore` loads.
+    Backup(BackupArgs),
 }
 
 /// Where the server is.
@@ -554,4 +557,47 @@ pub struct AuditArgs {
     /// Where the server is, the admin credentials, how to print.
     #[command(flatten)]
     pub options: AdminOptions,
+}
+
+/// Settings of `accessd backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The backup file to write (`-`: standard output). It appears only once whole.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where the server is, the admin token, how to print the summary.
+    #[command(flatten)]
+    pub options: AdminOptions,
+}
+
+/// Settings of `accessd restore`.
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The backup file (`accessd backup --out FILE`).
+    pub file: PathBuf,
+    /// The data directory to restore into: new, or empty.
+    #[arg(long, env = "ACCESSD_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The role catalog the restored server will run with (`serve --roles`); the
+    /// built-in one without it.
+    #[arg(long, env = "ACCESSD_ROLES", value_name = "FILE")]
+    pub roles: Option<PathBuf>,
+    /// How to print the summary.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// Settings of `accessd verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The data directory to check; no server may be running on it.
+    #[arg(long, env = "ACCESSD_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The role catalog the server runs with (`serve --roles`), which says which stored
+    /// names are known; the built-in one without it.
+    #[arg(long, env = "ACCESSD_ROLES", value_name = "FILE")]
+    pub roles: Option<PathBuf>,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
 }

@@ -1,9 +1,12 @@
-//! The operator's command line: every subcommand but `serve` and `roles` is a client of
-//! a running server, calling it through the generated clients and printing the answer
-//! as a table or as JSON. It decides nothing itself: the server's answers are printed.
+//! The operator's command line: every subcommand but `serve`, `roles`, `restore` and
+//! `verify` is a client of a running server, calling it through the generated clients
+//! and printing the answer as a table or as JSON. It decides nothing itself: the
+//! server's answers are printed.
 
 pub mod args;
 mod audit;
+mod backup;
+mod backup_file;
 pub mod callers;
 mod check;
 mod client;
@@ -18,7 +21,9 @@ mod migrate;
 pub mod output;
 pub mod records;
 mod resources;
+pub mod restore;
 mod status;
+pub mod verify;
 mod workspaces;
 
 use std::process::ExitCode;
@@ -48,5 +53,6 @@ pub async fn run(command: ClientCommand) -> Result<ExitCode, CliError> {
         ClientCommand::Import(args) => import::import(args).await,
         ClientCommand::Status(options) => status::status(options).await.map(done),
         ClientCommand::Audit(args) => audit::audit(args).await.map(done),
+        ClientCommand::Backup(args) => backup::backup(args).await.map(done),
     }
 }

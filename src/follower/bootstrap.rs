@@ -100,10 +100,10 @@ pub async fn bootstrap(
     store
         .bootstrap(BootstrapStep::End {
             revision,
-            following: Following {
+            following: Some(Following {
                 history: history.clone(),
                 selection: selection.clone(),
-            },
+            }),
         })
         .await
         .map_err(failed)?;

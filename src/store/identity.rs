@@ -30,7 +30,7 @@ impl Following {
         format!("{}\n{}", self.history, self.selection).into_bytes()
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+    pub(super) fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let corrupt = |why: String| StoreError::Corrupt(format!("the follower record: {why}"));
         let (history, selection) = text(bytes)?
             .split_once('\n')

@@ -11,6 +11,7 @@ mod load;
 mod open;
 pub(crate) mod record;
 mod startup;
+pub mod verify;
 mod waiters;
 mod workspaces;
 mod writer;
@@ -123,8 +124,9 @@ pub enum BootstrapStep {
     End {
         /// The leader's revision the snapshot was read at.
         revision: u64,
-        /// What the copy follows.
-        following: Following,
+        /// What the copy follows; `None` for a backup restored as a leader's data,
+        /// which follows nothing and keeps the new history id of its data directory.
+        following: Option<Following>,
     },
 }
 

@@ -261,7 +261,7 @@ async fn a_follower_bootstrapped_then_replicated_holds_what_the_leader_holds() {
     follower
         .bootstrap(BootstrapStep::End {
             revision: at,
-            following: following(&leader, Selection::All),
+            following: Some(following(&leader, Selection::All)),
         })
         .await
         .unwrap();
@@ -306,7 +306,7 @@ async fn a_partial_follower_holds_only_its_workspaces_at_the_leaders_revision() 
     follower
         .bootstrap(BootstrapStep::End {
             revision: 0,
-            following: following(&leader, only.clone()),
+            following: Some(following(&leader, only.clone())),
         })
         .await
         .unwrap();

@@ -14,7 +14,7 @@ mod times;
 mod tests;
 
 pub use feed::{ChangeFeed, FeedError, LoggedEntry, LoggedGroup};
-pub use files::{AppendMark, ChangeLog};
+pub use files::{AppendMark, ChangeLog, SEGMENT_EXTENSION};
 pub use format::{Author, GroupLines};
 pub use recovery::Pending;
 pub use retention::Retention;

@@ -117,7 +117,10 @@ impl Planner {
                 following,
             } => {
                 batch.insert(keys::REVISION, &record::encode_u64(revision));
-                batch.insert(keys::FOLLOWING, following.encode());
+                match following {
+                    Some(following) => batch.insert(keys::FOLLOWING, following.encode()),
+                    None => batch.remove(keys::FOLLOWING),
+                }
                 batch.remove(keys::BOOTSTRAPPING);
                 self.latest = Arc::new(Snapshot {
                     revision,

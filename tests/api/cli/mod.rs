@@ -3,6 +3,7 @@
 //! Each test writes a command as the line an operator types; see `words`.
 
 mod audit;
+mod backup;
 mod connection;
 mod import_export;
 mod migrate_legacy;
