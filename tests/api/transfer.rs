@@ -23,19 +23,11 @@ async fn import(
     server: &TestServer,
     records: Vec<proto::Record>,
     chunk: usize,
-) -> proto::ImportResponse {
-    let chunks: Vec<proto::ImportRequest> = records
-        .chunks(chunk)
-        .map(|c| proto::ImportRequest {
-            records: c.to_vec(),
-        })
-        .collect();
-    server
-        .admin()
-        .import(tokio_stream::iter(chunks))
+) -> proto::ImportProgress {
+    let chunks = import_chunks(&records, chunk);
+    import_to_end(server.admin().import(tokio_stream::iter(chunks)).await)
         .await
         .unwrap()
-        .into_inner()
 }
 
 fn grant_record(ws: &str, user: &str, role: &str, scope: Option<proto::Scope>) -> proto::Record {
