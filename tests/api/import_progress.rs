@@ -106,7 +106,12 @@ async fn a_large_import_is_acknowledged_batch_by_batch_before_its_stream_ends() 
     );
     let last = messages.last().unwrap();
     assert_eq!(
-        (last.records, last.applied, last.batches, last.rejected_count),
+        (
+            last.records,
+            last.applied,
+            last.batches,
+            last.rejected_count
+        ),
         (65_001, 65_001, 4, 0)
     );
     assert_eq!(last.revision, server.revision().await);

@@ -333,7 +333,11 @@ async fn a_workspace_record_listing_no_product_is_refused_for_a_workspace_with_a
         10,
     )
     .await;
-    assert_eq!((report.applied, report.rejected_count), (1, 0), "{report:?}");
+    assert_eq!(
+        (report.applied, report.rejected_count),
+        (1, 0),
+        "{report:?}"
+    );
     assert!(!sam_reads_the_tracking_plan(&server).await);
 }
 
@@ -343,11 +347,19 @@ async fn a_workspace_record_adds_the_owners_it_lists_and_keeps_the_others() {
     acme_with_protocols(&server).await;
     let report = import(
         &server,
-        vec![workspace_record("acme", &["connections", "protocols"], &["zoe"])],
+        vec![workspace_record(
+            "acme",
+            &["connections", "protocols"],
+            &["zoe"],
+        )],
         10,
     )
     .await;
-    assert_eq!((report.applied, report.rejected_count), (1, 0), "{report:?}");
+    assert_eq!(
+        (report.applied, report.rejected_count),
+        (1, 0),
+        "{report:?}"
+    );
     let (records, _) = export_all(&server).await;
     let Some(Kind::Workspace(acme)) = &records[0].kind else {
         panic!("{records:#?}");

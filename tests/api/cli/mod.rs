@@ -5,6 +5,7 @@
 mod audit;
 mod connection;
 mod import_export;
+mod import_resume;
 mod migrate_legacy;
 mod reads;
 mod roles;
