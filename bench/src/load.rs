@@ -132,7 +132,7 @@ async fn import(
     channel: Channel,
     data: &Dataset,
     chunk: usize,
-) -> Result<proto::ImportResponse, String> {
+) -> Result<proto::ImportProgress, String> {
     let (sender, receiver) = mpsc::channel::<proto::ImportRequest>(4);
     // The producer borrows the data set, so it runs in this task beside the call rather
     // than in a task of its own; the stream ends when it drops the sender.
@@ -146,7 +146,10 @@ async fn import(
                 let full = std::mem::replace(&mut records, rest);
                 sent += full.len() as u64;
                 if sender
-                    .send(proto::ImportRequest { records: full })
+                    .send(proto::ImportRequest {
+                        records: full,
+                        first_index: 0,
+                    })
                     .await
                     .is_err()
                 {
@@ -157,23 +160,43 @@ async fn import(
         }
         sent += records.len() as u64;
         if !records.is_empty() {
-            let _ = sender.send(proto::ImportRequest { records }).await;
+            let _ = sender
+                .send(proto::ImportRequest {
+                    records,
+                    first_index: 0,
+                })
+                .await;
         }
         sent
     };
     let mut client = AdminServiceClient::new(channel);
-    let call = client.import(ReceiverStream::new(receiver));
+    // The answer is the import's progress, batch by batch; the last says it is done.
+    let call = async {
+        let mut progress = client
+            .import(ReceiverStream::new(receiver))
+            .await?
+            .into_inner();
+        let mut quoted = Vec::new();
+        while let Some(message) = progress.message().await? {
+            let room = QUOTED_REJECTIONS.saturating_sub(quoted.len());
+            quoted.extend(
+                message
+                    .rejected
+                    .iter()
+                    .take(room)
+                    .map(|r| format!("record {}: {}", r.index, r.reason)),
+            );
+            if message.done {
+                return Ok((message, quoted));
+            }
+        }
+        Err(tonic::Status::unknown(
+            "the import ended before it was done",
+        ))
+    };
     let (sent, answer) = tokio::join!(produce, call);
-    let response = answer
-        .map_err(|status| format!("Import failed: {status}"))?
-        .into_inner();
+    let (response, quoted) = answer.map_err(|status| format!("Import failed: {status}"))?;
     if response.rejected_count > 0 {
-        let quoted: Vec<String> = response
-            .rejected
-            .iter()
-            .take(QUOTED_REJECTIONS)
-            .map(|r| format!("record {}: {}", r.index, r.reason))
-            .collect();
         return Err(format!(
             "Import rejected {} of {} records, e.g. {}",
             response.rejected_count,

@@ -5,7 +5,12 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{StoreSlot, auth, callers::Caller, convert, loaded, status, transfer::Exports};
+use super::{
+    StoreSlot, auth,
+    callers::Caller,
+    convert, loaded, status,
+    transfer::{self, Exports},
+};
 use crate::proto::{self, admin_service_server::AdminService};
 use crate::{
     engine::Command,
@@ -93,26 +98,24 @@ impl AdminApi {
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
+    type ImportStream =
+        tokio_stream::wrappers::ReceiverStream<Result<proto::ImportProgress, Status>>;
     type ExportStream =
         tokio_stream::wrappers::ReceiverStream<Result<proto::ExportResponse, Status>>;
 
     async fn import(
         &self,
         request: Request<tonic::Streaming<proto::ImportRequest>>,
-    ) -> Result<Response<proto::ImportResponse>, Status> {
+    ) -> Result<Response<Self::ImportStream>, Status> {
         let caller = auth::caller_of(&request);
         auth::unbound(caller.as_deref(), "an import")?;
         let name = caller.map(|c| Arc::from(c.name.as_str()));
-        let report =
-            super::transfer::import(Arc::clone(self.store()?), name, request.into_inner()).await?;
-        tracing::info!(
-            records = report.records,
-            applied = report.applied,
-            rejected = report.rejected_count,
-            revision = report.revision,
-            "import"
-        );
-        Ok(Response::new(report))
+        let store = Arc::clone(self.store()?);
+        Ok(Response::new(transfer::import(
+            store,
+            name,
+            request.into_inner(),
+        )))
     }
 
     async fn export(

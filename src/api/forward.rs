@@ -127,9 +127,9 @@ struct ImportCodec {
 
 impl Codec for ImportCodec {
     type Encode = Result<proto::ImportRequest, Status>;
-    type Decode = proto::ImportResponse;
+    type Decode = proto::ImportProgress;
     type Encoder = ImportEncoder;
-    type Decoder = ProstDecoder<proto::ImportResponse>;
+    type Decoder = ProstDecoder<proto::ImportProgress>;
 
     fn encoder(&mut self) -> Self::Encoder {
         ImportEncoder {
@@ -173,12 +173,13 @@ impl Encoder for ImportEncoder {
 
 #[tonic::async_trait]
 impl AdminService for LeaderForward {
+    type ImportStream = Pin<Box<dyn Stream<Item = Result<proto::ImportProgress, Status>> + Send>>;
     type ExportStream = Pin<Box<dyn Stream<Item = Result<proto::ExportResponse, Status>> + Send>>;
 
     async fn import(
         &self,
         request: Request<Streaming<proto::ImportRequest>>,
-    ) -> Result<Response<proto::ImportResponse>, Status> {
+    ) -> Result<Response<Self::ImportStream>, Status> {
         tracing::debug!(method = "Import", "forwarding to the leader");
         let (metadata, _, inbound) = request.into_parts();
         let (failed, mut failure) = oneshot::channel();
@@ -190,17 +191,26 @@ impl AdminService for LeaderForward {
             Ok(()) => {
                 let path = PathAndQuery::from_static(IMPORT);
                 let request = outgoing(&metadata, inbound);
-                leader.client_streaming(request, path, codec).await
+                leader.streaming(request, path, codec).await
             }
             Err(err) => Err(Status::from_error(err.into())),
         };
-        match answer {
-            Ok(response) => Ok(Response::new(response.into_inner())),
-            // The leader's answer to a stream that failed here is only that it was reset.
-            // The encoder reports the failure before it fails the body, so it is there.
-            Err(status) => Err(failure
+        let address = self.address.clone();
+        // The leader's answer to a stream that failed here is only that it was reset.
+        // The encoder reports the failure before it fails the body, so it is there.
+        let mut caller_status = move |status| {
+            failure
                 .try_recv()
-                .unwrap_or_else(|_| leader_status(&self.address, status))),
+                .unwrap_or_else(|_| leader_status(&address, status))
+        };
+        match answer {
+            Ok(response) => {
+                let progress = response
+                    .into_inner()
+                    .map(move |message| message.map_err(&mut caller_status));
+                Ok(Response::new(Box::pin(progress)))
+            }
+            Err(status) => Err(caller_status(status)),
         }
     }
 

@@ -26,6 +26,10 @@ pub fn refused_naming(err: &WriteError, instance_field: &str) -> Status {
             Status::failed_precondition(message("user_id"))
         }
         WriteError::NoOwner(_) => Status::invalid_argument(message("owner_user_ids")),
+        // Only an import's workspace record can leave its products out.
+        WriteError::ProductsUnlisted { .. } => {
+            Status::failed_precondition(message("workspace.products"))
+        }
         WriteError::ProductNotEnabled { .. } => Status::failed_precondition(message("role")),
         WriteError::ScopeNotAccepted { .. } => Status::invalid_argument(message("scope")),
         WriteError::BadParent(_) => Status::invalid_argument(message("parent_id")),

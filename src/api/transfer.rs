@@ -1,174 +1,30 @@
-//! Bulk import and export: records to commands (validated one by one, applied in large
-//! batches with one revision each) and a snapshot back to records.
+//! Bulk import and export: records to commands (`import`) and a snapshot back to records.
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+mod import;
+
+#[cfg(feature = "fuzzing")]
+pub use import::command;
+pub use import::import;
+
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{
     OwnedSemaphorePermit, Semaphore,
     mpsc::{self, OwnedPermit, error::SendTimeoutError},
 };
-use tokio_stream::{StreamExt, wrappers::ReceiverStream};
-use tonic::{Status, Streaming};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
 use tracing::warn;
 
-use super::{convert, status};
+use super::convert;
 use crate::{
-    engine::Command,
-    model::{Catalog, Grant, Membership, Selection, TypeId, Workspace, WorkspaceId},
+    model::{Catalog, Membership, Selection, TypeId, Workspace, WorkspaceId},
     proto::{self, record::Kind},
-    store::{Queued, Snapshot, Store},
+    store::{Snapshot, Store},
 };
 
-/// Records applied per atomic batch (one revision each).
-const IMPORT_BATCH: usize = 20_000;
-/// Batches sent to the writer and not yet durable: one being committed, one being planned.
-const IN_FLIGHT: usize = 2;
 /// Records per export message.
 const EXPORT_CHUNK: usize = 1_000;
-/// Rejections reported in full; the rest are only counted.
-const MAX_REPORTED_REJECTIONS: usize = 1_000;
-
-/// Parses one record into the command that applies it.
-pub fn command(catalog: &Catalog, record: &proto::Record) -> Result<Command, Status> {
-    match record.kind.as_ref() {
-        None => Err(status::invalid(
-            "record",
-            "is empty: set one of workspace, member, resource, grant",
-        )),
-        Some(Kind::Workspace(w)) => Ok(Command::UpsertWorkspace {
-            workspace: convert::workspace_id("workspace.workspace_id", &w.workspace_id)?,
-            products: convert::products(catalog, "workspace.products", &w.products)?,
-            owners: w
-                .owner_user_ids
-                .iter()
-                .enumerate()
-                .map(|(i, u)| convert::user_id(&format!("workspace.owner_user_ids[{i}]"), u))
-                .collect::<Result<_, _>>()?,
-        }),
-        Some(Kind::Member(m)) => Ok(Command::SetMembership {
-            workspace: convert::workspace_id("member.workspace_id", &m.workspace_id)?,
-            user: convert::user_id("member.user_id", &m.user_id)?,
-            membership: convert::membership("member.membership", m.membership)?,
-            actor: None,
-        }),
-        Some(Kind::Resource(r)) => Ok(Command::RegisterResource {
-            workspace: convert::workspace_id("resource.workspace_id", &r.workspace_id)?,
-            resource: convert::resource(catalog, "resource.resource", r.resource.as_ref())?,
-            parent: match r.parent_id.as_str() {
-                "" => None,
-                parent => Some(convert::resource_id("resource.parent_id", parent)?),
-            },
-        }),
-        Some(Kind::Grant(g)) => Ok(Command::RestoreGrant {
-            workspace: convert::workspace_id("grant.workspace_id", &g.workspace_id)?,
-            user: convert::user_id("grant.user_id", &g.user_id)?,
-            grant: Grant {
-                role: convert::role(catalog, "grant.role", &g.role)?,
-                scope: convert::scope(catalog, "grant.scope", g.scope.as_ref())?,
-            },
-        }),
-    }
-}
-
-/// Tallies of an import in progress.
-#[derive(Default)]
-struct Tally {
-    response: proto::ImportResponse,
-}
-
-impl Tally {
-    fn reject(&mut self, index: u64, reason: String) {
-        self.response.rejected_count += 1;
-        if self.response.rejected.len() < MAX_REPORTED_REJECTIONS {
-            self.response
-                .rejected
-                .push(proto::RejectedRecord { index, reason });
-        }
-    }
-}
-
-/// Applies an import stream. While one batch is being made durable, the next is being
-/// planned by the writer and the one after it received and parsed, so the network, the
-/// parsing, the planning and the disk overlap. An import that fails part-way (a broken
-/// stream) has applied the batches queued before the failure, unreported.
-pub async fn import(
-    store: Arc<Store>,
-    caller: Option<Arc<str>>,
-    mut stream: Streaming<proto::ImportRequest>,
-) -> Result<proto::ImportResponse, Status> {
-    let catalog = Arc::clone(store.catalog());
-    let mut tally = Tally::default();
-    let mut pending: Vec<(u64, Command)> = Vec::with_capacity(IMPORT_BATCH);
-    let mut in_flight: VecDeque<(Vec<u64>, Queued)> = VecDeque::new();
-    while let Some(chunk) = stream.next().await {
-        for record in chunk?.records {
-            let index = tally.response.records;
-            tally.response.records += 1;
-            match command(&catalog, &record) {
-                Ok(command) => pending.push((index, command)),
-                Err(status) => tally.reject(index, status.message().to_owned()),
-            }
-            if pending.len() == IMPORT_BATCH {
-                if in_flight.len() == IN_FLIGHT {
-                    if let Some(oldest) = in_flight.pop_front() {
-                        settle(oldest, &mut tally).await?;
-                    }
-                }
-                in_flight.push_back(queue(&store, &caller, std::mem::take(&mut pending)).await?);
-            }
-        }
-    }
-    while let Some(oldest) = in_flight.pop_front() {
-        settle(oldest, &mut tally).await?;
-    }
-    if !pending.is_empty() {
-        settle(queue(&store, &caller, pending).await?, &mut tally).await?;
-    }
-    if tally.response.revision == 0 {
-        tally.response.revision = store.snapshot().revision;
-    }
-    // Parse errors are found as records arrive, refusals when their batch applies.
-    tally.response.rejected.sort_by_key(|r| r.index);
-    Ok(tally.response)
-}
-
-/// Queues a batch behind those already in flight, so that batches apply in order.
-async fn queue(
-    store: &Store,
-    caller: &Option<Arc<str>>,
-    batch: Vec<(u64, Command)>,
-) -> Result<(Vec<u64>, Queued), Status> {
-    let (indexes, commands): (Vec<u64>, Vec<Command>) = batch.into_iter().unzip();
-    let queued = store
-        .queue_batch_as(caller.clone(), commands)
-        .await
-        .map_err(|e| status::store(&e))?;
-    Ok((indexes, queued))
-}
-
-async fn settle((indexes, queued): (Vec<u64>, Queued), tally: &mut Tally) -> Result<(), Status> {
-    let results = queued.outcome().await;
-    let results = results.map_err(|e| status::store(&e))?;
-    let mut changed = false;
-    for (index, result) in indexes.into_iter().zip(results) {
-        match result {
-            Ok(outcome) => {
-                tally.response.revision = outcome.revision;
-                if outcome.changed {
-                    changed = true;
-                    tally.response.applied += 1;
-                } else {
-                    tally.response.unchanged += 1;
-                }
-            }
-            Err(refused) => tally.reject(index, status::refused(&refused).message().to_owned()),
-        }
-    }
-    if changed {
-        tally.response.batches += 1;
-    }
-    Ok(())
-}
 
 /// How many exports may run at once, and how long one may wait for its reader.
 #[derive(Debug, Clone)]

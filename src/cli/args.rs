@@ -509,6 +509,16 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// The records file: one JSON record per line.
     pub file: PathBuf,
+    /// When the connection breaks or the server is unavailable, reconnect and resume
+    /// from the last batch the server acknowledged as durable, until the server has
+    /// acknowledged nothing for this long (`30s`, `5m`); 0 never resumes.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = humantime::parse_duration,
+        default_value = "1m"
+    )]
+    pub retry_for: std::time::Duration,
     /// Where the server is, the token, how to print the report.
     #[command(flatten)]
     pub options: AdminOptions,

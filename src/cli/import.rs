@@ -1,122 +1,174 @@
 //! `accessd import FILE`: streams a records file (JSON lines, see `records`) to the
-//! Import RPC while reading it, and prints what the server applied and rejected, with
-//! the file's line numbers.
+//! Import RPC while reading it; when the call breaks, reconnects and resumes from the
+//! last batch the server acknowledged as durable; prints what the server applied and
+//! rejected, with the file's line numbers.
+
+mod reading;
 
 use std::{
     fs::File,
-    io::{BufRead, BufReader},
-    path::Path,
     process::ExitCode,
-    time::Instant,
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_stream::{StreamExt as _, wrappers::ReceiverStream};
+use tonic::{Code, Status};
 
+use self::reading::{Feed, Reading, read};
 use super::{
     CliError, EXIT_DENIED,
     args::{ImportArgs, OutputFormat},
     client,
     output::{self, Table},
-    records::RecordLine,
 };
 use crate::proto;
 
-/// Records per message of the stream, at most.
-const CHUNK: usize = 2_000;
-/// Bytes of lines per message, at most (unless one line is longer): well under the
-/// server's 4 MiB limit on a message.
-const CHUNK_BYTES: usize = 1024 * 1024;
+/// The wait before the first resumption, doubled after each failed one up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two resumptions.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Progress is printed at most this often (the first acknowledgement always).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Rejections kept for the report; the rest are only counted.
+const MAX_REPORTED_REJECTIONS: usize = 1_000;
 
-/// What the file held that never reached the server as a record.
-#[derive(Default)]
-struct Reading {
-    /// Record index and reason of lines that did not parse (sent as empty records so
-    /// that the server's indexes stay the file's), in index order.
-    malformed: Vec<(u64, String)>,
-    /// Record indexes at which blank lines were skipped, one entry per blank line.
-    blanks_before: Vec<u64>,
+/// What the server has acknowledged, over every call of the import so far.
+#[derive(Debug, Default)]
+struct Acknowledged {
+    /// Every record before this index is durable or rejected: where a new call starts.
+    next_index: u64,
+    records: u64,
+    applied: u64,
+    unchanged: u64,
+    rejected: u64,
+    revision: u64,
+    batches: u64,
+    /// The first rejections, in index order.
+    rejections: Vec<proto::RejectedRecord>,
+    /// When the server last acknowledged something (or the import started).
+    last_heard: Option<Instant>,
+    /// When progress was last printed.
+    last_printed: Option<Instant>,
 }
 
-impl Reading {
-    /// The 1-based line number of record `index`.
-    fn line(&self, index: u64) -> u64 {
-        let blanks = self.blanks_before.partition_point(|&at| at <= index) as u64;
-        index + 1 + blanks
+impl Acknowledged {
+    /// Counts what `progress` adds to `previous`, the call's message before it. A call's
+    /// counts start at its first record, and calls follow one another without overlap,
+    /// so each record is counted once.
+    fn add(&mut self, previous: &proto::ImportProgress, progress: &proto::ImportProgress) {
+        self.next_index = self.next_index.max(progress.next_index);
+        self.records += progress.records.saturating_sub(previous.records);
+        self.applied += progress.applied.saturating_sub(previous.applied);
+        self.unchanged += progress.unchanged.saturating_sub(previous.unchanged);
+        self.rejected += progress
+            .rejected_count
+            .saturating_sub(previous.rejected_count);
+        self.batches += progress.batches.saturating_sub(previous.batches);
+        self.revision = self.revision.max(progress.revision);
+        let room = MAX_REPORTED_REJECTIONS.saturating_sub(self.rejections.len());
+        self.rejections
+            .extend(progress.rejected.iter().take(room).cloned());
+        self.last_heard = Some(Instant::now());
     }
 
-    /// Why record `index` did not parse, if it did not.
-    fn malformed(&self, index: u64) -> Option<&str> {
-        self.malformed
-            .binary_search_by_key(&index, |(at, _)| *at)
-            .ok()
-            .and_then(|at| self.malformed.get(at))
-            .map(|(_, reason)| reason.as_str())
-    }
-}
-
-/// The record on one line of the file, or why there is none.
-fn parse(bytes: &[u8]) -> Result<proto::Record, String> {
-    let line = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    RecordLine::parse(line).and_then(RecordLine::into_record)
-}
-
-/// Reads `file` line by line, sending its records in chunks, then `None` to say the file
-/// was read to its end. Stops early, without error, once the call has failed.
-fn read(
-    file: File,
-    path: &Path,
-    sender: &mpsc::Sender<Option<proto::ImportRequest>>,
-) -> Result<Reading, CliError> {
-    let mut reader = BufReader::new(file);
-    let mut reading = Reading::default();
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let mut chunk_bytes = 0;
-    let mut index = 0u64;
-    let mut bytes = Vec::new();
-    let mut first = true;
-    loop {
-        bytes.clear();
-        if reader
-            .read_until(b'\n', &mut bytes)
-            .map_err(|e| CliError::file(path, format_args!("cannot read: {e}")))?
-            == 0
+    /// Prints how far the import has come, unless it was printed a moment ago.
+    fn print_progress(&mut self) {
+        if self
+            .last_printed
+            .is_some_and(|at| at.elapsed() < PROGRESS_EVERY)
         {
-            break;
+            return;
         }
-        let mut line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-        line = line.strip_suffix(b"\r").unwrap_or(line);
-        if std::mem::take(&mut first) {
-            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        }
-        if line.trim_ascii().is_empty() {
-            reading.blanks_before.push(index);
-            continue;
-        }
-        chunk.push(parse(line).unwrap_or_else(|reason| {
-            reading.malformed.push((index, reason));
-            proto::Record { kind: None }
-        }));
-        chunk_bytes += line.len();
-        index += 1;
-        if chunk.len() == CHUNK || chunk_bytes >= CHUNK_BYTES {
-            let records = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            chunk_bytes = 0;
-            if sender
-                .blocking_send(Some(proto::ImportRequest { records }))
-                .is_err()
-            {
-                // The call failed; its status says why.
-                return Ok(reading);
+        self.last_printed = Some(Instant::now());
+        eprintln!(
+            "import: {} records durable or rejected, revision {}",
+            self.next_index, self.revision
+        );
+    }
+}
+
+/// Why a call of the import ended before the server said it was done.
+enum Broken {
+    /// The connection or the server failed; a new call may resume the import.
+    Resumable(CliError),
+    /// The server refused the import, or the file could not be read: resuming would
+    /// fail the same way.
+    Fatal(CliError),
+}
+
+/// Whether a failed call may be resumed: the server is unavailable (starting, or not
+/// taking writes for now), or the call failed on this side (a broken connection), which
+/// tonic reports with the cause attached; a status the server sent has none.
+fn resumable(status: &Status) -> bool {
+    status.code() == Code::Unavailable || std::error::Error::source(status).is_some()
+}
+
+/// One call: sends the file's records from the last acknowledged one on and follows
+/// the server's progress until it is done.
+async fn call(args: &ImportArgs, acknowledged: &mut Acknowledged) -> Result<Reading, Broken> {
+    let mut admin = client::admin(&args.options.server, &args.options.token)
+        .await
+        .map_err(|e| match e {
+            CliError::Connect { .. } => Broken::Resumable(e),
+            e => Broken::Fatal(e),
+        })?;
+    let path = args.file.clone();
+    let file = File::open(&path)
+        .map_err(|e| Broken::Fatal(CliError::file(&path, format_args!("cannot read: {e}"))))?;
+    let from = acknowledged.next_index;
+    let (sender, receiver) = mpsc::channel(8);
+    let stop = Arc::new(Notify::new());
+    let feed = Feed {
+        sender,
+        stop: Arc::clone(&stop),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let mut reader = tokio::task::spawn_blocking(move || read(file, &path, from, &feed));
+    // The stream ends at the reader's end-of-file marker, never merely because the
+    // reader stopped: a file that could not be read to its end must not be taken for a
+    // whole one. On a read error the call is dropped unfinished, which cancels it.
+    let requests = ReceiverStream::new(receiver)
+        .chain(tokio_stream::pending())
+        .map_while(|chunk| chunk);
+    let follow = async {
+        let mut progress = admin.import(requests).await?.into_inner();
+        let mut previous = proto::ImportProgress::default();
+        while let Some(message) = progress.message().await? {
+            acknowledged.add(&previous, &message);
+            acknowledged.print_progress();
+            if message.done {
+                return Ok(true);
             }
+            previous = message;
         }
+        Ok::<_, Status>(false)
+    };
+    tokio::pin!(follow);
+    let joined = |read: Result<Result<Reading, CliError>, tokio::task::JoinError>| {
+        read.map_err(|e| CliError::Input(format!("reading the file failed: {e}")))?
+    };
+    let (answer, reading) = tokio::select! {
+        read = &mut reader => {
+            let reading = joined(read).map_err(Broken::Fatal)?;
+            (follow.await, reading)
+        }
+        // Before the reader is done, only a refusal or a lost connection ends the call.
+        answer = &mut follow => {
+            stop.notify_one();
+            (answer, joined(reader.await).map_err(Broken::Fatal)?)
+        }
+    };
+    match answer {
+        Ok(true) => Ok(reading),
+        Ok(false) => Err(Broken::Resumable(CliError::Input(
+            "the server ended the import before saying it was done".to_owned(),
+        ))),
+        Err(status) if resumable(&status) => Err(Broken::Resumable(status.into())),
+        Err(status) => Err(Broken::Fatal(status.into())),
     }
-    if !chunk.is_empty() {
-        let _ = sender.blocking_send(Some(proto::ImportRequest { records: chunk }));
-    }
-    let _ = sender.blocking_send(None);
-    Ok(reading)
 }
 
 #[derive(Serialize)]
@@ -133,6 +185,8 @@ struct Report {
     rejected: u64,
     revision: u64,
     batches: u64,
+    /// How many times the import was resumed after a broken call.
+    resumed: u32,
     seconds: f64,
     records_per_second: f64,
     rejections: Vec<Rejection>,
@@ -140,40 +194,51 @@ struct Report {
 
 /// Runs `accessd import`.
 pub async fn import(args: ImportArgs) -> Result<ExitCode, CliError> {
-    let path = args.file.clone();
-    let file =
-        File::open(&path).map_err(|e| CliError::file(&path, format_args!("cannot read: {e}")))?;
-    let mut admin = client::admin(&args.options.server, &args.options.token).await?;
+    File::open(&args.file)
+        .map_err(|e| CliError::file(&args.file, format_args!("cannot read: {e}")))?;
     let started = Instant::now();
-    let (sender, receiver) = mpsc::channel(8);
-    let mut reader = tokio::task::spawn_blocking(move || read(file, &path, &sender));
-    // The stream ends at the reader's end-of-file marker, never merely because the
-    // reader stopped: a file that could not be read to its end must not be taken for a
-    // whole one. On a read error the call is dropped unfinished, which cancels it.
-    let requests = ReceiverStream::new(receiver)
-        .chain(tokio_stream::pending())
-        .map_while(|chunk| chunk);
-    let call = admin.import(requests);
-    tokio::pin!(call);
-    let joined = |read: Result<Result<Reading, CliError>, tokio::task::JoinError>| {
-        read.map_err(|e| CliError::Input(format!("reading the file failed: {e}")))?
+    let mut acknowledged = Acknowledged {
+        last_heard: Some(started),
+        ..Acknowledged::default()
     };
-    let (response, reading) = tokio::select! {
-        read = &mut reader => {
-            let reading = joined(read)?;
-            (call.await?, reading)
+    let mut backoff = FIRST_BACKOFF;
+    let mut resumed = 0u32;
+    let reading = loop {
+        let heard_before = acknowledged.last_heard;
+        let err = match call(&args, &mut acknowledged).await {
+            Ok(reading) => break reading,
+            Err(Broken::Fatal(err)) => return Err(err),
+            Err(Broken::Resumable(err)) => err,
+        };
+        if acknowledged.last_heard != heard_before {
+            backoff = FIRST_BACKOFF;
         }
-        // Before the reader is done, only a refusal or a lost connection ends the call.
-        answer = &mut call => {
-            let response = answer?;
-            (response, joined(reader.await)?)
+        let silent = acknowledged
+            .last_heard
+            .map_or(Duration::ZERO, |at| at.elapsed());
+        if silent + backoff > args.retry_for {
+            if acknowledged.next_index > 0 {
+                eprintln!(
+                    "import: the server acknowledged the first {} records as durable or \
+                     rejected; importing the file again is safe (records are upserts)",
+                    acknowledged.next_index
+                );
+            }
+            return Err(err);
         }
+        eprintln!(
+            "import: {err}; resuming after record {} in {:.1} s",
+            acknowledged.next_index,
+            backoff.as_secs_f64()
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        resumed += 1;
     };
-    let response = response.into_inner();
     let seconds = started.elapsed().as_secs_f64();
 
-    let rejections = response
-        .rejected
+    let rejections = acknowledged
+        .rejections
         .iter()
         .map(|r| Rejection {
             line: reading.line(r.index),
@@ -184,14 +249,15 @@ pub async fn import(args: ImportArgs) -> Result<ExitCode, CliError> {
         })
         .collect();
     let report = Report {
-        records: response.records,
-        applied: response.applied,
-        unchanged: response.unchanged,
-        rejected: response.rejected_count,
-        revision: response.revision,
-        batches: response.batches,
+        records: acknowledged.records,
+        applied: acknowledged.applied,
+        unchanged: acknowledged.unchanged,
+        rejected: acknowledged.rejected,
+        revision: acknowledged.revision,
+        batches: acknowledged.batches,
+        resumed,
         seconds,
-        records_per_second: response.records as f64 / seconds.max(1e-9),
+        records_per_second: acknowledged.records as f64 / seconds.max(1e-9),
         rejections,
     };
     match args.options.output {
@@ -217,6 +283,12 @@ fn report_text(report: &Report) -> String {
         report.seconds,
         report.records_per_second,
     );
+    if report.resumed > 0 {
+        text.push_str(&format!(
+            "resumed {} times after the connection broke\n",
+            report.resumed
+        ));
+    }
     if !report.rejections.is_empty() {
         let mut table = Table::new(&["LINE", "REASON"]);
         for rejection in &report.rejections {
@@ -231,46 +303,4 @@ fn report_text(report: &Report) -> String {
         }
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_numbers_account_for_skipped_blank_lines() {
-        // Lines: 1 record 0, 2 blank, 3 blank, 4 record 1, 5 record 2, 6 blank, 7 record 3.
-        let reading = Reading {
-            malformed: Vec::new(),
-            blanks_before: vec![1, 1, 3],
-        };
-        let lines: Vec<u64> = (0..4).map(|i| reading.line(i)).collect();
-        assert_eq!(lines, [1, 4, 5, 7]);
-    }
-
-    #[test]
-    fn a_byte_order_mark_crlf_endings_and_a_line_that_is_not_utf8_are_read_line_by_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("records.jsonl");
-        let member = br#"{"member":{"workspace":"a","user":"u","membership":"member"}}"#;
-        let mut bytes = b"\xEF\xBB\xBF".to_vec();
-        bytes.extend_from_slice(member);
-        bytes.extend_from_slice(b"\r\n\r\n\xFF\xFE\n");
-        bytes.extend_from_slice(member);
-        std::fs::write(&path, bytes).unwrap();
-        let (sender, mut receiver) = mpsc::channel(8);
-        let reading = read(File::open(&path).unwrap(), &path, &sender).unwrap();
-        assert_eq!(reading.blanks_before, [1]);
-        assert_eq!(reading.malformed.len(), 1);
-        assert_eq!(reading.malformed[0].0, 1);
-        assert!(reading.malformed[0].1.starts_with("not UTF-8"));
-        assert_eq!(reading.line(1), 3);
-        let chunk = receiver.try_recv().unwrap().unwrap();
-        let kinds: Vec<bool> = chunk.records.iter().map(|r| r.kind.is_some()).collect();
-        assert_eq!(kinds, [true, false, true]);
-        assert!(
-            receiver.try_recv().unwrap().is_none(),
-            "no end-of-file marker"
-        );
-    }
 }

@@ -20,9 +20,11 @@ pub enum Command {
     UpsertWorkspace {
         /// The workspace.
         workspace: WorkspaceId,
-        /// Its add-on products (always-enabled ones are added).
-        products: ProductSet,
-        /// Its owners; never empty, so a new workspace has an owner.
+        /// Its products (always-enabled ones are added), or `None` if the record listed
+        /// none: a new workspace then gets the always-enabled ones, and an existing one
+        /// with add-ons is refused rather than stripped of them unasked.
+        products: Option<ProductSet>,
+        /// Owners to add; refused if empty, so no workspace is ever without an owner.
         owners: Vec<UserId>,
     },
     /// Replace a workspace's enabled products.
@@ -170,9 +172,23 @@ pub enum WriteError {
     /// The workspace does not exist.
     #[error("workspace `{0}` not found")]
     WorkspaceNotFound(WorkspaceId),
-    /// A new workspace was given no owner.
+    /// A workspace was given no owner.
     #[error("workspace `{0}` needs at least one owner")]
     NoOwner(WorkspaceId),
+    /// No product was listed for an existing workspace that has add-ons, which would
+    /// disable them all unasked.
+    #[error(
+        "lists no product, and workspace `{workspace}` has add-ons enabled ({add_ons}): \
+         list every product it should have ({explicit})"
+    )]
+    ProductsUnlisted {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Its enabled add-ons, named in backticks.
+        add_ons: String,
+        /// How to disable every add-on on purpose.
+        explicit: String,
+    },
     /// The workspace already exists.
     #[error("workspace `{0}` already exists")]
     WorkspaceExists(WorkspaceId),

@@ -9,8 +9,8 @@ use super::{
     migrate::{self, MigrationReport, RejectReason, Rejection},
 };
 use crate::model::{
-    Catalog, Change, Grant, InstanceKey, Membership, ProductSet, ResourceId, Scope, UserId,
-    Workspace, WorkspaceId, catalog::MAX_TYPE_DEPTH, catalog::ScopeKind,
+    Catalog, Change, Grant, InstanceKey, Membership, ProductId, ProductSet, ResourceId, Scope,
+    UserId, Workspace, WorkspaceId, catalog::MAX_TYPE_DEPTH, catalog::ScopeKind,
 };
 
 /// Plans `command` against `current`, the state of its workspace (`None` if it does not
@@ -362,22 +362,29 @@ fn plan_upsert(
     catalog: &Catalog,
     current: Option<&Workspace>,
     workspace: &WorkspaceId,
-    products: ProductSet,
+    products: Option<ProductSet>,
     owners: &[UserId],
 ) -> Result<Vec<Change>, WriteError> {
-    let products = products.union(catalog.always_enabled());
+    if owners.is_empty() {
+        return Err(WriteError::NoOwner(workspace.clone()));
+    }
+    let always = catalog.always_enabled();
     let mut changes = Vec::new();
-    match current {
-        None if owners.is_empty() => return Err(WriteError::NoOwner(workspace.clone())),
-        None => changes.push(Change::CreateWorkspace {
+    match (current, products) {
+        (None, products) => changes.push(Change::CreateWorkspace {
             workspace: workspace.clone(),
-            products,
+            products: products.unwrap_or_default().union(always),
         }),
-        Some(ws) if ws.products() != products => changes.push(Change::SetProducts {
-            workspace: workspace.clone(),
-            products,
-        }),
-        Some(_) => {}
+        (Some(ws), None) if ws.products().union(always) != always => {
+            return Err(unlisted_products(catalog, workspace, ws.products()));
+        }
+        (Some(ws), Some(products)) if ws.products() != products.union(always) => {
+            changes.push(Change::SetProducts {
+                workspace: workspace.clone(),
+                products: products.union(always),
+            });
+        }
+        (Some(_), _) => {}
     }
     let mut seen = std::collections::BTreeSet::new();
     for owner in owners {
@@ -393,6 +400,34 @@ fn plan_upsert(
         }
     }
     Ok(changes)
+}
+
+/// The refusal of an upsert that lists no product for a workspace with add-ons `enabled`.
+fn unlisted_products(
+    catalog: &Catalog,
+    workspace: &WorkspaceId,
+    enabled: ProductSet,
+) -> WriteError {
+    let always = catalog.always_enabled();
+    let names = |set: ProductSet, keep: &dyn Fn(ProductId) -> bool| {
+        set.iter()
+            .filter(|p| keep(*p))
+            .map(|p| format!("`{}`", catalog.product_name(p)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let add_ons = names(enabled, &|p| !always.contains(p));
+    let always_names = names(always, &|_| true);
+    let explicit = if always_names.is_empty() {
+        "SetProducts disables every add-on".to_owned()
+    } else {
+        format!("{always_names} alone disables every add-on")
+    };
+    WriteError::ProductsUnlisted {
+        workspace: workspace.clone(),
+        add_ons,
+        explicit,
+    }
 }
 
 fn plan_register(

@@ -14,7 +14,7 @@ use accessd::proto::{
 };
 use tonic::transport::Channel;
 
-use crate::harness::{check_req, one, res};
+use crate::harness::{check_req, import_chunks, import_to_end, one, res};
 
 /// A server process and the address it reported.
 struct Process {
@@ -294,17 +294,14 @@ async fn a_member_with_thousands_of_grants_survives_kill_9() {
             })),
         });
     }
-    let requests: Vec<proto::ImportRequest> = records
-        .chunks(2000)
-        .map(|chunk| proto::ImportRequest {
-            records: chunk.to_vec(),
-        })
-        .collect();
-    let imported = AdminServiceClient::new(server.channel.clone())
-        .import(tokio_stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner();
+    let requests = import_chunks(&records, 2000);
+    let imported = import_to_end(
+        AdminServiceClient::new(server.channel.clone())
+            .import(tokio_stream::iter(requests))
+            .await,
+    )
+    .await
+    .unwrap();
     assert_eq!(imported.rejected_count, 0);
     assert!(
         std::fs::read_dir(dir.path().join("blobs")).unwrap().count() > 0,

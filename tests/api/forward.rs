@@ -180,12 +180,8 @@ async fn the_caller_s_admin_token_passes_through_to_the_leader() {
         "{}",
         refused.message()
     );
-    let chunks = vec![proto::ImportRequest {
-        records: vec![workspace_record("globex", "gina")],
-    }];
-    let refused = follower
-        .admin()
-        .import(tokio_stream::iter(chunks))
+    let chunks = import_chunks(&[workspace_record("globex", "gina")], 1);
+    let refused = import_to_end(follower.admin().import(tokio_stream::iter(chunks)).await)
         .await
         .unwrap_err();
     assert_eq!(
@@ -226,17 +222,16 @@ async fn an_import_and_an_export_stream_through_a_follower() {
     let chunks = vec![
         proto::ImportRequest {
             records: vec![workspace_record("acme", "olivia")],
+            first_index: 0,
         },
         proto::ImportRequest {
             records: vec![member_record("acme", "sam"), member_record("acme", "ria")],
+            first_index: 0,
         },
     ];
-    let report = follower
-        .admin()
-        .import(tokio_stream::iter(chunks))
+    let report = import_to_end(follower.admin().import(tokio_stream::iter(chunks)).await)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!((report.records, report.applied), (3, 3), "{report:?}");
     assert!(allowed(&leader, "acme", "sam", "workspace.read", None).await);
 
@@ -298,13 +293,13 @@ async fn an_import_the_caller_breaks_is_refused_and_the_leader_applies_none_of_i
     let mut grpc = tonic::client::Grpc::new(follower.channel.clone());
     grpc.ready().await.unwrap();
     let answer = grpc
-        .client_streaming(
+        .streaming(
             Request::new(tokio_stream::iter(chunks)),
             http::uri::PathAndQuery::from_static("/accessd.v1.AdminService/Import"),
-            tonic_prost::ProstCodec::<RawImportRequest, proto::ImportResponse>::default(),
+            tonic_prost::ProstCodec::<RawImportRequest, proto::ImportProgress>::default(),
         )
         .await;
-    let status = answer.unwrap_err();
+    let status = import_to_end(answer).await.unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{}", status.message());
     assert!(status.message().contains("decode"), "{}", status.message());
 

@@ -578,3 +578,31 @@ pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
 }
+
+/// Follows an import's progress to its end: its last message, holding every rejection
+/// reported along the way.
+pub async fn import_to_end(
+    answer: Result<tonic::Response<tonic::Streaming<proto::ImportProgress>>, tonic::Status>,
+) -> Result<proto::ImportProgress, tonic::Status> {
+    let mut progress = answer?.into_inner();
+    let mut rejected = Vec::new();
+    while let Some(mut message) = progress.message().await? {
+        rejected.append(&mut message.rejected);
+        if message.done {
+            message.rejected = rejected;
+            return Ok(message);
+        }
+    }
+    Err(tonic::Status::unknown("the import ended before `done`"))
+}
+
+/// `records` as import messages of `chunk` records each, numbered from 0.
+pub fn import_chunks(records: &[proto::Record], chunk: usize) -> Vec<proto::ImportRequest> {
+    records
+        .chunks(chunk)
+        .map(|c| proto::ImportRequest {
+            records: c.to_vec(),
+            first_index: 0,
+        })
+        .collect()
+}

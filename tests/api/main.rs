@@ -19,6 +19,7 @@ mod cli;
 mod concurrency;
 mod durability;
 mod forward;
+mod import_progress;
 mod lookup;
 mod migrate;
 mod ops;

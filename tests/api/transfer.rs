@@ -23,19 +23,11 @@ async fn import(
     server: &TestServer,
     records: Vec<proto::Record>,
     chunk: usize,
-) -> proto::ImportResponse {
-    let chunks: Vec<proto::ImportRequest> = records
-        .chunks(chunk)
-        .map(|c| proto::ImportRequest {
-            records: c.to_vec(),
-        })
-        .collect();
-    server
-        .admin()
-        .import(tokio_stream::iter(chunks))
+) -> proto::ImportProgress {
+    let chunks = import_chunks(&records, chunk);
+    import_to_end(server.admin().import(tokio_stream::iter(chunks)).await)
         .await
         .unwrap()
-        .into_inner()
 }
 
 fn grant_record(ws: &str, user: &str, role: &str, scope: Option<proto::Scope>) -> proto::Record {
@@ -228,4 +220,150 @@ async fn a_new_workspace_record_needs_an_owner() {
             .contains("needs at least one owner")
     );
     assert!(!allowed(&server, "acme", "anyone", "workspace.read", None).await);
+}
+
+fn workspace_record(ws: &str, products: &[&str], owners: &[&str]) -> proto::Record {
+    proto::Record {
+        kind: Some(Kind::Workspace(proto::WorkspaceRecord {
+            workspace_id: ws.into(),
+            products: products.iter().map(|p| (*p).to_owned()).collect(),
+            owner_user_ids: owners.iter().map(|u| (*u).to_owned()).collect(),
+        })),
+    }
+}
+
+/// Whether sam, holding `protocols_read` on every tracking plan, may read `tp`: true
+/// exactly while acme has `protocols` enabled.
+async fn sam_reads_the_tracking_plan(server: &TestServer) -> bool {
+    allowed(
+        server,
+        "acme",
+        "sam",
+        "tracking_plan.read",
+        res("tracking_plan", "tp"),
+    )
+    .await
+}
+
+/// acme, owned by olivia, with `protocols` enabled and sam reading its tracking plan.
+async fn acme_with_protocols(server: &TestServer) {
+    create_workspace(server, "acme", "olivia", &["protocols"]).await;
+    add_member(server, "acme", "sam").await;
+    register(server, "acme", "tracking_plan", "tp", "").await;
+    grant(server, "acme", "sam", "protocols_read", all()).await;
+    assert!(sam_reads_the_tracking_plan(server).await);
+}
+
+#[tokio::test]
+async fn a_workspace_record_without_owners_is_refused_for_an_existing_and_a_new_workspace() {
+    let server = TestServer::start().await;
+    acme_with_protocols(&server).await;
+    let revision = server.revision().await;
+    let records = vec![
+        workspace_record("acme", &[], &[]),
+        workspace_record("acme", &["connections"], &[]),
+        workspace_record("newco", &[], &[]),
+    ];
+    let report = import(&server, records, 10).await;
+    let reasons: Vec<(u64, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                0,
+                "`workspace.owner_user_ids`: is empty: workspace `acme` needs at least one \
+                 owner (owners not listed are kept)"
+            ),
+            (
+                1,
+                "`workspace.owner_user_ids`: is empty: workspace `acme` needs at least one \
+                 owner (owners not listed are kept)"
+            ),
+            (
+                2,
+                "`workspace.owner_user_ids`: is empty: workspace `newco` needs at least one \
+                 owner (owners not listed are kept)"
+            ),
+        ]
+    );
+    assert_eq!((report.applied, report.rejected_count), (0, 3));
+    assert_eq!(server.revision().await, revision, "nothing was applied");
+    assert!(sam_reads_the_tracking_plan(&server).await);
+    assert!(!allowed(&server, "newco", "anyone", "workspace.read", None).await);
+}
+
+#[tokio::test]
+async fn a_workspace_record_listing_no_product_is_refused_for_a_workspace_with_add_ons() {
+    let server = TestServer::start().await;
+    acme_with_protocols(&server).await;
+    create_workspace(&server, "plain", "gina", &[]).await;
+    let records = vec![
+        workspace_record("acme", &[], &["olivia"]),
+        // Without add-ons, listing none changes nothing; a new workspace gets none.
+        workspace_record("plain", &[], &["gina"]),
+        workspace_record("newco", &[], &["nina"]),
+    ];
+    let report = import(&server, records, 10).await;
+    let reasons: Vec<(u64, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [(
+            0,
+            "`workspace.products`: lists no product, and workspace `acme` has add-ons \
+             enabled (`protocols`): list every product it should have (`connections` alone \
+             disables every add-on)"
+        )]
+    );
+    assert_eq!((report.applied, report.unchanged), (1, 1), "{report:?}");
+    assert!(sam_reads_the_tracking_plan(&server).await);
+    assert!(allowed(&server, "newco", "nina", "workspace.read", None).await);
+
+    // Listing `connections` alone asks for every add-on to go.
+    let report = import(
+        &server,
+        vec![workspace_record("acme", &["connections"], &["olivia"])],
+        10,
+    )
+    .await;
+    assert_eq!(
+        (report.applied, report.rejected_count),
+        (1, 0),
+        "{report:?}"
+    );
+    assert!(!sam_reads_the_tracking_plan(&server).await);
+}
+
+#[tokio::test]
+async fn a_workspace_record_adds_the_owners_it_lists_and_keeps_the_others() {
+    let server = TestServer::start().await;
+    acme_with_protocols(&server).await;
+    let report = import(
+        &server,
+        vec![workspace_record(
+            "acme",
+            &["connections", "protocols"],
+            &["zoe"],
+        )],
+        10,
+    )
+    .await;
+    assert_eq!(
+        (report.applied, report.rejected_count),
+        (1, 0),
+        "{report:?}"
+    );
+    let (records, _) = export_all(&server).await;
+    let Some(Kind::Workspace(acme)) = &records[0].kind else {
+        panic!("{records:#?}");
+    };
+    assert_eq!(acme.owner_user_ids, ["olivia", "zoe"]);
+    assert!(sam_reads_the_tracking_plan(&server).await);
 }

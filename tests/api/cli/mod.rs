@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod connection;
 mod import_export;
+mod import_resume;
 mod migrate_legacy;
 mod reads;
 mod roles;

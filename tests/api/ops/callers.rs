@@ -286,21 +286,23 @@ async fn every_change_records_its_caller_and_acting_user() {
         ))
         .await
         .unwrap();
-    admin(c)
-        .import(with_token(
-            &token("control"),
-            tokio_stream::iter([proto::ImportRequest {
-                records: vec![proto::Record {
-                    kind: Some(proto::record::Kind::Member(proto::MemberRecord {
-                        workspace_id: "globex".into(),
-                        user_id: "rita".into(),
-                        membership: proto::Membership::Member.into(),
-                    })),
-                }],
-            }]),
-        ))
-        .await
-        .unwrap();
+    let record = proto::Record {
+        kind: Some(proto::record::Kind::Member(proto::MemberRecord {
+            workspace_id: "globex".into(),
+            user_id: "rita".into(),
+            membership: proto::Membership::Member.into(),
+        })),
+    };
+    import_to_end(
+        admin(c)
+            .import(with_token(
+                &token("control"),
+                tokio_stream::iter(import_chunks(&[record], 1)),
+            ))
+            .await,
+    )
+    .await
+    .unwrap();
     let lines = logged(&server);
     let authors: Vec<(String, Option<String>, Option<String>)> = lines
         .iter()

@@ -11,6 +11,8 @@ use tonic::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+use crate::harness::{import_chunks, import_to_end};
+
 /// Sends and receives message bodies as they are, to send what no generated client would.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RawCodec;
@@ -97,17 +99,14 @@ pub fn member_records(workspace: &str, member_prefix: &str, members: usize) -> V
 
 /// Imports `records`, all accepted.
 pub async fn import(channel: Channel, records: Vec<proto::Record>) {
-    let chunks: Vec<proto::ImportRequest> = records
-        .chunks(1_000)
-        .map(|c| proto::ImportRequest {
-            records: c.to_vec(),
-        })
-        .collect();
-    let report = AdminServiceClient::new(channel)
-        .import(tokio_stream::iter(chunks))
-        .await
-        .unwrap()
-        .into_inner();
+    let chunks = import_chunks(&records, 1_000);
+    let report = import_to_end(
+        AdminServiceClient::new(channel)
+            .import(tokio_stream::iter(chunks))
+            .await,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.rejected_count, 0, "{report:?}");
 }
 

@@ -7,6 +7,7 @@ use accessd::proto::{self, watch_response::Event};
 use tonic::{Code, Streaming};
 
 use super::process::{Node, create};
+use crate::harness::{import_chunks, import_to_end};
 
 async fn watch(node: &Node, request: proto::WatchRequest) -> Streaming<proto::WatchResponse> {
     node.replication()
@@ -102,12 +103,14 @@ async fn a_large_group_arrives_in_several_messages_and_only_the_last_ends_it() {
             })),
         })
         .collect();
-    let imported = leader
-        .admin()
-        .import(tokio_stream::iter([proto::ImportRequest { records }]))
-        .await
-        .unwrap()
-        .into_inner();
+    let imported = import_to_end(
+        leader
+            .admin()
+            .import(tokio_stream::iter(import_chunks(&records, records.len())))
+            .await,
+    )
+    .await
+    .unwrap();
     assert_eq!(imported.batches, 1);
     let mut stream = watch(
         &leader,
