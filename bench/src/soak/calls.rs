@@ -131,7 +131,10 @@ fn failed(status: &tonic::Status) -> Answer {
 }
 
 /// A write that must change something.
-fn changed(what: &str, answer: Result<tonic::Response<proto::WriteResponse>, tonic::Status>) -> Answer {
+fn changed(
+    what: &str,
+    answer: Result<tonic::Response<proto::WriteResponse>, tonic::Status>,
+) -> Answer {
     match answer {
         Ok(response) if response.get_ref().changed => Answer::Ok(1),
         Ok(_) => Answer::Wrong(format!("{what}: answered changed = false")),
@@ -148,7 +151,9 @@ fn refused<T>(what: &str, code: Code, answer: Result<T, tonic::Status>) -> Answe
             status.code(),
             status.message()
         )),
-        Ok(_) => Answer::Wrong(format!("{what}: answered rather than refused with {code:?}")),
+        Ok(_) => Answer::Wrong(format!(
+            "{what}: answered rather than refused with {code:?}"
+        )),
     }
 }
 
@@ -219,7 +224,11 @@ async fn list_access(clients: &mut Clients, ws: &WorkspaceSpec, n: usize, one: b
         Err(status) => return failed(&status),
     };
     let rows = u64::try_from(response.entries.len()).unwrap_or(u64::MAX);
-    let users: Vec<&str> = response.entries.iter().map(|e| e.user_id.as_str()).collect();
+    let users: Vec<&str> = response
+        .entries
+        .iter()
+        .map(|e| e.user_id.as_str())
+        .collect();
     match user {
         Some(member) if users != [member.id.as_str()] => Answer::Wrong(format!(
             "ListAccess of `{}` in `{}` listed {users:?}",
@@ -239,7 +248,11 @@ async fn lookup_resources(clients: &mut Clients, ws: &WorkspaceSpec, n: usize) -
     let Some(member_index) = n.checked_rem(ws.members.len()) else {
         return Answer::Failed(format!("workspace `{}` has no member", ws.id));
     };
-    let user = ws.members.get(member_index).map(|m| m.id.clone()).unwrap_or_default();
+    let user = ws
+        .members
+        .get(member_index)
+        .map(|m| m.id.clone())
+        .unwrap_or_default();
     let request = proto::LookupResourcesRequest {
         workspace_id: ws.id.clone(),
         user_id: user.clone(),
@@ -296,7 +309,11 @@ async fn lookup_subjects(clients: &mut Clients, ws: &WorkspaceSpec, n: usize) ->
         Ok(response) => response.into_inner(),
         Err(status) => return failed(&status),
     };
-    let users: BTreeSet<&str> = response.subjects.iter().map(|s| s.user_id.as_str()).collect();
+    let users: BTreeSet<&str> = response
+        .subjects
+        .iter()
+        .map(|s| s.user_id.as_str())
+        .collect();
     if ws.owners.iter().all(|o| users.contains(o.as_str())) {
         Answer::Ok(u64::try_from(users.len()).unwrap_or(u64::MAX))
     } else {
@@ -378,13 +395,19 @@ async fn resource_churn(
             resource,
             parent_id: parent.clone(),
         };
-        changed("RegisterResource", clients.admin.register_resource(request).await)
+        changed(
+            "RegisterResource",
+            clients.admin.register_resource(request).await,
+        )
     } else {
         let request = proto::DeleteResourceRequest {
             workspace_id: ws.id.clone(),
             resource,
         };
-        changed("DeleteResource", clients.admin.delete_resource(request).await)
+        changed(
+            "DeleteResource",
+            clients.admin.delete_resource(request).await,
+        )
     }
 }
 
@@ -447,7 +470,11 @@ async fn invalid(clients: &mut Clients, ws: &WorkspaceSpec, malformed: bool) -> 
             at_least_revision: 0,
         };
         let answer = clients.access.check(request).await;
-        refused("Check of a malformed workspace id", Code::InvalidArgument, answer)
+        refused(
+            "Check of a malformed workspace id",
+            Code::InvalidArgument,
+            answer,
+        )
     } else {
         let request = proto::GrantRequest {
             workspace_id: ws.id.clone(),

@@ -196,9 +196,9 @@ impl SoakReport {
                 g.growth_percent,
                 self.memory.max_growth_percent
             ),
-            None => format!(
-                "resident memory (VmRSS every {every:.0} s, {count} readings): not judged"
-            ),
+            None => {
+                format!("resident memory (VmRSS every {every:.0} s, {count} readings): not judged")
+            }
         }
     }
 
