@@ -138,7 +138,7 @@ pub async fn run(args: &SoakArgs, machine: &str) -> Result<SoakReport, String> {
         records: u64::try_from(counts.records()).unwrap_or(u64::MAX),
         data,
     });
-    let lanes = lanes(args);
+    let lanes = plan(args);
     if progress {
         eprintln!(
             "soak: {} records imported in {load_seconds:.1} s; mixed load for {:?}, warm-up {warmup:?}",
@@ -219,7 +219,7 @@ pub async fn run(args: &SoakArgs, machine: &str) -> Result<SoakReport, String> {
 }
 
 /// The lanes `args` asks for: every kind whose rate is above zero.
-fn lanes(args: &SoakArgs) -> Vec<Arc<Lane>> {
+fn plan(args: &SoakArgs) -> Vec<Arc<Lane>> {
     let check_callers = (args.check_rate / CHECKS_PER_CALLER).clamp(1, MAX_CALLERS);
     let batch_callers = (args.batch_rate / 10).clamp(1, 4);
     let paced = [
