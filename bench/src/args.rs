@@ -1,8 +1,8 @@
 //! The command line of `accessd-bench`: `run` (load a data set, drive the scenarios,
 //! report), `scale` (a small and a large data set side by side, with a restart),
-//! `replication` (a leader and a follower: lag, bootstrap, checks), `records` (write a
-//! data set as a records file) and `floor` (the no-op server that `run` starts as its
-//! own process).
+//! `replication` (a leader and a follower: lag, bootstrap, checks), `soak` (a long mixed
+//! load with resident memory sampled), `records` (write a data set as a records file) and
+//! `floor` (the no-op server that `run` starts as its own process).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -28,6 +28,10 @@ pub enum Command {
     /// Start a leader and a follower: time the follower's bootstrap, measure how long a
     /// write takes to be visible on it, and compare its Check figures with the leader's.
     Replication(Box<ReplicationArgs>),
+    /// Drive a mixed load (checks, lists, lookups, churning writes, imports, exports and
+    /// requests that must fail) for `--duration` while sampling accessd's resident memory:
+    /// fails on growth past `--max-growth` after the warm-up or on any unexpected error.
+    Soak(Box<SoakArgs>),
     /// Write a data set as a records file (JSON lines) for `accessd import`.
     Records(RecordsArgs),
     /// Serve the no-op AccessService (constant answers) until stdin closes or a signal.
@@ -341,6 +345,104 @@ pub struct ReplicationArgs {
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pub start_timeout: Duration,
     /// The data directories' parent (removed at the end); by default the system's
+    /// temporary directory.
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+}
+
+/// How a report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// Settings of `accessd-bench soak`. Rates are calls per second of each kind; each kind
+/// is paced by a few callers of its own, so a slow server lowers the rate achieved
+/// (reported) rather than piling calls up.
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    /// Drive an accessd already listening here instead of starting one; give `--pid` too.
+    #[arg(long, requires = "pid")]
+    pub addr: Option<SocketAddr>,
+    /// The process id of the accessd at `--addr`, whose resident memory is sampled.
+    #[arg(long, requires = "addr")]
+    pub pid: Option<u32>,
+    /// The accessd binary to start; by default `accessd` in this binary's directory.
+    #[arg(long)]
+    pub accessd: Option<PathBuf>,
+    /// An argument passed on to `accessd serve`, e.g. `--accessd-arg=--cache-mb=8`
+    /// (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    pub accessd_arg: Vec<String>,
+    /// How long the mixed load runs, e.g. `10m`, `30s`.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// The first part of the load, whose memory is not judged; by default a fifth of
+    /// `--duration`.
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+    /// How often the server's resident memory (`VmRSS`) is read.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub sample_every: Duration,
+    /// The most resident memory may grow after the warm-up, in percent of what it was
+    /// at the warm-up's end.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_growth: f64,
+    /// Seed of the data set and of the request mix.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of workspaces.
+    #[arg(long, default_value_t = 200)]
+    pub workspaces: usize,
+    /// Average members (with grants) per workspace.
+    #[arg(long, default_value_t = 50)]
+    pub members: usize,
+    /// Average sources per workspace.
+    #[arg(long, default_value_t = 20)]
+    pub sources: usize,
+    /// Distinct check requests precomputed (cycled through).
+    #[arg(long, default_value_t = 50_000)]
+    pub requests: usize,
+    /// Checks per second sent as single `Check` calls.
+    #[arg(long, default_value_t = 2000)]
+    pub check_rate: u32,
+    /// `BatchCheck` calls per second.
+    #[arg(long, default_value_t = 20)]
+    pub batch_rate: u32,
+    /// Checks per BatchCheck call (at most 1,000).
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Calls per second of each of ListAccess, LookupResources and LookupSubjects.
+    #[arg(long, default_value_t = 50)]
+    pub read_rate: u32,
+    /// Calls per second of each kind of churn: Grant then Revoke, SetMembership then
+    /// RemoveMember, RegisterResource then DeleteResource.
+    #[arg(long, default_value_t = 20)]
+    pub write_rate: u32,
+    /// How often an Import of the next `--import-workspaces` workspaces' records (upserts
+    /// of what is already there) and an Export of the whole database are made.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub bulk_every: Duration,
+    /// Workspaces whose records each Import sends again.
+    #[arg(long, default_value_t = 20)]
+    pub import_workspaces: usize,
+    /// How often a request that must fail is sent: a Check with a malformed workspace id
+    /// (INVALID_ARGUMENT), then a Grant to a user who is not a member (FAILED_PRECONDITION).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub invalid_every: Duration,
+    /// HTTP/2 connections the calls are spread over.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// How the report is printed.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// How long a started accessd may take to report SERVING.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub start_timeout: Duration,
+    /// The data directory's parent (removed at the end); by default the system's
     /// temporary directory.
     #[arg(long)]
     pub scratch: Option<PathBuf>,

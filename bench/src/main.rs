@@ -1,7 +1,8 @@
 //! `accessd-bench`, the load generator of `BENCHMARKS.md`: `run` drives accessd against a
 //! no-op floor, `scale` drives accessd at two sizes, `replication` a leader and its
-//! follower, `records` writes a data set for `accessd import`. It knows accessd only as
-//! a gRPC server, through `accessd::proto`.
+//! follower, `soak` a long mixed load with accessd's memory sampled, `records` writes a
+//! data set for `accessd import`. It knows accessd only as a gRPC server, through
+//! `accessd::proto`.
 
 mod args;
 mod catalog;
@@ -17,6 +18,7 @@ mod report;
 mod rng;
 mod run;
 mod scale;
+mod soak;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +53,11 @@ fn main() -> ExitCode {
             // the bootstrap need every core.
             let machine = process::machine();
             client_runtime().and_then(|rt| rt.block_on(replication::replicate(*args, &machine)))
+        }
+        Command::Soak(args) => {
+            // Not pinned: the soak judges memory, not speed, and shares the cores.
+            let machine = process::machine();
+            client_runtime().and_then(|rt| rt.block_on(soak::soak(*args, &machine)))
         }
         Command::Scale(args) => {
             let machine = process::machine();

@@ -101,6 +101,21 @@ pub fn batches(cases: &[CheckCase], size: usize) -> Vec<BatchCase> {
         .collect()
 }
 
+/// Whether the `member`th member of `ws` holds the permission named `permission` on the
+/// `index`th registered instance of `type_name`, as the data set says.
+pub fn member_holds(
+    ws: &WorkspaceSpec,
+    member: usize,
+    permission: &str,
+    type_name: &'static str,
+    index: usize,
+) -> bool {
+    PERMISSIONS
+        .iter()
+        .find(|p| p.name == permission)
+        .is_some_and(|p| expected(ws, Who::Member(member), p, What::Instance(type_name, index)))
+}
+
 fn draw(rng: &mut Rng, data: &Dataset, permission: &Permission) -> (proto::CheckRequest, bool) {
     let ws = data
         .workspaces

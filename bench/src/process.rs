@@ -184,7 +184,7 @@ impl ServerProcess {
 
     /// The server's resident memory, in bytes.
     pub fn rss_bytes(&self) -> Option<u64> {
-        status_kib(self.pid, "VmRSS:").map(|kib| kib * 1024)
+        rss_bytes(self.pid)
     }
 
     /// The most memory the server has held resident so far (`VmHWM`), in bytes.
@@ -348,6 +348,11 @@ fn clock_ticks_per_second() -> f64 {
             .and_then(|text| text.trim().parse().ok())
             .unwrap_or(100.0)
     })
+}
+
+/// The resident memory (`VmRSS`) of process `pid`, in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:").map(|kib| kib * 1024)
 }
 
 /// A `kB` line of `/proc/PID/status`, such as `VmRSS:`.

@@ -3,6 +3,7 @@
 
 mod copies;
 mod replication;
+mod soak;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
