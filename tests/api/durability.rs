@@ -2,13 +2,6 @@
 //! flight, restarted on the same data directory, and every acknowledged write is there,
 //! with its change log entry (read from the change log's files alone, as an auditor would).
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
-
 use accessd::proto::{
     self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
 };
@@ -16,62 +9,17 @@ use tonic::transport::Channel;
 
 use crate::harness::{check_req, one, res};
 
-/// A server process and the address it reported.
-struct Process {
-    child: Child,
-    channel: Channel,
-}
+#[path = "../process/mod.rs"]
+mod process;
 
-impl Drop for Process {
-    /// A failing test must not leave its server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use process::Server;
 
-async fn spawn(data_dir: &std::path::Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accessd"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, addresses) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["fields"]["message"] != "serving" {
-                continue;
-            }
-            if let Some(address) = event["fields"]["address"].as_str() {
-                let _ = sender.send(address.to_owned());
-            }
-        }
-    });
-    // The server logs `serving` with its address once loaded; the bound is only a safety net.
-    let address = addresses.recv_timeout(Duration::from_secs(60)).unwrap();
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Process { child, channel }
+async fn spawn(data_dir: &std::path::Path) -> Server {
+    Server::start(data_dir, &[]).await
 }
 
 /// A server on `data_dir` with workspace acme, owned by olivia.
-async fn spawn_with_acme(data_dir: &std::path::Path) -> Process {
+async fn spawn_with_acme(data_dir: &std::path::Path) -> Server {
     let server = spawn(data_dir).await;
     AdminServiceClient::new(server.channel.clone())
         .create_workspace(proto::CreateWorkspaceRequest {
@@ -88,7 +36,7 @@ async fn spawn_with_acme(data_dir: &std::path::Path) -> Process {
 /// drain, no final flush) once half of them are acknowledged; returns each
 /// acknowledged user with the revision its write reported, at least half of them.
 async fn write_then_kill<F, Fut>(
-    server: &mut Process,
+    server: &mut Server,
     users: &[String],
     write: F,
 ) -> Vec<(String, u64)>
@@ -113,10 +61,9 @@ where
             acknowledged.push((user, revision));
         }
         if acknowledged.len() == users.len() / 2 {
-            server.child.kill().unwrap();
+            server.kill();
         }
     }
-    let _ = server.child.wait();
     assert!(acknowledged.len() >= users.len() / 2);
     acknowledged
 }
@@ -310,8 +257,7 @@ async fn a_member_with_thousands_of_grants_survives_kill_9() {
         std::fs::read_dir(dir.path().join("blobs")).unwrap().count() > 0,
         "the member's record went to a blob file"
     );
-    server.child.kill().unwrap();
-    let _ = server.child.wait();
+    server.kill();
 
     let server = spawn(dir.path()).await;
     let mut access = AccessServiceClient::new(server.channel.clone());

@@ -1,0 +1,224 @@
+//! What a restarted or healed server must show: every workspace in the state its lane's
+//! acknowledged writes leave (or, for the request in flight, the state before or after
+//! it), checks that agree, a revision that never goes back and covers every
+//! acknowledged one, and a change log holding each revision up to it exactly once.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+};
+
+use accessd::proto::{self, record::Kind};
+
+use crate::{model::Workspace, process::Server, workload::Lane};
+
+/// What one verification found.
+#[derive(Debug, Default)]
+pub struct Verified {
+    /// The server's revision.
+    pub revision: u64,
+    /// Requests in flight found applied.
+    pub in_flight_applied: u64,
+    /// Requests in flight found not applied.
+    pub in_flight_absent: u64,
+    /// Every difference from what was acknowledged, each described.
+    pub failures: Vec<String>,
+}
+
+/// Verifies `server` against every lane (settling their requests in flight) and
+/// against `others`, the workspaces written outside the lanes; `floor` is the
+/// revision the server had before, which it must not go back from.
+pub async fn verify(
+    server: &Server,
+    lanes: &mut [Lane],
+    others: &BTreeMap<String, Option<Workspace>>,
+    floor: u64,
+) -> Verified {
+    let (revision, mut actual) = export(server).await;
+    let mut verified = Verified {
+        revision,
+        ..Verified::default()
+    };
+    let failures = &mut verified.failures;
+    for lane in lanes.iter_mut() {
+        match lane.settle(&actual) {
+            Ok(Some(true)) => verified.in_flight_applied += 1,
+            Ok(Some(false)) => verified.in_flight_absent += 1,
+            Ok(None) => {}
+            Err(failure) => failures.push(failure),
+        }
+    }
+    let expected = lanes.iter().flat_map(|lane| lane.expected.iter()).chain(others);
+    for (ws, state) in expected {
+        let found = actual.remove(ws);
+        if found != *state {
+            failures.push(format!("{ws}: {}", difference(state.as_ref(), found.as_ref())));
+        } else if let Some(state) = state {
+            failures.extend(disagreeing_checks(server, ws, state).await);
+        }
+    }
+    for ws in actual.keys() {
+        failures.push(format!("{ws}: a workspace nobody was acknowledged creating"));
+    }
+    if revision < floor {
+        failures.push(format!("the revision went back from {floor} to {revision}"));
+    }
+    let acknowledged = lanes.iter().filter_map(|lane| lane.revisions.last()).max();
+    if let Some(acknowledged) = acknowledged.filter(|a| **a > revision) {
+        failures.push(format!(
+            "revision {acknowledged} was acknowledged, the server is at {revision}"
+        ));
+    }
+    failures.extend(change_log_failures(&server.data_dir, revision));
+    verified
+}
+
+/// The whole database as one export reads it: its revision and each workspace's state.
+async fn export(server: &Server) -> (u64, BTreeMap<String, Workspace>) {
+    let mut stream = server
+        .admin()
+        .max_decoding_message_size(64 << 20)
+        .export(proto::ExportRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut revision = 0;
+    let mut workspaces: BTreeMap<String, Workspace> = BTreeMap::new();
+    while let Some(page) = stream.message().await.unwrap() {
+        revision = page.revision;
+        for kind in page.records.iter().filter_map(|r| r.kind.as_ref()) {
+            let ws = match kind {
+                Kind::Workspace(r) => &r.workspace_id,
+                Kind::Member(r) => &r.workspace_id,
+                Kind::Resource(r) => &r.workspace_id,
+                Kind::Grant(r) => &r.workspace_id,
+            };
+            workspaces.entry(ws.clone()).or_default().add(kind);
+        }
+    }
+    (revision, workspaces)
+}
+
+/// How `found` differs from `expected`, briefly.
+fn difference(expected: Option<&Workspace>, found: Option<&Workspace>) -> String {
+    let (expected, found) = match (expected, found) {
+        (Some(expected), Some(found)) => (expected, found),
+        (Some(_), None) => return "acknowledged, but missing".into(),
+        (None, Some(_)) => return "acknowledged deleted (or never created), but present".into(),
+        (None, None) => return String::new(),
+    };
+    fn sets<T: Ord + std::fmt::Debug>(what: &str, expected: &BTreeSet<T>, found: &BTreeSet<T>) -> String {
+        let missing: Vec<_> = expected.difference(found).take(3).collect();
+        let extra: Vec<_> = found.difference(expected).take(3).collect();
+        if missing.is_empty() && extra.is_empty() {
+            return String::new();
+        }
+        format!("{what}: missing {missing:?}, unexpected {extra:?}; ")
+    }
+    let members = |ws: &Workspace| ws.members.iter().map(|(u, o)| (u.clone(), *o)).collect();
+    let resources = |ws: &Workspace| ws.resources.iter().map(|(r, p)| (r.clone(), p.clone())).collect();
+    format!(
+        "{}{}{}{}",
+        sets("products", &expected.products, &found.products),
+        sets::<(String, bool)>("members", &members(expected), &members(found)),
+        sets::<((String, String), String)>("resources", &resources(expected), &resources(found)),
+        sets("grants", &expected.grants, &found.grants),
+    )
+}
+
+/// The checks on `ws` that disagree with its state: every member may read the
+/// workspace, someone else may not, and each `source_admin` on one source may update it.
+async fn disagreeing_checks(server: &Server, ws: &str, state: &Workspace) -> Vec<String> {
+    let check = |user: &str, permission: &str, source: Option<&str>| proto::CheckRequest {
+        workspace_id: ws.into(),
+        user_id: user.into(),
+        permission: permission.into(),
+        resource: source.map(|id| proto::ResourceRef {
+            r#type: "source".into(),
+            id: id.into(),
+        }),
+        at_least_revision: 0,
+    };
+    let mut checks: Vec<(proto::CheckRequest, bool)> = vec![(check("nobody", "workspace.read", None), false)];
+    checks.extend(
+        state
+            .members
+            .keys()
+            .take(50)
+            .map(|user| (check(user, "workspace.read", None), true)),
+    );
+    checks.extend(
+        state
+            .grants
+            .iter()
+            .filter(|(_, role, _)| role == "source_admin")
+            .filter_map(|(user, _, scope)| Some((user, scope.as_ref()?)))
+            .take(50)
+            .map(|(user, (_, source))| (check(user, "source.update", Some(source)), true)),
+    );
+    let (requests, wanted): (Vec<_>, Vec<_>) = checks.into_iter().unzip();
+    let answer = server
+        .access()
+        .batch_check(proto::BatchCheckRequest {
+            checks: requests.clone(),
+            at_least_revision: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    requests
+        .iter()
+        .zip(wanted)
+        .zip(answer.decisions)
+        .filter(|((_, wanted), decision)| decision.allowed != *wanted)
+        .map(|((request, wanted), decision)| {
+            format!(
+                "{ws}: {} {} on {:?} should be {}: {}",
+                request.user_id,
+                request.permission,
+                request.resource,
+                if wanted { "allowed" } else { "denied" },
+                decision.explanation
+            )
+        })
+        .collect()
+}
+
+/// What is wrong with the change log in `data_dir`, read from its files alone, for a
+/// server at `revision`: each revision from 1 to it logged, once, and none past it.
+fn change_log_failures(data_dir: &Path, revision: u64) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(data_dir.join("change_log"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    let mut failures = Vec::new();
+    let mut parts = BTreeSet::new();
+    for file in files {
+        let contents = std::fs::read(&file).unwrap();
+        // A line without its newline was cut short, so never acknowledged.
+        for line in contents
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|l| l.ends_with(b"\n"))
+        {
+            let Ok(entry) = serde_json::from_slice::<serde_json::Value>(line) else {
+                failures.push(format!("{}: a line that is not JSON", file.display()));
+                continue;
+            };
+            let logged = entry["revision"].as_u64().unwrap_or(0);
+            let part = entry["part"].as_u64().unwrap_or(0);
+            if !parts.insert((logged, part)) {
+                failures.push(format!("the change log holds revision {logged} (part {part}) twice"));
+            }
+        }
+    }
+    let logged: BTreeSet<u64> = parts.iter().map(|(revision, _)| *revision).collect();
+    if let Some(missing) = (1..=revision).find(|r| !logged.contains(r)) {
+        failures.push(format!("revision {missing} is not in the change log"));
+    }
+    if let Some(past) = logged.iter().find(|r| **r > revision) {
+        failures.push(format!("the change log holds revision {past}, past the state's {revision}"));
+    }
+    failures
+}
