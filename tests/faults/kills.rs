@@ -36,7 +36,7 @@ async fn every_acknowledged_write_survives_kills_at_random_moments() {
             .map(|(lane, _)| lane)
             .collect();
         server = Server::start(dir.path(), &ARGS).await;
-        let verified = verify(&server, &mut lanes, &BTreeMap::new(), floor).await;
+        let verified = verify(&server, &mut lanes, &BTreeMap::new(), floor, false).await;
         assert!(
             verified.failures.is_empty(),
             "seed {seed}, cycle {cycle}, killed after {moment} ms: {} writes lost or wrong:\n{}",

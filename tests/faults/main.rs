@@ -19,7 +19,10 @@ mod model;
 #[path = "../process/mod.rs"]
 mod process;
 #[path = "../../bench/src/rng.rs"]
-#[allow(dead_code, reason = "the bench's generator, of which the harness needs a part")]
+#[allow(
+    dead_code,
+    reason = "the bench's generator, of which the harness needs a part"
+)]
 mod rng;
 mod tmpfs;
 mod verify;

@@ -53,7 +53,8 @@ impl Workspace {
                 }
             }
             Kind::Member(record) => {
-                self.members.insert(record.user_id.clone(), is_owner(record));
+                self.members
+                    .insert(record.user_id.clone(), is_owner(record));
             }
             Kind::Resource(record) => {
                 self.resources
@@ -177,7 +178,9 @@ pub fn apply(state: &Option<Workspace>, write: &Write) -> Option<Workspace> {
                 gone.extend(
                     ws.resources
                         .iter()
-                        .filter(|((kind, _), parent)| kind == "destination" && **parent == resource.1)
+                        .filter(|((kind, _), parent)| {
+                            kind == "destination" && **parent == resource.1
+                        })
                         .map(|(child, _)| child.clone()),
                 );
             }
@@ -188,10 +191,12 @@ pub fn apply(state: &Option<Workspace>, write: &Write) -> Option<Workspace> {
                 .retain(|(_, _, scope)| scope.as_ref().is_none_or(|s| !gone.contains(s)));
         }
         Write::Grant(user, role, scope) => {
-            ws.grants.insert((user.clone(), role.clone(), scope.clone()));
+            ws.grants
+                .insert((user.clone(), role.clone(), scope.clone()));
         }
         Write::Revoke(user, role, scope) => {
-            ws.grants.remove(&(user.clone(), role.clone(), scope.clone()));
+            ws.grants
+                .remove(&(user.clone(), role.clone(), scope.clone()));
         }
         Write::MigrateCollaborator { user, source } => {
             ws.members.insert(user.clone(), false);
@@ -233,7 +238,11 @@ fn pick<I: Iterator>(rng: &mut Rng, items: I) -> Option<I::Item> {
 }
 
 /// A write that changes `state`, chosen at random; `fresh` names a new id.
-pub fn plan(rng: &mut Rng, state: &Option<Workspace>, fresh: &mut impl FnMut(&str) -> String) -> Write {
+pub fn plan(
+    rng: &mut Rng,
+    state: &Option<Workspace>,
+    fresh: &mut impl FnMut(&str) -> String,
+) -> Write {
     let Some(ws) = state else {
         return Write::CreateWorkspace {
             owner: fresh("owner"),
@@ -302,7 +311,11 @@ pub fn plan(rng: &mut Rng, state: &Option<Workspace>, fresh: &mut impl FnMut(&st
                     let Some(source) = pick(rng, sources.iter()) else {
                         continue;
                     };
-                    let role = if rng.chance(50) { "source_admin" } else { "source_read" };
+                    let role = if rng.chance(50) {
+                        "source_admin"
+                    } else {
+                        "source_read"
+                    };
                     (role, Some(("source".to_owned(), (*source).clone())))
                 } else {
                     let role = ALL_SCOPE_ROLES[rng.below(ALL_SCOPE_ROLES.len())];
@@ -317,9 +330,9 @@ pub fn plan(rng: &mut Rng, state: &Option<Workspace>, fresh: &mut impl FnMut(&st
             80..90 => {
                 let Some((user, role, scope)) = pick(
                     rng,
-                    ws.grants
-                        .iter()
-                        .filter(|(user, role, _)| ws.enabled(role) && ws.members.get(user) == Some(&false)),
+                    ws.grants.iter().filter(|(user, role, _)| {
+                        ws.enabled(role) && ws.members.get(user) == Some(&false)
+                    }),
                 ) else {
                     continue;
                 };
@@ -449,73 +462,91 @@ pub async fn send(
         ))
     };
     let answer = match write.clone() {
-        Write::CreateWorkspace { owner, products } => admin
-            .create_workspace(proto::CreateWorkspaceRequest {
-                workspace_id,
-                owner_user_id: owner,
-                products,
-            })
-            .await?,
-        Write::SetProducts(products) => admin
-            .set_products(proto::SetProductsRequest {
-                workspace_id,
-                products,
-            })
-            .await?,
-        Write::SetMembership { user, owner } => admin
-            .set_membership(proto::SetMembershipRequest {
-                workspace_id,
-                user_id: user,
-                membership: if owner {
-                    proto::Membership::Owner
-                } else {
-                    proto::Membership::Member
-                }
-                .into(),
-                actor_user_id: String::new(),
-            })
-            .await?,
-        Write::RemoveMember(user) => admin
-            .remove_member(proto::RemoveMemberRequest {
-                workspace_id,
-                user_id: user,
-                actor_user_id: String::new(),
-            })
-            .await?,
-        Write::RegisterResource(resource, parent_id) => admin
-            .register_resource(proto::RegisterResourceRequest {
-                workspace_id,
-                resource: reference(&resource),
-                parent_id,
-            })
-            .await?,
-        Write::DeleteResource(resource) => admin
-            .delete_resource(proto::DeleteResourceRequest {
-                workspace_id,
-                resource: reference(&resource),
-            })
-            .await?,
-        Write::Grant(user, role, grant_scope) => admin
-            .grant(proto::GrantRequest {
-                workspace_id,
-                user_id: user,
-                role,
-                scope: scope(&grant_scope),
-                actor_user_id: String::new(),
-            })
-            .await?,
-        Write::Revoke(user, role, grant_scope) => admin
-            .revoke(proto::RevokeRequest {
-                workspace_id,
-                user_id: user,
-                role,
-                scope: scope(&grant_scope),
-                actor_user_id: String::new(),
-            })
-            .await?,
-        Write::DeleteWorkspace => admin
-            .delete_workspace(proto::DeleteWorkspaceRequest { workspace_id })
-            .await?,
+        Write::CreateWorkspace { owner, products } => {
+            admin
+                .create_workspace(proto::CreateWorkspaceRequest {
+                    workspace_id,
+                    owner_user_id: owner,
+                    products,
+                })
+                .await?
+        }
+        Write::SetProducts(products) => {
+            admin
+                .set_products(proto::SetProductsRequest {
+                    workspace_id,
+                    products,
+                })
+                .await?
+        }
+        Write::SetMembership { user, owner } => {
+            admin
+                .set_membership(proto::SetMembershipRequest {
+                    workspace_id,
+                    user_id: user,
+                    membership: if owner {
+                        proto::Membership::Owner
+                    } else {
+                        proto::Membership::Member
+                    }
+                    .into(),
+                    actor_user_id: String::new(),
+                })
+                .await?
+        }
+        Write::RemoveMember(user) => {
+            admin
+                .remove_member(proto::RemoveMemberRequest {
+                    workspace_id,
+                    user_id: user,
+                    actor_user_id: String::new(),
+                })
+                .await?
+        }
+        Write::RegisterResource(resource, parent_id) => {
+            admin
+                .register_resource(proto::RegisterResourceRequest {
+                    workspace_id,
+                    resource: reference(&resource),
+                    parent_id,
+                })
+                .await?
+        }
+        Write::DeleteResource(resource) => {
+            admin
+                .delete_resource(proto::DeleteResourceRequest {
+                    workspace_id,
+                    resource: reference(&resource),
+                })
+                .await?
+        }
+        Write::Grant(user, role, grant_scope) => {
+            admin
+                .grant(proto::GrantRequest {
+                    workspace_id,
+                    user_id: user,
+                    role,
+                    scope: scope(&grant_scope),
+                    actor_user_id: String::new(),
+                })
+                .await?
+        }
+        Write::Revoke(user, role, grant_scope) => {
+            admin
+                .revoke(proto::RevokeRequest {
+                    workspace_id,
+                    user_id: user,
+                    role,
+                    scope: scope(&grant_scope),
+                    actor_user_id: String::new(),
+                })
+                .await?
+        }
+        Write::DeleteWorkspace => {
+            admin
+                .delete_workspace(proto::DeleteWorkspaceRequest { workspace_id })
+                .await?
+        }
         Write::MigrateCollaborator { user, source } => {
             let report = admin
                 .migrate_legacy_roles(proto::MigrateLegacyRolesRequest {

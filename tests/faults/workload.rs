@@ -196,7 +196,8 @@ impl Lane {
                 if self.live_imports.len() > 2 {
                     let ws = self.live_imports.front().cloned().unwrap_or_default();
                     let state = self.expected.get(&ws).cloned().flatten();
-                    self.write(admin, ws, &state, &Write::DeleteWorkspace).await?;
+                    self.write(admin, ws, &state, &Write::DeleteWorkspace)
+                        .await?;
                     self.live_imports.pop_front();
                     return Ok(());
                 }
