@@ -14,13 +14,9 @@ mod process;
 
 use process::Server;
 
-async fn spawn(data_dir: &std::path::Path) -> Server {
-    Server::start(data_dir, &[]).await
-}
-
 /// A server on `data_dir` with workspace acme, owned by olivia.
 async fn spawn_with_acme(data_dir: &std::path::Path) -> Server {
-    let server = spawn(data_dir).await;
+    let server = Server::start(data_dir, &[]).await;
     AdminServiceClient::new(server.channel.clone())
         .create_workspace(proto::CreateWorkspaceRequest {
             workspace_id: "acme".into(),
@@ -108,7 +104,7 @@ async fn acknowledged_writes_survive_kill_9() {
     })
     .await;
 
-    let server = spawn(dir.path()).await;
+    let server = Server::start(dir.path(), &[]).await;
     let mut access = AccessServiceClient::new(server.channel.clone());
     let max_acknowledged = acknowledged.iter().map(|(_, r)| *r).max().unwrap();
     for (user, _) in &acknowledged {
@@ -191,7 +187,7 @@ async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
     // Restarted, the state is at some revision: the log holds every revision up to it
     // (never state without its log) and, once the open has redone the complete entries
     // the killed process logged past it and cut off a torn one, none beyond.
-    let server = spawn(dir.path()).await;
+    let server = Server::start(dir.path(), &[]).await;
     let revision = AccessServiceClient::new(server.channel.clone())
         .check(check_req("acme", "olivia", "workspace.read", None))
         .await
@@ -259,7 +255,7 @@ async fn a_member_with_thousands_of_grants_survives_kill_9() {
     );
     server.kill();
 
-    let server = spawn(dir.path()).await;
+    let server = Server::start(dir.path(), &[]).await;
     let mut access = AccessServiceClient::new(server.channel.clone());
     for source in sources.iter().step_by(97).chain(sources.last()) {
         let answer = access

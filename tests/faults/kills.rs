@@ -20,7 +20,7 @@ async fn every_acknowledged_write_survives_kills_at_random_moments() {
     let dir = tempfile::tempdir().unwrap();
     let mut lanes = workload::lanes(seed, 3, Some(25_000));
     let mut server = Server::start(dir.path(), &ARGS).await;
-    let (mut floor, mut applied, mut absent) = (0, 0, 0);
+    let (mut floor, mut applied, mut absent, mut killed_opening) = (0, 0, 0, 0);
     for cycle in 1..=cycles {
         let stop = Arc::new(AtomicBool::new(false));
         let channel = server.channel.clone();
@@ -35,6 +35,15 @@ async fn every_acknowledged_write_survives_kills_at_random_moments() {
             .into_iter()
             .map(|(lane, _)| lane)
             .collect();
+        // One restart in four is killed too, while it opens the database and redoes
+        // the log, unless it is serving by then.
+        if rng.chance(25) {
+            let opening = Duration::from_millis(rng.between(0, 300) as u64);
+            if let Ok(mut server) = Server::try_start(dir.path(), &ARGS, opening).await {
+                server.kill();
+            }
+            killed_opening += 1;
+        }
         server = Server::start(dir.path(), &ARGS).await;
         let verified = verify(&server, &mut lanes, &BTreeMap::new(), floor, false).await;
         assert!(
@@ -49,7 +58,7 @@ async fn every_acknowledged_write_survives_kills_at_random_moments() {
     }
     let totals = workload::Totals::of(&lanes);
     report(&format!(
-        "faults: kills: {cycles} cycles, {} writes acknowledged ({} imports of {} records), \
+        "faults: kills: {cycles} cycles ({killed_opening} killed again while opening), {} writes acknowledged ({} imports of {} records), \
          in flight at the kill {applied} applied and {absent} not, lost 0, revision {floor}, \
          seed {seed}",
         thousands(totals.acknowledged),
