@@ -22,7 +22,7 @@ use crate::{
     rng::Rng,
     setting, thousands,
     tmpfs::{Ballast, Tmpfs},
-    verify::verify,
+    verify::Verifier,
     workload::{self, Lane},
 };
 
@@ -44,9 +44,13 @@ enum Mix {
     Both,
 }
 
-/// What one sequence found, for the summary.
-#[derive(Default)]
+/// One sequence's lanes, the workspaces written outside them, what it found wrong,
+/// and what it saw, for the summary.
 struct Sequence {
+    lanes: Vec<Lane>,
+    others: BTreeMap<String, Option<Workspace>>,
+    verifier: Verifier,
+    failures: Vec<String>,
     started_while_full: bool,
     refused_to_start: bool,
     refused_writes: u64,
@@ -57,9 +61,9 @@ async fn a_full_data_volume_costs_no_acknowledged_write_and_heals() {
     let sequences = setting("ACCESSD_FAULT_DISK_FULL", 5);
     let seed = crate::seed("disk-full");
     let mut rng = Rng::new(seed);
-    let mut lanes_total = Vec::new();
+    let mut lanes = Vec::new();
     // Every sequence runs, each on a volume of its own, so that one report shows them all.
-    let mut all_failures = Vec::new();
+    let mut failures = Vec::new();
     let (mut healed, mut restarted, mut started_full, mut refused_start, mut refused) =
         (0, 0, 0, 0, 0);
     for number in 1..=sequences {
@@ -74,33 +78,44 @@ async fn a_full_data_volume_costs_no_acknowledged_write_and_heals() {
         let leave = rng.between(64 << 10, 6 << 20) as u64;
         let heal_in_place = number % 2 == 1;
         let sigterm = (number / 2) % 2 == 1;
-        let context = format!(
-            "seed {seed}, sequence {number} ({mix:?}, {leave} bytes left, {})",
-            if heal_in_place {
-                "heal in place".to_owned()
-            } else {
-                format!(
-                    "restart after {}",
-                    if sigterm { "SIGTERM" } else { "SIGKILL" }
-                )
-            }
-        );
-        let mut failures = Vec::new();
-        let lanes = workload::lanes(rng.next_u64(), writers(mix), importer(mix));
-        let (lanes, found) = if heal_in_place {
+        let variant = match (heal_in_place, sigterm) {
+            (true, _) => "heal in place",
+            (false, true) => "restart after SIGTERM",
+            (false, false) => "restart after SIGKILL",
+        };
+        let context =
+            format!("seed {seed}, sequence {number} ({mix:?}, {leave} bytes left, {variant})");
+        let mut sequence = Sequence {
+            lanes: workload::lanes(rng.next_u64(), writers(mix), importer(mix)),
+            others: BTreeMap::new(),
+            verifier: Verifier::default(),
+            failures: Vec::new(),
+            started_while_full: false,
+            refused_to_start: false,
+            refused_writes: 0,
+        };
+        let data = tmpfs.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let server = Server::start(&data, &[]).await;
+        sequence
+            .write_for(&server, Duration::from_millis(300))
+            .await;
+        let ballast = Ballast::fill(&tmpfs.path().join("ballast"), leave);
+        sequence.write_until_full(&server).await;
+        if heal_in_place {
             healed += 1;
-            heal_in_place_sequence(&tmpfs, lanes, leave, &mut failures).await
+            sequence.heal_in_place(server, ballast).await;
         } else {
             restarted += 1;
-            restart_sequence(&tmpfs, lanes, leave, sigterm, &mut failures).await
-        };
-        all_failures.extend(failures.into_iter().map(|f| format!("{context}: {f}")));
-        started_full += u64::from(found.started_while_full);
-        refused_start += u64::from(found.refused_to_start);
-        refused += found.refused_writes;
-        lanes_total.extend(lanes);
+            sequence.restart(server, ballast, sigterm).await;
+        }
+        failures.extend(sequence.failures.iter().map(|f| format!("{context}: {f}")));
+        started_full += u64::from(sequence.started_while_full);
+        refused_start += u64::from(sequence.refused_to_start);
+        refused += sequence.refused_writes;
+        lanes.extend(sequence.lanes);
     }
-    let totals = workload::Totals::of(&lanes_total);
+    let totals = workload::Totals::of(&lanes);
     report(&format!(
         "faults: disk-full: {sequences} sequences ({healed} healed in place, {restarted} \
          restarted: {started_full} started while full, {refused_start} refused to), {} writes \
@@ -109,9 +124,9 @@ async fn a_full_data_volume_costs_no_acknowledged_write_and_heals() {
         thousands(totals.acknowledged),
         thousands(totals.imports),
         thousands(totals.records),
-        all_failures.len(),
+        failures.len(),
     ));
-    assert!(all_failures.is_empty(), "{}", all_failures.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 fn writers(mix: Mix) -> usize {
@@ -130,48 +145,6 @@ fn importer(mix: Mix) -> Option<usize> {
     }
 }
 
-/// Starts a server on the tmpfs, writes for a moment, then fills the volume with the
-/// ballast but `leave` bytes and writes until every lane is refused.
-async fn fill(
-    tmpfs: &Tmpfs,
-    lanes: Vec<Lane>,
-    leave: u64,
-    failures: &mut Vec<String>,
-) -> (Server, Vec<Lane>, Ballast, u64) {
-    let data = tmpfs.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let server = Server::start(&data, &[]).await;
-    let lanes = run_for(&server, lanes, Duration::from_millis(300), failures).await;
-    let ballast = Ballast::fill(&tmpfs.path().join("ballast"), leave);
-    // Until every lane is refused: the bound is only a safety net.
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopper = Arc::clone(&stop);
-    let bound = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(300)).await;
-        stopper.store(true, Ordering::SeqCst);
-    });
-    let ended = workload::run(lanes, &server.channel, &stop).await;
-    bound.abort();
-    let mut refused = 0;
-    let mut lanes = Vec::new();
-    for (lane, status) in ended {
-        match status {
-            None => failures.push(format!(
-                "{}: never refused: the volume did not fill",
-                lane.name
-            )),
-            Some(status) => {
-                refused += 1;
-                if let Some(failure) = not_for_want_of_space(&status) {
-                    failures.push(format!("{}: {failure}", lane.name));
-                }
-            }
-        }
-        lanes.push(lane);
-    }
-    (server, lanes, ballast, refused)
-}
-
 /// What is wrong with `status` as the refusal of a write for want of space.
 fn not_for_want_of_space(status: &Status) -> Option<String> {
     let code_ok = matches!(status.code(), Code::ResourceExhausted | Code::Unavailable);
@@ -186,240 +159,183 @@ fn not_for_want_of_space(status: &Status) -> Option<String> {
     ))
 }
 
-/// Runs the lanes against `server` for `time`; every write must be acknowledged.
-async fn run_for(
-    server: &Server,
-    lanes: Vec<Lane>,
-    time: Duration,
-    failures: &mut Vec<String>,
-) -> Vec<Lane> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopper = Arc::clone(&stop);
-    tokio::spawn(async move {
-        tokio::time::sleep(time).await;
-        stopper.store(true, Ordering::SeqCst);
-    });
-    let ended = workload::run(lanes, &server.channel, &stop).await;
-    ended
-        .into_iter()
-        .map(|(lane, status)| {
+impl Sequence {
+    /// Runs the lanes against `server` for `time`; every write must be acknowledged.
+    async fn write_for(&mut self, server: &Server, time: Duration) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopper = Arc::clone(&stop);
+        tokio::spawn(async move {
+            tokio::time::sleep(time).await;
+            stopper.store(true, Ordering::SeqCst);
+        });
+        let lanes = std::mem::take(&mut self.lanes);
+        for (lane, status) in workload::run(lanes, &server.channel, &stop).await {
             if let Some(status) = status {
-                failures.push(format!(
+                self.failures.push(format!(
                     "{}: a write was refused with room on the volume: {status:?}",
                     lane.name
                 ));
             }
-            lane
-        })
-        .collect()
-}
-
-/// Verifies `server`, adding what it finds wrong to `failures`; the server's revision.
-async fn check_all(
-    server: &Server,
-    lanes: &mut [Lane],
-    others: &BTreeMap<String, Option<Workspace>>,
-    floor: u64,
-    when: &str,
-    failures: &mut Vec<String>,
-) -> u64 {
-    let verified = verify(server, lanes, others, floor, when == FULL).await;
-    failures.extend(
-        verified
-            .failures
-            .into_iter()
-            .map(|f| format!("{when}: {f}")),
-    );
-    verified.revision
-}
-
-/// (a): with the volume full, writes are refused and say why, AdminService is
-/// NOT_SERVING while AccessService serves; once the ballast goes, writes are taken
-/// again without a restart, and what was refused was not applied.
-async fn heal_in_place_sequence(
-    tmpfs: &Tmpfs,
-    lanes: Vec<Lane>,
-    leave: u64,
-    failures: &mut Vec<String>,
-) -> (Vec<Lane>, Sequence) {
-    let (mut server, mut lanes, ballast, refused_writes) =
-        fill(tmpfs, lanes, leave, failures).await;
-    for lane in &mut lanes {
-        lane.refused();
-    }
-    let mut others = BTreeMap::new();
-    if server.serving("accessd.v1.AdminService").await {
-        failures.push("full: health says accessd.v1.AdminService SERVING".into());
-    }
-    if !server.serving("accessd.v1.AccessService").await {
-        failures.push("full: health says accessd.v1.AccessService not SERVING".into());
-    }
-    let floor = check_all(&server, &mut lanes, &others, 0, FULL, failures).await;
-    ballast.remove();
-    match heal(&server, &mut others).await {
-        Ok(()) => {}
-        Err(failure) => failures.push(failure),
-    }
-    let floor = check_all(&server, &mut lanes, &others, floor, "healed", failures).await;
-    let lanes = run_for(&server, lanes, Duration::from_millis(300), failures).await;
-    let mut lanes = lanes;
-    let floor = check_all(
-        &server,
-        &mut lanes,
-        &others,
-        floor,
-        "written after healing",
-        failures,
-    )
-    .await;
-    if server.terminate(Duration::from_secs(60)).await.is_none() {
-        failures.push("healed: did not exit within 60 s of SIGTERM".into());
-    }
-    let server = Server::start(&server.data_dir.clone(), &[]).await;
-    check_all(
-        &server,
-        &mut lanes,
-        &others,
-        floor,
-        "healed and restarted",
-        failures,
-    )
-    .await;
-    let sequence = Sequence {
-        refused_writes,
-        ..Sequence::default()
-    };
-    (lanes, sequence)
-}
-
-/// Probes with new workspaces until one is acknowledged (recorded in `others`, the
-/// refused ones as absent) and AdminService's health is SERVING again, at most
-/// [`HEAL_BOUND`].
-async fn heal(
-    server: &Server,
-    others: &mut BTreeMap<String, Option<Workspace>>,
-) -> Result<(), String> {
-    let started = Instant::now();
-    let mut last = None;
-    for probe in 0.. {
-        if started.elapsed() > HEAL_BOUND {
-            return Err(format!(
-                "writes still refused {HEAL_BOUND:?} after space came back: {last:?}"
-            ));
+            self.lanes.push(lane);
         }
-        let ws = format!("probe-{probe}");
-        let answer = server
-            .admin()
-            .create_workspace(proto::CreateWorkspaceRequest {
-                workspace_id: ws.clone(),
-                owner_user_id: "owner".into(),
-                products: vec![],
-            })
+    }
+
+    /// Runs the lanes until each is refused, which must be for want of space.
+    async fn write_until_full(&mut self, server: &Server) {
+        // The bound is only a safety net.
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopper = Arc::clone(&stop);
+        let bound = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            stopper.store(true, Ordering::SeqCst);
+        });
+        let lanes = std::mem::take(&mut self.lanes);
+        for (lane, status) in workload::run(lanes, &server.channel, &stop).await {
+            match status {
+                None => self.failures.push(format!(
+                    "{}: never refused: the volume did not fill",
+                    lane.name
+                )),
+                Some(status) => {
+                    self.refused_writes += 1;
+                    if let Some(failure) = not_for_want_of_space(&status) {
+                        self.failures.push(format!("{}: {failure}", lane.name));
+                    }
+                }
+            }
+            self.lanes.push(lane);
+        }
+        bound.abort();
+    }
+
+    /// Verifies `server`, recording what it finds wrong `when`.
+    async fn check(&mut self, server: &Server, when: &str) {
+        let verified = self
+            .verifier
+            .verify(server, &mut self.lanes, &self.others, when == FULL)
             .await;
-        match answer {
-            Ok(_) => {
-                let mut created = Workspace::default();
-                created.members.insert("owner".into(), true);
-                others.insert(ws, Some(created));
-                break;
-            }
-            Err(status) => {
-                others.insert(ws, None);
-                last = Some(status);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let found = verified.failures.into_iter();
+        self.failures.extend(found.map(|f| format!("{when}: {f}")));
     }
-    while !server.serving("accessd.v1.AdminService").await {
-        if started.elapsed() > HEAL_BOUND {
-            return Err(format!(
-                "accessd.v1.AdminService still not SERVING {HEAL_BOUND:?} after space came back"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
 
-/// (b): with the volume full, the server is stopped, started while still full (which
-/// may fail, with a message, but not hang), and started again once the ballast is gone:
-/// it must open, with every acknowledged write.
-async fn restart_sequence(
-    tmpfs: &Tmpfs,
-    lanes: Vec<Lane>,
-    leave: u64,
-    sigterm: bool,
-    failures: &mut Vec<String>,
-) -> (Vec<Lane>, Sequence) {
-    let (mut server, mut lanes, ballast, refused_writes) =
-        fill(tmpfs, lanes, leave, failures).await;
-    let data = server.data_dir.clone();
-    let others = BTreeMap::new();
-    if sigterm {
+    /// (a): with the volume full, writes are refused and say why, AdminService is
+    /// NOT_SERVING while AccessService serves; once the ballast goes, writes are taken
+    /// again without a restart, and what was refused was not applied.
+    async fn heal_in_place(&mut self, mut server: Server, ballast: Ballast) {
+        for lane in &mut self.lanes {
+            lane.refused();
+        }
+        if server.serving("accessd.v1.AdminService").await {
+            self.failures
+                .push("full: health says accessd.v1.AdminService SERVING".into());
+        }
+        if !server.serving("accessd.v1.AccessService").await {
+            self.failures
+                .push("full: health says accessd.v1.AccessService not SERVING".into());
+        }
+        self.check(&server, FULL).await;
+        ballast.remove();
+        if let Err(failure) = self.heal(&server).await {
+            self.failures.push(failure);
+        }
+        self.check(&server, "healed").await;
+        self.write_for(&server, Duration::from_millis(300)).await;
+        self.check(&server, "written after healing").await;
         if server.terminate(Duration::from_secs(60)).await.is_none() {
-            failures.push("full: did not exit within 60 s of SIGTERM".into());
+            self.failures
+                .push("healed: did not exit within 60 s of SIGTERM".into());
         }
-    } else {
-        server.kill();
+        let server = Server::start(&server.data_dir.clone(), &[]).await;
+        self.check(&server, "healed and restarted").await;
     }
-    drop(server);
-    let mut sequence = Sequence {
-        refused_writes,
-        ..Sequence::default()
-    };
-    let floor = match Server::try_start(&data, &[], Duration::from_secs(60)).await {
-        Ok(mut server) => {
-            sequence.started_while_full = true;
-            let floor = check_all(
-                &server,
-                &mut lanes,
-                &others,
-                0,
-                "started while full",
-                failures,
-            )
-            .await;
+
+    /// Probes with new workspaces until one is acknowledged (recorded in `others`, the
+    /// refused ones as absent) and AdminService's health is SERVING again, at most
+    /// [`HEAL_BOUND`].
+    async fn heal(&mut self, server: &Server) -> Result<(), String> {
+        let started = Instant::now();
+        let mut last = None;
+        for probe in 0.. {
+            if started.elapsed() > HEAL_BOUND {
+                return Err(format!(
+                    "writes still refused {HEAL_BOUND:?} after space came back: {last:?}"
+                ));
+            }
+            let ws = format!("probe-{probe}");
+            let answer = server
+                .admin()
+                .create_workspace(proto::CreateWorkspaceRequest {
+                    workspace_id: ws.clone(),
+                    owner_user_id: "owner".into(),
+                    products: vec![],
+                })
+                .await;
+            match answer {
+                Ok(_) => {
+                    let mut created = Workspace::default();
+                    created.members.insert("owner".into(), true);
+                    self.others.insert(ws, Some(created));
+                    break;
+                }
+                Err(status) => {
+                    self.others.insert(ws, None);
+                    last = Some(status);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        while !server.serving("accessd.v1.AdminService").await {
+            if started.elapsed() > HEAL_BOUND {
+                return Err(format!(
+                    "accessd.v1.AdminService still not SERVING {HEAL_BOUND:?} after space came back"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
+    /// (b): with the volume full, the server is stopped, started while still full (which
+    /// may fail, with a message, but not hang), and started again once the ballast is
+    /// gone: it must open, with every acknowledged write.
+    async fn restart(&mut self, mut server: Server, ballast: Ballast, sigterm: bool) {
+        let data = server.data_dir.clone();
+        if sigterm {
+            if server.terminate(Duration::from_secs(60)).await.is_none() {
+                self.failures
+                    .push("full: did not exit within 60 s of SIGTERM".into());
+            }
+        } else {
             server.kill();
-            floor
         }
-        Err(failure) => {
-            sequence.refused_to_start = true;
-            failures.extend(start_failure_problem(&failure));
-            0
+        drop(server);
+        match Server::try_start(&data, &[], Duration::from_secs(60)).await {
+            Ok(mut server) => {
+                self.started_while_full = true;
+                self.check(&server, "started while full").await;
+                server.kill();
+            }
+            Err(failure) => {
+                self.refused_to_start = true;
+                self.failures.extend(start_failure_problem(&failure));
+            }
         }
-    };
-    ballast.remove();
-    let server = match Server::try_start(&data, &[], START_BOUND).await {
-        Ok(server) => server,
-        Err(failure) => {
-            failures.push(format!(
-                "space back: the database did not open ({:?}):\n{}",
-                failure.status,
-                tail(&failure.logs)
-            ));
-            return (lanes, sequence);
-        }
-    };
-    let floor = check_all(
-        &server,
-        &mut lanes,
-        &others,
-        floor,
-        "space back, restarted",
-        failures,
-    )
-    .await;
-    let mut lanes = run_for(&server, lanes, Duration::from_millis(300), failures).await;
-    check_all(
-        &server,
-        &mut lanes,
-        &others,
-        floor,
-        "written after the restart",
-        failures,
-    )
-    .await;
-    (lanes, sequence)
+        ballast.remove();
+        let server = match Server::try_start(&data, &[], START_BOUND).await {
+            Ok(server) => server,
+            Err(failure) => {
+                self.failures.push(format!(
+                    "space back: the database did not open ({:?}):\n{}",
+                    failure.status,
+                    tail(&failure.logs)
+                ));
+                return;
+            }
+        };
+        self.check(&server, "space back, restarted").await;
+        self.write_for(&server, Duration::from_millis(300)).await;
+        self.check(&server, "written after the restart").await;
+    }
 }
 
 /// What is wrong with how a start on a full volume failed: it must exit, non-zero,

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{process::Server, report, rng::Rng, setting, thousands, verify::verify, workload};
+use crate::{process::Server, report, rng::Rng, setting, thousands, verify::Verifier, workload};
 
 /// The server's settings: a change log large enough that no revision is ever trimmed.
 const ARGS: [&str; 2] = ["--change-log-mb", "4096"];
@@ -20,7 +20,8 @@ async fn every_acknowledged_write_survives_kills_at_random_moments() {
     let dir = tempfile::tempdir().unwrap();
     let mut lanes = workload::lanes(seed, 3, Some(25_000));
     let mut server = Server::start(dir.path(), &ARGS).await;
-    let (mut floor, mut applied, mut absent, mut killed_opening) = (0, 0, 0, 0);
+    let mut verifier = Verifier::default();
+    let (mut revision, mut applied, mut absent, mut killed_opening) = (0, 0, 0, 0);
     for cycle in 1..=cycles {
         let stop = Arc::new(AtomicBool::new(false));
         let channel = server.channel.clone();
@@ -45,21 +46,23 @@ async fn every_acknowledged_write_survives_kills_at_random_moments() {
             killed_opening += 1;
         }
         server = Server::start(dir.path(), &ARGS).await;
-        let verified = verify(&server, &mut lanes, &BTreeMap::new(), floor, false).await;
+        let verified = verifier
+            .verify(&server, &mut lanes, &BTreeMap::new(), false)
+            .await;
         assert!(
             verified.failures.is_empty(),
             "seed {seed}, cycle {cycle}, killed after {moment} ms: {} writes lost or wrong:\n{}",
             verified.failures.len(),
             verified.failures.join("\n")
         );
-        floor = verified.revision;
+        revision = verified.revision;
         applied += verified.in_flight_applied;
         absent += verified.in_flight_absent;
     }
     let totals = workload::Totals::of(&lanes);
     report(&format!(
         "faults: kills: {cycles} cycles ({killed_opening} killed again while opening), {} writes acknowledged ({} imports of {} records), \
-         in flight at the kill {applied} applied and {absent} not, lost 0, revision {floor}, \
+         in flight at the kill {applied} applied and {absent} not, lost 0, revision {revision}, \
          seed {seed}",
         thousands(totals.acknowledged),
         thousands(totals.imports),

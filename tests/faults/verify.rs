@@ -5,7 +5,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use accessd::proto::{self, record::Kind};
@@ -25,67 +25,80 @@ pub struct Verified {
     pub failures: Vec<String>,
 }
 
-/// Verifies `server` against every lane (settling their requests in flight) and
-/// against `others`, the workspaces written outside the lanes; `floor` is the
-/// revision the server had before, which it must not go back from. A server that is
-/// `refusing_writes` may hold a group whose commit failed past its state at the end of
-/// its change log, which it must settle before it takes writes again.
-pub async fn verify(
-    server: &Server,
-    lanes: &mut [Lane],
-    others: &BTreeMap<String, Option<Workspace>>,
+/// What the verifications of one data directory carry from one to the next: the
+/// revision last seen, and how far the change log has been read.
+#[derive(Default)]
+pub struct Verifier {
     floor: u64,
-    refusing_writes: bool,
-) -> Verified {
-    let (revision, mut actual) = export(server).await;
-    let mut verified = Verified {
-        revision,
-        ..Verified::default()
-    };
-    let failures = &mut verified.failures;
-    for lane in lanes.iter_mut() {
-        match lane.settle(&actual) {
-            Ok(Some(true)) => verified.in_flight_applied += 1,
-            Ok(Some(false)) => verified.in_flight_absent += 1,
-            Ok(None) => {}
-            Err(failure) => failures.push(failure),
+    /// Each log file's length read and found right, so that each line is read once.
+    read: BTreeMap<PathBuf, usize>,
+    /// The (revision, part) of every line read.
+    logged: BTreeSet<(u64, u64)>,
+}
+
+impl Verifier {
+    /// Verifies `server` against every lane (settling their requests in flight) and
+    /// against `others`, the workspaces written outside the lanes. A server that is
+    /// `refusing_writes` may hold a group whose commit failed past its state at the end
+    /// of its change log, which it must settle before it takes writes again.
+    pub async fn verify(
+        &mut self,
+        server: &Server,
+        lanes: &mut [Lane],
+        others: &BTreeMap<String, Option<Workspace>>,
+        refusing_writes: bool,
+    ) -> Verified {
+        let (revision, mut actual) = export(server).await;
+        let mut verified = Verified {
+            revision,
+            ..Verified::default()
+        };
+        let failures = &mut verified.failures;
+        for lane in lanes.iter_mut() {
+            match lane.settle(&actual) {
+                Ok(Some(true)) => verified.in_flight_applied += 1,
+                Ok(Some(false)) => verified.in_flight_absent += 1,
+                Ok(None) => {}
+                Err(failure) => failures.push(failure),
+            }
         }
-    }
-    let expected = lanes
-        .iter()
-        .flat_map(|lane| lane.expected.iter())
-        .chain(others);
-    for (ws, state) in expected {
-        let found = actual.remove(ws);
-        if found != *state {
+        let expected = lanes
+            .iter()
+            .flat_map(|lane| lane.expected.iter())
+            .chain(others);
+        for (ws, state) in expected {
+            let found = actual.remove(ws);
+            if found != *state {
+                failures.push(format!(
+                    "{ws}: {}",
+                    difference(state.as_ref(), found.as_ref())
+                ));
+            } else if let Some(state) = state {
+                failures.extend(disagreeing_checks(server, ws, state).await);
+            }
+        }
+        for ws in actual.keys() {
             failures.push(format!(
-                "{ws}: {}",
-                difference(state.as_ref(), found.as_ref())
+                "{ws}: a workspace nobody was acknowledged creating"
             ));
-        } else if let Some(state) = state {
-            failures.extend(disagreeing_checks(server, ws, state).await);
         }
+        if revision < self.floor {
+            failures.push(format!(
+                "the revision went back from {} to {revision}",
+                self.floor
+            ));
+        }
+        self.floor = revision;
+        let acknowledged = lanes.iter().filter_map(|lane| lane.revisions.last()).max();
+        if let Some(acknowledged) = acknowledged.filter(|a| **a > revision) {
+            failures.push(format!(
+                "revision {acknowledged} was acknowledged, the server is at {revision}"
+            ));
+        }
+        let log = self.change_log_failures(&server.data_dir, revision, refusing_writes);
+        failures.extend(log);
+        verified
     }
-    for ws in actual.keys() {
-        failures.push(format!(
-            "{ws}: a workspace nobody was acknowledged creating"
-        ));
-    }
-    if revision < floor {
-        failures.push(format!("the revision went back from {floor} to {revision}"));
-    }
-    let acknowledged = lanes.iter().filter_map(|lane| lane.revisions.last()).max();
-    if let Some(acknowledged) = acknowledged.filter(|a| **a > revision) {
-        failures.push(format!(
-            "revision {acknowledged} was acknowledged, the server is at {revision}"
-        ));
-    }
-    failures.extend(change_log_failures(
-        &server.data_dir,
-        revision,
-        refusing_writes,
-    ));
-    verified
 }
 
 /// The whole database as one export reads it: its revision and each workspace's state.
@@ -209,46 +222,75 @@ async fn disagreeing_checks(server: &Server, ws: &str, state: &Workspace) -> Vec
         .collect()
 }
 
-/// What is wrong with the change log in `data_dir`, read from its files alone, for a
-/// server at `revision`: each revision from 1 to it logged, once, and none past it
-/// unless `ahead_allowed`.
-fn change_log_failures(data_dir: &Path, revision: u64, ahead_allowed: bool) -> Vec<String> {
-    let mut files: Vec<_> = std::fs::read_dir(data_dir.join("change_log"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
-    let mut failures = Vec::new();
-    let mut parts = BTreeSet::new();
-    for file in files {
-        let contents = std::fs::read(&file).unwrap();
-        // A line without its newline was cut short, so never acknowledged.
-        for line in contents
-            .split_inclusive(|b| *b == b'\n')
-            .filter(|l| l.ends_with(b"\n"))
-        {
-            let Ok(entry) = serde_json::from_slice::<serde_json::Value>(line) else {
-                failures.push(format!("{}: a line that is not JSON", file.display()));
+/// Where a change-log line stands: its revision, and which line of the entry it is. The
+/// rest of the line is skipped unread, since the log grows to many megabytes.
+#[derive(serde::Deserialize)]
+struct LoggedPart {
+    revision: u64,
+    #[serde(default)]
+    part: u64,
+}
+
+impl Verifier {
+    /// What is wrong with the change log in `data_dir`, read from its files alone, for
+    /// a server at `revision`: each revision from 1 to it logged, once, and none past
+    /// it unless `ahead_allowed`. Lines past `revision` are read again next time, since
+    /// a server that settles a failed group may cut them.
+    fn change_log_failures(
+        &mut self,
+        data_dir: &Path,
+        revision: u64,
+        ahead_allowed: bool,
+    ) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(data_dir.join("change_log"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        files.sort();
+        let mut failures = Vec::new();
+        let mut ahead = None;
+        for file in files {
+            let contents = std::fs::read(&file).unwrap();
+            let read = self.read.entry(file.clone()).or_insert(0);
+            let Some(unread) = contents.get(*read..) else {
+                failures.push(format!("{}: shorter than before", file.display()));
                 continue;
             };
-            let logged = entry["revision"].as_u64().unwrap_or(0);
-            let part = entry["part"].as_u64().unwrap_or(0);
-            if !parts.insert((logged, part)) {
-                failures.push(format!(
-                    "the change log holds revision {logged} (part {part}) twice"
-                ));
+            // A line without its newline was cut short, so never acknowledged.
+            for line in unread
+                .split_inclusive(|b| *b == b'\n')
+                .filter(|l| l.ends_with(b"\n"))
+            {
+                let Ok(LoggedPart {
+                    revision: logged,
+                    part,
+                }) = serde_json::from_slice(line)
+                else {
+                    failures.push(format!("{}: a line that is not an entry", file.display()));
+                    break;
+                };
+                if logged > revision {
+                    ahead.get_or_insert(logged);
+                    break;
+                }
+                if !self.logged.insert((logged, part)) {
+                    failures.push(format!(
+                        "the change log holds revision {logged} (part {part}) twice"
+                    ));
+                }
+                *read += line.len();
             }
         }
+        let missing = (1..=revision).find(|r| !self.logged.contains(&(*r, 0)));
+        if let Some(missing) = missing {
+            failures.push(format!("revision {missing} is not in the change log"));
+        }
+        if let Some(past) = ahead.filter(|_| !ahead_allowed) {
+            failures.push(format!(
+                "the change log holds revision {past}, past the state's {revision}"
+            ));
+        }
+        failures
     }
-    let logged: BTreeSet<u64> = parts.iter().map(|(revision, _)| *revision).collect();
-    if let Some(missing) = (1..=revision).find(|r| !logged.contains(r)) {
-        failures.push(format!("revision {missing} is not in the change log"));
-    }
-    if let Some(past) = logged.iter().find(|r| **r > revision && !ahead_allowed) {
-        failures.push(format!(
-            "the change log holds revision {past}, past the state's {revision}"
-        ));
-    }
-    failures
 }
