@@ -119,7 +119,7 @@ async fn a_full_data_volume_costs_no_acknowledged_write_and_heals() {
     report(&format!(
         "faults: disk-full: {sequences} sequences ({healed} healed in place, {restarted} \
          restarted: {started_full} started while full, {refused_start} refused to), {} writes \
-         acknowledged ({} imports of {} records), {refused} refused for want of space, \
+         acknowledged ({} imports of {} records), {refused} refused while full, \
          lost or wrong {}, seed {seed}",
         thousands(totals.acknowledged),
         thousands(totals.imports),
