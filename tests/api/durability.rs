@@ -2,13 +2,6 @@
 //! flight, restarted on the same data directory, and every acknowledged write is there,
 //! with its change log entry (read from the change log's files alone, as an auditor would).
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
-
 use accessd::proto::{
     self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
 };
@@ -16,63 +9,14 @@ use tonic::transport::Channel;
 
 use crate::harness::{check_req, import_chunks, import_to_end, one, res};
 
-/// A server process and the address it reported.
-struct Process {
-    child: Child,
-    channel: Channel,
-}
+#[path = "../process/mod.rs"]
+mod process;
 
-impl Drop for Process {
-    /// A failing test must not leave its server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn spawn(data_dir: &std::path::Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accessd"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, addresses) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["fields"]["message"] != "serving" {
-                continue;
-            }
-            if let Some(address) = event["fields"]["address"].as_str() {
-                let _ = sender.send(address.to_owned());
-            }
-        }
-    });
-    // The server logs `serving` with its address once loaded; the bound is only a safety net.
-    let address = addresses.recv_timeout(Duration::from_secs(60)).unwrap();
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Process { child, channel }
-}
+use process::Server;
 
 /// A server on `data_dir` with workspace acme, owned by olivia.
-async fn spawn_with_acme(data_dir: &std::path::Path) -> Process {
-    let server = spawn(data_dir).await;
+async fn spawn_with_acme(data_dir: &std::path::Path) -> Server {
+    let server = Server::start(data_dir, &[]).await;
     AdminServiceClient::new(server.channel.clone())
         .create_workspace(proto::CreateWorkspaceRequest {
             workspace_id: "acme".into(),
@@ -88,7 +32,7 @@ async fn spawn_with_acme(data_dir: &std::path::Path) -> Process {
 /// drain, no final flush) once half of them are acknowledged; returns each
 /// acknowledged user with the revision its write reported, at least half of them.
 async fn write_then_kill<F, Fut>(
-    server: &mut Process,
+    server: &mut Server,
     users: &[String],
     write: F,
 ) -> Vec<(String, u64)>
@@ -113,10 +57,9 @@ where
             acknowledged.push((user, revision));
         }
         if acknowledged.len() == users.len() / 2 {
-            server.child.kill().unwrap();
+            server.kill();
         }
     }
-    let _ = server.child.wait();
     assert!(acknowledged.len() >= users.len() / 2);
     acknowledged
 }
@@ -161,7 +104,7 @@ async fn acknowledged_writes_survive_kill_9() {
     })
     .await;
 
-    let server = spawn(dir.path()).await;
+    let server = Server::start(dir.path(), &[]).await;
     let mut access = AccessServiceClient::new(server.channel.clone());
     let max_acknowledged = acknowledged.iter().map(|(_, r)| *r).max().unwrap();
     for (user, _) in &acknowledged {
@@ -244,7 +187,7 @@ async fn acknowledged_writes_keep_their_change_log_entries_through_kill_9() {
     // Restarted, the state is at some revision: the log holds every revision up to it
     // (never state without its log) and, once the open has redone the complete entries
     // the killed process logged past it and cut off a torn one, none beyond.
-    let server = spawn(dir.path()).await;
+    let server = Server::start(dir.path(), &[]).await;
     let revision = AccessServiceClient::new(server.channel.clone())
         .check(check_req("acme", "olivia", "workspace.read", None))
         .await
@@ -307,10 +250,9 @@ async fn a_member_with_thousands_of_grants_survives_kill_9() {
         std::fs::read_dir(dir.path().join("blobs")).unwrap().count() > 0,
         "the member's record went to a blob file"
     );
-    server.child.kill().unwrap();
-    let _ = server.child.wait();
+    server.kill();
 
-    let server = spawn(dir.path()).await;
+    let server = Server::start(dir.path(), &[]).await;
     let mut access = AccessServiceClient::new(server.channel.clone());
     for source in sources.iter().step_by(97).chain(sources.last()) {
         let answer = access
