@@ -48,6 +48,8 @@ pub enum InFlight {
         workspace: String,
         /// Every record sent.
         records: Vec<proto::Record>,
+        /// How many of them the server acknowledged durable before it went away.
+        acknowledged: usize,
     },
 }
 
@@ -123,7 +125,11 @@ impl Lane {
                     ))
                 }
             }
-            InFlight::Import { workspace, records } => {
+            InFlight::Import {
+                workspace,
+                records,
+                acknowledged,
+            } => {
                 let found = actual.get(&workspace).cloned();
                 let applied = match &found {
                     None => 0,
@@ -138,6 +144,12 @@ impl Lane {
                         "{workspace}: an import in flight left a state that is not what its \
                          first {applied} of {} records leave",
                         records.len()
+                    ));
+                }
+                if applied < acknowledged {
+                    return Err(format!(
+                        "{workspace}: an import in flight was acknowledged durable up to \
+                         record {acknowledged}, and only {applied} are applied"
                     ));
                 }
                 if applied > 0 {
@@ -208,21 +220,33 @@ impl Lane {
                 self.in_flight = Some(InFlight::Import {
                     workspace: ws.clone(),
                     records: records.clone(),
+                    acknowledged: 0,
                 });
                 let requests: Vec<proto::ImportRequest> = records
                     .chunks(1_000)
                     .map(|chunk| proto::ImportRequest {
                         records: chunk.to_vec(),
+                        first_index: 0,
                     })
                     .collect();
-                let answer = admin
+                let mut progress = admin
                     .import(tokio_stream::iter(requests))
                     .await?
                     .into_inner();
+                let mut last = None;
+                while let Some(message) = progress.message().await? {
+                    assert_eq!(message.rejected_count, 0, "{:?}", message.rejected);
+                    if let Some(InFlight::Import { acknowledged, .. }) = &mut self.in_flight {
+                        *acknowledged = usize::try_from(message.next_index).unwrap_or(usize::MAX);
+                    }
+                    last = Some(message);
+                }
+                let last = last.filter(|m| m.done).ok_or_else(|| {
+                    Status::unavailable("the import's progress ended before it was done")
+                })?;
                 self.in_flight = None;
-                assert_eq!(answer.rejected_count, 0, "{:?}", answer.rejected);
-                assert_eq!(answer.applied, records.len() as u64);
-                self.acknowledge(answer.revision, true, "an import");
+                assert_eq!(last.applied, records.len() as u64);
+                self.acknowledge(last.revision, true, "an import");
                 self.imports.0 += 1;
                 self.imports.1 += records.len() as u64;
                 self.expected.insert(ws.clone(), model::imported(&records));
