@@ -228,13 +228,18 @@ impl Writer {
         let mut in_flight = 0_usize;
         // A request taken while gathering that must be planned in a group of its own.
         let mut held: Option<Request> = None;
-        while let Some(first) = held.take().or_else(|| requests.blocking_recv()) {
-            // The committer failed a group: it says so before it answers anyone, and
-            // wakes this loop.
-            if matches!(*shared.state.borrow(), WriteState::Refused(_)) {
+        // The committer, failing a group, says writes are refused before it answers
+        // anyone, then wakes this loop (`Work::Wake`), which may gather the nudge into a
+        // group: the state is looked at before each wait and before each plan.
+        let refused = || matches!(*shared.state.borrow(), WriteState::Refused(_));
+        loop {
+            if refused() {
                 drop(to_commit);
-                return stop_committing(committing, Some(first));
+                return stop_committing(committing, held.into_iter().collect());
             }
+            let Some(first) = held.take().or_else(|| requests.blocking_recv()) else {
+                break;
+            };
             in_flight -= acks.try_iter().count().min(in_flight);
             let alone = matches!(first.work, Work::Bootstrap(_));
             // Small writes wait for the group in flight, gathering more of them into the
@@ -270,34 +275,40 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            if refused() {
+                drop(to_commit);
+                group.extend(held);
+                return stop_committing(committing, group);
+            }
             let planned = match planner.plan(group) {
                 Ok(planned) => planned,
                 Err(error) => {
                     drop(to_commit);
-                    let stopped = stop_committing(committing, held);
+                    let stopped = stop_committing(committing, held.into_iter().collect());
                     return Some(stopped.unwrap_or(Failure { error, uncut: None }));
                 }
             };
             // Refused once the committer has stopped after a failure: the group was
             // planned on top of the one that failed.
             if let Err(SendError(planned)) = to_commit.send(planned) {
-                let failure = stop_committing(committing, held);
+                let failure = stop_committing(committing, held.into_iter().collect());
                 refuse_planned(planned, refusal(failure.as_ref()).as_ref());
                 return failure;
             }
             in_flight += 1;
         }
         drop(to_commit);
-        drop(stop_committing(committing, None));
+        drop(stop_committing(committing, Vec::new()));
         None
     }
 }
 
 /// Waits for the committer to stop, and refuses what it left: the groups planned on
-/// top of the one that failed, and a request held back. Returns its failure, if any.
+/// top of the one that failed, and the requests taken but not planned. Returns its
+/// failure, if any.
 fn stop_committing(
     committing: std::thread::JoinHandle<commit::Stopped>,
-    held: Option<Request>,
+    unplanned: Vec<Request>,
 ) -> Option<Failure> {
     let commit::Stopped { failure, planned } = match committing.join() {
         Ok(stopped) => stopped,
@@ -312,7 +323,7 @@ fn stop_committing(
     for group in planned.try_iter() {
         refuse_planned(group, refused.as_ref());
     }
-    if let Some(request) = held {
+    for request in unplanned {
         let _ = request.reply.send(Err(refused_error(refused.as_ref())));
     }
     failure
