@@ -15,7 +15,7 @@ use crate::proto::{self, admin_service_server::AdminService};
 use crate::{
     engine::Command,
     model::{Grant, UserId, WorkspaceId},
-    store::Store,
+    store::{Store, StoreError},
 };
 
 /// The AdminService implementation.
@@ -69,6 +69,12 @@ impl AdminApi {
                 }))
             }
             Ok(Err(refused)) => Err(status::refused_naming(&refused, instance_field)),
+            // The writer and the health service say once that writes are refused;
+            // each write refused meanwhile is not news.
+            Err(err @ StoreError::Refused(_)) => {
+                tracing::debug!(%err, command = name, "write refused");
+                Err(status::store(&err))
+            }
             Err(err) => {
                 tracing::error!(%err, command = name, "write failed");
                 Err(status::store(&err))
