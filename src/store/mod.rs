@@ -264,6 +264,10 @@ impl Store {
                 waiters: Arc::clone(&waiters),
                 state: writes.clone(),
                 wake: sender.downgrade(),
+                reopen: |dir, catalog, config| {
+                    startup::open(dir, catalog, config)
+                        .map(|opened| (opened.parts, opened.snapshot))
+                },
             },
             parts,
         };

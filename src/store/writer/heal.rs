@@ -4,7 +4,7 @@
 //! lets go of the database and its files and refuses writes meanwhile (the store
 //! refuses them before they are queued; this loop answers those already queued). Every
 //! [`PROBE_EVERY`] it writes and syncs a probe file of [`PROBE_BYTES`]; once that
-//! succeeds it opens the data directory as a start-up does (`startup::open`: leftovers
+//! succeeds it opens the data directory as a start-up does (`Shared::reopen`: leftovers
 //! removed, the change log read back, the state loaded and redone), and takes writes
 //! again only if the state it reads is the state last published, which is what was
 //! acknowledged. A group whose change log lines became durable was acknowledged (the
@@ -28,7 +28,6 @@ use crate::store::{
     CHANGE_LOG_DIR, Snapshot, StoreError,
     change_log::ChangeLog,
     leftovers::SPACE_PROBE,
-    startup::{self, Opened},
     writes::{Refusal, Until, WriteState},
 };
 
@@ -144,9 +143,8 @@ fn reopen(shared: &Shared, uncut: &mut Option<super::AppendMark>) -> Result<Part
             .map_err(Reopen::NotYet)?;
         *uncut = None;
     }
-    let Opened {
-        parts, snapshot, ..
-    } = startup::open(&shared.dir, &shared.catalog, &shared.config).map_err(Reopen::NotYet)?;
+    let (parts, snapshot) =
+        (shared.reopen)(&shared.dir, &shared.catalog, &shared.config).map_err(Reopen::NotYet)?;
     let published = shared.published.load_full();
     match differences(&published, &snapshot) {
         None => Ok(parts),

@@ -117,7 +117,15 @@ pub struct Shared {
     /// The writer's own queue, for the committer to wake it after a failure. Weak, so
     /// that the queue still closes once the store drops its sender.
     pub wake: mpsc::WeakSender<Request>,
+    /// Opens the data directory as a start-up does, for the writer to heal with. Handed
+    /// in by the store, which owns start-up: start-up redoes with the writer's planner.
+    pub reopen: Reopener,
 }
+
+/// Opens a data directory and brings it to the state it acknowledged: what it writes
+/// to, and that state.
+pub type Reopener =
+    fn(&std::path::Path, &Arc<Catalog>, &StoreConfig) -> Result<(Parts, Snapshot), StoreError>;
 
 /// What the writer writes to, as a data directory was opened.
 pub struct Parts {
