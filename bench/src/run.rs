@@ -212,8 +212,7 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
 
     println!();
     println!("{}", report::header());
-    let mut runs: BTreeMap<(Scenario, usize, Transport), (Vec<Figures>, Vec<Figures>)> =
-        BTreeMap::new();
+    let mut runs: BTreeMap<RunKey, (Vec<Figures>, Vec<Figures>)> = BTreeMap::new();
     let mut problems = (0, 0);
     // Rounds innermost but for the transports: the Grant scenario, which grows the data,
     // runs after every round of the others, and each round's floor and accessd runs on
@@ -408,6 +407,9 @@ async fn restart(
     );
     again.stop(STOP_TIMEOUT).await
 }
+
+/// What a run's figures are gathered under: its scenario, concurrency and transport.
+type RunKey = (Scenario, usize, Transport);
 
 /// The channels to accessd and to the floor over one transport.
 struct Side {

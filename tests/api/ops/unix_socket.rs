@@ -11,20 +11,17 @@ use std::{
 use accessd::{
     connect::{self, ClientTls},
     proto::{
-        self, access_service_client::AccessServiceClient,
-        admin_service_client::AdminServiceClient,
+        self, access_service_client::AccessServiceClient, admin_service_client::AdminServiceClient,
     },
 };
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use super::STOP_DEADLINE;
-use crate::harness::check_req;
-
-#[path = "../../process/mod.rs"]
-mod process;
-
-use process::{START_BOUND, Server};
+use crate::{
+    durability::process::{START_BOUND, Server},
+    harness::check_req,
+};
 
 /// A channel through the Unix socket at `path`, as the CLI and a follower make one.
 async fn through(path: &Path) -> Channel {
@@ -135,7 +132,10 @@ async fn a_server_answers_on_tcp_and_its_unix_socket_and_removes_the_socket_when
     let (code, listed, stderr) =
         accessd(words(&format!("list --workspace acme --addr {addr}"))).await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(listed.contains("olivia") && listed.contains("sam"), "{listed}");
+    assert!(
+        listed.contains("olivia") && listed.contains("sam"),
+        "{listed}"
+    );
 
     let status = server.terminate(STOP_DEADLINE).await.unwrap();
     assert!(status.success(), "{status}");
@@ -270,7 +270,9 @@ async fn a_socket_is_refused_where_a_client_certificate_is_the_only_credential()
     .await;
     assert_eq!(code, 1);
     assert!(
-        stderr.contains(&format!("refusing to listen on {socket}: a Unix socket carries no TLS")),
+        stderr.contains(&format!(
+            "refusing to listen on {socket}: a Unix socket carries no TLS"
+        )),
         "{stderr}"
     );
     let (code, _, stderr) = accessd(words(&format!(
@@ -279,6 +281,9 @@ async fn a_socket_is_refused_where_a_client_certificate_is_the_only_credential()
     )))
     .await;
     assert_eq!(code, 1);
-    assert!(stderr.contains("the only listeners are Unix sockets"), "{stderr}");
+    assert!(
+        stderr.contains("the only listeners are Unix sockets"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("a.sock").exists());
 }
