@@ -16,7 +16,7 @@ use crate::{
     connect::ClientTls,
     follower::FollowOptions,
     model::Selection,
-    server::{ClientAuth, Limits, TlsFiles},
+    server::{ClientAuth, Limits, ListenAddress, TlsFiles, parse_socket_mode},
     store::StoreConfig,
 };
 
@@ -75,9 +75,33 @@ pub enum LogFormat {
 /// Settings of `accessd serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on for gRPC.
-    #[arg(long, env = "ACCESSD_LISTEN", default_value = "127.0.0.1:50051")]
-    pub listen: SocketAddr,
+    /// Where to listen for gRPC: `IP:PORT`, or `unix:PATH` for a Unix socket (its
+    /// directory must exist). Repeat the flag, or separate addresses with commas, to
+    /// listen on several: each serves the same services under the same limits.
+    ///
+    /// A Unix socket is plain gRPC even with `--tls-cert` (its bytes never leave the
+    /// host): the socket file's permissions (`--socket-mode`) decide who may connect. A
+    /// socket file left by a server that was killed is replaced; anything else at the
+    /// path is refused, never deleted. The file is removed when the server stops.
+    #[arg(
+        long,
+        env = "ACCESSD_LISTEN",
+        value_name = "ADDRESS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen: Vec<ListenAddress>,
+    /// The mode of a `unix:` listener's socket file, in octal: who may connect (write
+    /// permission is what connecting takes). The default lets the server's user and
+    /// group in, and no one else.
+    #[arg(
+        long,
+        env = "ACCESSD_SOCKET_MODE",
+        value_name = "OCTAL",
+        value_parser = parse_socket_mode,
+        default_value = "0660"
+    )]
+    pub socket_mode: u32,
     /// Directory of the embedded database (created if missing).
     #[arg(long, env = "ACCESSD_DATA_DIR", default_value = "./accessd-data")]
     pub data_dir: PathBuf,
@@ -173,7 +197,8 @@ pub struct ServeArgs {
         default_value_t = 15
     )]
     pub drain_timeout: u64,
-    /// Follow this leader (`http://HOST:PORT`) instead of taking writes: keep a durable
+    /// Follow this leader (`http://HOST:PORT`, `https://HOST:PORT` or `unix:PATH`)
+    /// instead of taking writes: keep a durable
     /// copy of its data in `--data-dir`, answer checks from it, and forward AdminService
     /// calls to the leader.
     #[arg(long, env = "ACCESSD_FOLLOW", value_name = "LEADER_URL")]
@@ -474,11 +499,7 @@ impl ServeArgs {
     pub fn follow_options(&self) -> Option<FollowOptions> {
         let leader = self.follow.as_ref()?;
         Some(FollowOptions {
-            leader: if leader.contains("://") {
-                leader.clone()
-            } else {
-                format!("http://{leader}")
-            },
+            leader: crate::connect::url(leader),
             selection: self.follow_selection.clone(),
             leader_token: self.leader_token.clone(),
             leader_tls: ClientTls {
@@ -521,6 +542,33 @@ mod tests {
                 command: Command::Serve(args),
             }) => args,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn listen_takes_several_addresses_tcp_or_unix_with_a_socket_mode() {
+        let default = serve("");
+        assert_eq!(default.listen, ["127.0.0.1:50051".parse().unwrap()]);
+        assert_eq!(default.socket_mode, crate::server::DEFAULT_SOCKET_MODE);
+        let both = serve("--listen 127.0.0.1:0 --listen unix:/run/a.sock --socket-mode 0600");
+        assert_eq!(
+            both.listen,
+            [
+                ListenAddress::Tcp(([127, 0, 0, 1], 0).into()),
+                ListenAddress::Unix("/run/a.sock".into())
+            ]
+        );
+        assert_eq!(both.socket_mode, 0o600);
+        assert_eq!(
+            serve("--listen 127.0.0.1:0,unix:/run/a.sock").listen,
+            both.listen
+        );
+        for bad in ["--listen localhost", "--listen unix:", "--socket-mode 0999"] {
+            let error = Cli::try_parse_from(format!("accessd serve {bad}").split(' '))
+                .unwrap_err()
+                .to_string();
+            let flag = bad.split(' ').next().unwrap();
+            assert!(error.contains(flag), "{error}");
         }
     }
 

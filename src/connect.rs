@@ -1,15 +1,25 @@
-//! Reaching a server as a client: its address, TLS for an `https://` one (the CA to
-//! trust, the system's roots without one, and for mTLS the client's certificate and
-//! key), and the bearer token sent with every call. Shared by the command-line client
-//! and a follower's connection to its leader.
+//! Reaching a server as a client: its address (a URL, or `unix:PATH` for a Unix
+//! socket), TLS for an `https://` one (the CA to trust, the system's roots without one,
+//! and for mTLS the client's certificate and key), and the bearer token sent with every
+//! call. Shared by the command-line client and a follower's connection to its leader.
 
-use std::path::{Path, PathBuf};
+use std::{
+    future::Future,
+    io,
+    path::{Path, PathBuf},
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
+use http::Uri;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
 use tonic::{
     Request, Status,
     metadata::{Ascii, MetadataValue},
     service::Interceptor,
-    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 
 /// A client's TLS files; all optional.
@@ -38,6 +48,9 @@ pub enum ClientTlsError {
     /// TLS files were given for a plain address.
     #[error("TLS settings were given for `{0}`: use an `https://` address")]
     NotHttps(String),
+    /// TLS files were given for a Unix socket, which carries none.
+    #[error("TLS settings were given for `{0}`: a Unix socket carries no TLS")]
+    UnixTls(String),
     /// A file cannot be read.
     #[error("cannot read `{0}`: {1}")]
     File(PathBuf, std::io::Error),
@@ -49,26 +62,111 @@ pub enum ClientTlsError {
     Tls(String),
 }
 
-/// `address` as a URL: `HOST:PORT` alone means `http://HOST:PORT`.
+/// `address` as a URL: `HOST:PORT` alone means `http://HOST:PORT`; a `unix:PATH`
+/// address stays as it is.
 pub fn url(address: &str) -> String {
-    if address.contains("://") {
+    if address.contains("://") || unix_socket(address).is_some() {
         address.to_owned()
     } else {
         format!("http://{address}")
     }
 }
 
-/// An endpoint for `address`; for an `https://` one, with `tls`'s files as they read
-/// now.
-pub fn endpoint(address: &str, tls: &ClientTls) -> Result<Endpoint, ClientTlsError> {
+/// The socket file of a `unix:PATH` (or `unix:///PATH`) address.
+fn unix_socket(address: &str) -> Option<&Path> {
+    let path = address.strip_prefix("unix:")?;
+    Some(Path::new(path.strip_prefix("//").unwrap_or(path)))
+}
+
+/// A server to reach: its endpoint (timeouts, keep-alive and TLS), and for a `unix:`
+/// address the socket file that reaches it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    endpoint: Endpoint,
+    socket: Option<Arc<Path>>,
+}
+
+impl Target {
+    /// The same server, its endpoint's settings changed by `configure`.
+    pub fn configured(self, configure: impl FnOnce(Endpoint) -> Endpoint) -> Self {
+        Self {
+            endpoint: configure(self.endpoint),
+            ..self
+        }
+    }
+
+    /// A channel connected to the server.
+    pub async fn connect(&self) -> Result<Channel, tonic::transport::Error> {
+        match &self.socket {
+            Some(path) => {
+                self.endpoint
+                    .connect_with_connector(UnixConnector(Arc::clone(path)))
+                    .await
+            }
+            None => self.endpoint.connect().await,
+        }
+    }
+
+    /// A channel that connects on its first call, and again after losing the connection.
+    pub fn connect_lazy(&self) -> Channel {
+        match &self.socket {
+            Some(path) => self
+                .endpoint
+                .connect_with_connector_lazy(UnixConnector(Arc::clone(path))),
+            None => self.endpoint.connect_lazy(),
+        }
+    }
+}
+
+/// Opens a connection to a Unix socket, whatever URI the channel asks for.
+#[derive(Clone)]
+struct UnixConnector(Arc<Path>);
+
+impl tower_service::Service<Uri> for UnixConnector {
+    type Response = TokioIo<UnixStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let path = Arc::clone(&self.0);
+        Box::pin(async move { UnixStream::connect(&*path).await.map(TokioIo::new) })
+    }
+}
+
+/// The server at `address`; for an `https://` one, with `tls`'s files as they read now.
+pub fn endpoint(address: &str, tls: &ClientTls) -> Result<Target, ClientTlsError> {
+    if let Some(path) = unix_socket(address) {
+        if tls.is_set() {
+            return Err(ClientTlsError::UnixTls(address.to_owned()));
+        }
+        if path.as_os_str().is_empty() {
+            return Err(ClientTlsError::Address(
+                address.to_owned(),
+                "write `unix:PATH`, as in `unix:/run/accessd/accessd.sock`".to_owned(),
+            ));
+        }
+        // The channel still needs a URI: its authority is sent as `:authority`.
+        return Ok(Target {
+            endpoint: Endpoint::from_static("http://localhost"),
+            socket: Some(Arc::from(path)),
+        });
+    }
     let url = url(address);
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| ClientTlsError::Address(address.to_owned(), e.to_string()))?;
+    let plain = |endpoint| Target {
+        endpoint,
+        socket: None,
+    };
     if !url.starts_with("https://") {
         if tls.is_set() {
             return Err(ClientTlsError::NotHttps(url));
         }
-        return Ok(endpoint);
+        return Ok(plain(endpoint));
     }
     let mut config = ClientTlsConfig::new();
     config = match &tls.ca {
@@ -84,6 +182,7 @@ pub fn endpoint(address: &str, tls: &ClientTls) -> Result<Endpoint, ClientTlsErr
     }
     endpoint
         .tls_config(config)
+        .map(plain)
         .map_err(|e| ClientTlsError::Tls(causes(&e)))
 }
 

@@ -1,11 +1,9 @@
 //! Running the subcommands: telemetry, catalog, store, listener and signals for
 //! `serve`; the client subcommands are [`crate::cli`]'s.
 
-use std::{error::Error, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+use std::{error::Error, process::ExitCode, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
-
-use tokio::net::{TcpListener, TcpSocket};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
@@ -14,7 +12,7 @@ use crate::{
     config::{Cli, Command, LogFormat, ServeArgs},
     model::Catalog,
     reload,
-    server::{ServeOptions, Tls, serve_loading},
+    server::{ListenAddress, ServeOptions, Tls, bind_all, serve_loading},
     store::{LoadReport, Store},
 };
 
@@ -77,34 +75,10 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     let catalog = Arc::new(load_catalog(args.roles.as_deref())?);
     let config = args.store_config()?;
     let shutdown = shutdown_signal()?;
-    // Client certificates required of every connection are credentials too: only the
-    // holders of one the client CA signed get a connection at all.
-    let credentials = args.callers.is_some()
-        || args.admin_token.is_some()
-        || args
-            .tls_files()
-            .is_some_and(|files| files.requires_client_certificates());
-    if !credentials && !args.listen.ip().is_loopback() {
-        if !args.insecure {
-            return Err(format!(
-                "refusing to listen on {} with no credentials: anyone who reaches it could \
-                 read and change every workspace. Give it a callers file (`--callers`) or \
-                 require client certificates (`--tls-client-ca`), or listen on loopback, or \
-                 pass `--insecure` to accept that",
-                args.listen
-            )
-            .into());
-        }
-        warn!(
-            listen = %args.listen,
-            "INSECURE: listening beyond loopback with no credentials: anyone who reaches \
-             this address may read and change every workspace"
-        );
-    }
+    check_listeners(&args)?;
     // Listen first, then load: while a large database loads, probes get NOT_SERVING and
     // calls UNAVAILABLE instead of a refused connection.
-    let listener =
-        listen(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listeners = bind_all(&args.listen, args.socket_mode)?;
     let callers = match &args.callers {
         Some(path) => Some(Arc::new(ArcSwap::from_pointee(Callers::load(path)?))),
         None => None,
@@ -155,7 +129,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         }
         Ok::<_, BoxError>(store)
     };
-    let Some(store) = serve_loading(listener, load, options, shutdown).await? else {
+    let Some(store) = serve_loading(listeners, load, options, shutdown).await? else {
         info!("stopped before the database was loaded");
         return Ok(());
     };
@@ -164,21 +138,58 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Connections the kernel completes and queues before the server accepts them: a burst
-/// of new clients beyond tokio's default of 128 would see their SYNs dropped and wait a
-/// second to retry. The kernel caps it at `net.core.somaxconn`.
-const LISTEN_BACKLOG: u32 = 1_024;
-
-fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if address.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    // As tokio's own bind does: a restarted server need not wait out TIME_WAIT.
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(LISTEN_BACKLOG)
+/// Refuses listeners that would let in callers the flags mean to keep out: an address
+/// beyond loopback with no credentials (unless `--insecure`), and a Unix socket, which
+/// carries no TLS, where a client certificate is the only credential or TLS would be
+/// served nowhere.
+fn check_listeners(args: &ServeArgs) -> Result<(), BoxError> {
+    let tls = args.tls_files();
+    let requires_certificates = tls
+        .as_ref()
+        .is_some_and(|files| files.requires_client_certificates());
+    let tokens = args.callers.is_some() || args.admin_token.is_some();
+    let unix = args
+        .listen
+        .iter()
+        .find(|address| matches!(address, ListenAddress::Unix(_)));
+    if let Some(socket) = unix {
+        if requires_certificates && !tokens {
+            return Err(format!(
+                "refusing to listen on {socket}: a Unix socket carries no TLS, so it would                  let in without a client certificate every process that may open it, while                  `--tls-client-ca` is the only credential. Give callers tokens                  (`--callers`), or listen on TCP only"
+            )
+            .into());
+        }
+        if tls.is_some()
+            && args
+                .listen
+                .iter()
+                .all(|a| !matches!(a, ListenAddress::Tcp(_)))
+        {
+            return Err(format!(
+                "`--tls-cert` is given but the only listeners are Unix sockets, which carry                  no TLS: add a TCP `--listen` for TLS, or drop `--tls-cert` (the socket                  file's permissions, `--socket-mode`, decide who connects to {socket})"
+            )
+            .into());
+        }
+    }
+    // Client certificates required of every connection are credentials too: only the
+    // holders of one the client CA signed get a connection at all.
+    if tokens || requires_certificates {
+        return Ok(());
+    }
+    for address in args.listen.iter().filter(|address| !address.is_local()) {
+        if !args.insecure {
+            return Err(format!(
+                "refusing to listen on {address} with no credentials: anyone who reaches                  it could read and change every workspace. Give it a callers file                  (`--callers`) or require client certificates (`--tls-client-ca`), or                  listen on loopback or a Unix socket, or pass `--insecure` to accept that"
+            )
+            .into());
+        }
+        warn!(
+            listen = %address,
+            "INSECURE: listening beyond loopback with no credentials: anyone who reaches \
+             this address may read and change every workspace"
+        );
+    }
+    Ok(())
 }
 
 /// Checks that a follower's copy started without `--follow` may lead: a copy of every

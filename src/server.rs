@@ -7,6 +7,7 @@ mod connections;
 mod decode_status;
 mod incoming;
 mod limits;
+mod listeners;
 mod open_calls;
 mod probe_port;
 mod tls;
@@ -20,10 +21,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use tokio::{
-    net::TcpListener,
-    sync::{oneshot, watch},
-};
+use tokio::sync::{oneshot, watch};
 use tonic::{service::interceptor::InterceptedService, transport::Server};
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
@@ -49,6 +47,10 @@ use connections::Connections;
 use decode_status::DecodeStatusLayer;
 use incoming::Accepting;
 pub use limits::Limits;
+pub use listeners::{
+    DEFAULT_SOCKET_MODE, ListenAddress, ListenError, Listener, SocketFile, bind_all,
+    parse_socket_mode,
+};
 use open_calls::OpenCallsLayer;
 pub use tls::{ClientAuth, Tls, TlsError, TlsFiles};
 
@@ -138,26 +140,42 @@ const SERVICES: [&str; 3] = [
     "accessd.v1.ReplicationService",
 ];
 
-/// Serves `store` on `listener` until `shutdown` completes, then reports NOT_SERVING,
+/// The listeners a server takes connections on: one or more, each serving the same
+/// services under the same limits.
+pub struct Listeners(Vec<Listener>);
+
+impl From<Vec<Listener>> for Listeners {
+    fn from(listeners: Vec<Listener>) -> Self {
+        Self(listeners)
+    }
+}
+
+impl<L: Into<Listener>> From<L> for Listeners {
+    fn from(listener: L) -> Self {
+        Self(vec![listener.into()])
+    }
+}
+
+/// Serves `store` on `listeners` until `shutdown` completes, then reports NOT_SERVING,
 /// drains in-flight calls for at most `options.drain_timeout`, closes the connections of
 /// those still running, and returns. The caller closes the store afterwards.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     store: Arc<Store>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    serve_loading(listener, async { Ok(store) }, options, shutdown)
+    serve_loading(listeners, async { Ok(store) }, options, shutdown)
         .await
         .map(drop)
 }
 
 /// As [`serve`], but the store is still being loaded by `load`: meanwhile the server
-/// already answers on `listener`, health says NOT_SERVING and calls fail with
+/// already answers on `listeners`, health says NOT_SERVING and calls fail with
 /// UNAVAILABLE, so that probes and clients see a starting server rather than a closed
 /// port. Returns the store, unless `shutdown` came before it was loaded.
 pub async fn serve_loading(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     load: impl Future<Output = Result<Arc<Store>, Box<dyn std::error::Error + Send + Sync>>>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -274,15 +292,25 @@ pub async fn serve_loading(
         let _ = drain_started.send(Instant::now());
     };
 
-    let address = listener
-        .local_addr()
-        .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
+    let Listeners(listeners) = listeners.into();
+    let addresses: Vec<String> = listeners.iter().map(Listener::address).collect();
+    // Lines about the server as a whole name the first listener as `address`, which
+    // scripts read, and every one as `addresses`.
+    let address = addresses.first().cloned().unwrap_or_default();
+    let transports: Vec<&str> = listeners
+        .iter()
+        .map(|listener| match (listener, &options.tls) {
+            (Listener::Tcp(_), Some(_)) => "TLS",
+            (Listener::Tcp(_), None) => "plain TCP",
+            (Listener::Unix(..), _) => "Unix socket",
+        })
+        .collect();
     let connections = Arc::new(Connections::new(
         limits.max_connections,
         limits.idle_timeout,
     ));
     let (incoming, _stop_accepting) = incoming::accept(
-        listener,
+        listeners,
         Accepting {
             connections: Arc::clone(&connections),
             tls: options.tls.clone(),
@@ -318,12 +346,10 @@ pub async fn serve_loading(
                 .max_decoding_message_size(limits.max_message_bytes),
             authenticate(Scope::Admin, "AuditService"),
         ));
-    let scheme = if options.tls.is_some() {
-        "TLS"
-    } else {
-        "plain TCP"
-    };
-    info!(%address, transport = scheme, "listening; loading the database");
+    for (address, transport) in addresses.iter().zip(transports) {
+        info!(%address, transport, "listening; loading the database");
+    }
+    let addresses = addresses.join(", ");
     let serving = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(serving);
     let store = tokio::select! {
@@ -342,10 +368,10 @@ pub async fn serve_loading(
                 store.writes(),
                 stopping.clone(),
             ));
-            info!(%address, "serving");
+            info!(%address, %addresses, "serving");
         }
         Some((follow, leader, progress)) => {
-            info!(%address, leader = %follow.leader, selection = %follow.selection, "following");
+            info!(%address, %addresses, leader = %follow.leader, selection = %follow.selection, "following");
             let has_copy = store.identity().following.is_some();
             tokio::spawn(follower::health::report(
                 has_copy,

@@ -6,6 +6,8 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use crate::address::Address;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// accessd-bench: a load generator for accessd and the no-op gRPC floor it is compared to.
@@ -60,6 +62,25 @@ impl Scenario {
     }
 }
 
+/// How the load generator reaches the servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum Transport {
+    /// TCP over loopback.
+    Tcp,
+    /// A Unix socket.
+    Unix,
+}
+
+impl Transport {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Unix => "unix",
+        }
+    }
+}
+
 /// How a lag run sees a write on the follower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Visibility {
@@ -102,10 +123,21 @@ impl LoadWith {
 /// Settings of `accessd-bench run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Drive an accessd already listening here instead of starting one (nothing pinned,
-    /// no server CPU or restart figures).
+    /// Drive an accessd already listening here (`IP:PORT` or `unix:PATH`) instead of
+    /// starting one (nothing pinned, no server CPU or restart figures); the floor
+    /// listens on the same transport.
     #[arg(long)]
-    pub addr: Option<SocketAddr>,
+    pub addr: Option<Address>,
+    /// The transports each scenario is driven over, floor then accessd on each, back to
+    /// back: `tcp` (loopback), `unix` (a Unix socket in the scratch directory).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tcp",
+        conflicts_with = "addr"
+    )]
+    pub transport: Vec<Transport>,
     /// Do not load the data set: the server at `--addr` already holds it (same seed and sizes).
     #[arg(long, requires = "addr")]
     pub skip_load: bool,
@@ -470,10 +502,11 @@ pub struct RecordsArgs {
 /// Settings of `accessd-bench floor`.
 #[derive(Debug, Clone, Args)]
 pub struct FloorArgs {
-    /// Address to listen on; port 0 picks a free port. The bound address is printed
-    /// on stdout as `listening on ADDR`.
+    /// Address to listen on: `IP:PORT` (port 0 picks a free port) or `unix:PATH` (the
+    /// file must not exist); repeat to listen on several. Each bound address is printed
+    /// on stdout as `listening on ADDR`, in the order given.
     #[arg(long, default_value = "127.0.0.1:0")]
-    pub listen: SocketAddr,
+    pub listen: Vec<Address>,
     /// Stop after this long even if nobody says so.
     #[arg(long, default_value = "6h", value_parser = parse_duration)]
     pub lifetime: Duration,

@@ -3,16 +3,20 @@
 //! constant. What it costs is what any gRPC call costs here; accessd is reported as a
 //! ratio to it. It decides nothing and holds no data.
 
-use std::{future::Future, io::Write as _, sync::Arc, time::Duration};
+use std::{future::Future, io::Write as _, path::PathBuf, sync::Arc, time::Duration};
 
 use accessd::proto::{self, access_service_server::AccessService};
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::{
+    net::{TcpListener, UnixListener},
+    sync::{oneshot, watch},
+};
+use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{
     Request, Response, Status,
     transport::{Server, server::TcpIncoming},
 };
 
-use crate::args::FloorArgs;
+use crate::{address::Address, args::FloorArgs};
 
 /// The no-op AccessService: every Check gets the same answer, every BatchCheck as many
 /// copies of it as it has checks.
@@ -116,26 +120,62 @@ pub async fn serve(
         .await
 }
 
-/// `accessd-bench floor`: binds, prints `listening on ADDR`, and serves until stdin
-/// closes (the parent run ended), a signal, or the lifetime is over.
-pub async fn run(args: FloorArgs) -> Result<(), String> {
-    let listener = TcpListener::bind(args.listen)
+/// Serves the floor on a Unix socket until `shutdown` completes.
+pub async fn serve_unix(
+    listener: UnixListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    Server::builder()
+        .add_service(proto::access_service_server::AccessServiceServer::new(
+            Floor::new(),
+        ))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+}
+
+/// A bound listener of the floor.
+enum Bound {
+    Tcp(TcpListener),
+    /// With its socket file, removed when the floor stops.
+    Unix(UnixListener, PathBuf),
+}
+
+async fn bind(address: &Address) -> Result<(Bound, Address), String> {
+    let failed = |e| format!("cannot listen on {address}: {e}");
+    match address {
+        Address::Tcp(address) => {
+            let listener = TcpListener::bind(address).await.map_err(failed)?;
+            let bound = listener.local_addr().map_err(failed)?;
+            Ok((Bound::Tcp(listener), Address::Tcp(bound)))
+        }
+        Address::Unix(path) => {
+            let listener = UnixListener::bind(path).map_err(failed)?;
+            Ok((Bound::Unix(listener, path.clone()), address.clone()))
+        }
+    }
+}
+
+/// `accessd-bench floor`: binds every `--listen`, prints `listening on ADDR` for each,
+/// and serves until stdin closes (the parent run ended), a signal, or the lifetime is
+/// over.
+pub async fn run(args: FloorArgs) -> Result<(), String> {
+    let mut listeners = Vec::with_capacity(args.listen.len());
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {address}")
-        .and_then(|()| stdout.flush())
-        .map_err(|e| format!("cannot write to stdout: {e}"))?;
+    for address in &args.listen {
+        let (listener, bound) = bind(address).await?;
+        listeners.push(listener);
+        writeln!(stdout, "listening on {bound}")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write to stdout: {e}"))?;
+    }
     let stdin_closed = if args.ignore_stdin {
         None
     } else {
         Some(stdin_closed())
     };
     let lifetime = args.lifetime;
-    let shutdown = async move {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
         let stdin = async {
             match stdin_closed {
                 Some(closed) => {
@@ -149,10 +189,33 @@ pub async fn run(args: FloorArgs) -> Result<(), String> {
             () = terminated() => {},
             () = tokio::time::sleep(lifetime) => {},
         }
-    };
-    serve(listener, shutdown)
-        .await
-        .map_err(|e| format!("floor transport error: {e}"))
+        stop.send_replace(true);
+    });
+    let mut servers = tokio::task::JoinSet::new();
+    let mut socket_files = Vec::new();
+    for listener in listeners {
+        let mut stopped = stopped.clone();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        match listener {
+            Bound::Tcp(listener) => servers.spawn(serve(listener, shutdown)),
+            Bound::Unix(listener, path) => {
+                socket_files.push(path);
+                servers.spawn(serve_unix(listener, shutdown))
+            }
+        };
+    }
+    let mut result = Ok(());
+    while let Some(served) = servers.join_next().await {
+        if let Ok(Err(e)) = served {
+            result = Err(format!("floor transport error: {e}"));
+        }
+    }
+    for path in socket_files {
+        let _ = std::fs::remove_file(path);
+    }
+    result
 }
 
 /// Completes when stdin reaches its end (a thread blocks on it: std has no async stdin).

@@ -4,6 +4,7 @@
 //! data set for `accessd import`. It knows accessd only as a gRPC server, through
 //! `accessd::proto`.
 
+mod address;
 mod args;
 mod catalog;
 mod dataset;

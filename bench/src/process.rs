@@ -11,8 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::address::Address;
 
 /// How often a starting or stopping server is looked at.
 const POLL: Duration = Duration::from_millis(20);
@@ -121,11 +123,23 @@ impl ServerProcess {
         })
     }
 
-    /// Starts this binary's `floor` subcommand and reads the address it bound.
-    pub async fn start_floor(core: Option<usize>, lifetime: Duration) -> Result<Self, String> {
+    /// Starts this binary's `floor` subcommand on a free loopback port, and on the Unix
+    /// socket `socket` too if given, and reads the address it bound.
+    pub async fn start_floor(
+        core: Option<usize>,
+        lifetime: Duration,
+        socket: Option<&Path>,
+    ) -> Result<Self, String> {
         let me = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-        let mut child = pinned(&me, core)
-            .args(["floor", "--listen", "127.0.0.1:0", "--lifetime"])
+        let mut command = pinned(&me, core);
+        command.args(["floor", "--listen", "127.0.0.1:0"]);
+        if let Some(socket) = socket {
+            command
+                .arg("--listen")
+                .arg(format!("unix:{}", socket.display()));
+        }
+        let mut child = command
+            .arg("--lifetime")
             .arg(format!("{}s", lifetime.as_secs()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -134,9 +148,17 @@ impl ServerProcess {
             .map_err(|e| format!("cannot start the floor: {e}"))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().ok_or("the floor has no stdout")?;
-        let first_line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        let listeners = 1 + usize::from(socket.is_some());
+        // One line per listener, once each is bound.
+        let lines = tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut lines = Vec::with_capacity(listeners);
+            for _ in 0..listeners {
+                let mut line = String::new();
+                reader.read_line(&mut line)?;
+                lines.push(line);
+            }
+            Ok::<_, std::io::Error>(lines)
         });
         let pid = child.id();
         let mut process = Self {
@@ -147,8 +169,8 @@ impl ServerProcess {
             stdin,
             log: None,
         };
-        let line = match tokio::time::timeout(Duration::from_secs(30), first_line).await {
-            Ok(Ok(Ok(line))) => line,
+        let line = match tokio::time::timeout(Duration::from_secs(30), lines).await {
+            Ok(Ok(Ok(lines))) => lines.into_iter().next().unwrap_or_default(),
             _ => return Err("the floor did not say where it listens".into()),
         };
         process.addr = line
@@ -235,14 +257,7 @@ impl Drop for ServerProcess {
 
 /// Whether the gRPC health service at `addr` reports SERVING.
 async fn serving(addr: SocketAddr) -> bool {
-    let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
-        return false;
-    };
-    let Ok(channel) = endpoint
-        .connect_timeout(Duration::from_secs(1))
-        .connect()
-        .await
-    else {
+    let Ok(channel) = Address::Tcp(addr).connect(Duration::from_secs(1)).await else {
         return false;
     };
     let mut health = HealthClient::new(channel);
@@ -257,20 +272,12 @@ async fn serving(addr: SocketAddr) -> bool {
         if response.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
 }
 
-/// Opens `count` HTTP/2 connections to `addr` (each `Endpoint::connect` is its own).
-pub async fn connect(addr: SocketAddr, count: usize) -> Result<Vec<Channel>, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| format!("bad address {addr}: {e}"))?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5));
+/// Opens `count` HTTP/2 connections to `addr` (each connect is its own).
+pub async fn connect(addr: impl Into<Address>, count: usize) -> Result<Vec<Channel>, String> {
+    let addr = addr.into();
     let mut channels = Vec::with_capacity(count);
     for _ in 0..count.max(1) {
-        channels.push(
-            endpoint
-                .connect()
-                .await
-                .map_err(|e| format!("cannot connect to {addr}: {e}"))?,
-        );
+        channels.push(addr.connect(Duration::from_secs(5)).await?);
     }
     Ok(channels)
 }

@@ -109,7 +109,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// The table's header line.
 pub fn header() -> String {
     format!(
-        "{:<6} {:<8} {:>4} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>11} {:>10}",
+        "{:<6} {:<11} {:>4} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>11} {:>10}",
         "what",
         "server",
         "conc",
@@ -138,7 +138,7 @@ pub fn row(
     let cpu = |c: Option<f64>| c.map_or("-".to_owned(), |c| format!("{c:.2}"));
     let [p50, p90, p99, p999] = f.micros;
     format!(
-        "{:<6} {:<8} {:>4} {:>5} {:>10.0} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>5} {:>11} {:>10}",
+        "{:<6} {:<11} {:>4} {:>5} {:>10.0} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>5} {:>11} {:>10}",
         scenario.name(),
         server,
         concurrency,
@@ -160,25 +160,35 @@ pub fn row(
 /// accessd relative to the floor: throughput ratio, latency differences, and the ratio
 /// of server CPU per item (the throughput ratio a saturated server core would show).
 pub fn versus_floor(floor: &Figures, accessd: &Figures) -> String {
+    format!("{:>24} {}", "", versus("accessd/floor", "", floor, accessd))
+}
+
+/// `other` against `base`: throughput and server CPU per item as ratios, latencies as
+/// differences; `what` names the ratio (`accessd/floor`), `server` the server compared.
+pub fn versus(what: &str, server: &str, base: &Figures, other: &Figures) -> String {
     let [d50, d90, d99, d999] = [0, 1, 2, 3].map(|i| {
-        accessd.micros.get(i).copied().unwrap_or(0.0) - floor.micros.get(i).copied().unwrap_or(0.0)
+        other.micros.get(i).copied().unwrap_or(0.0) - base.micros.get(i).copied().unwrap_or(0.0)
     });
     let capacity = match (
-        floor.server_micros_per_item(),
-        accessd.server_micros_per_item(),
+        base.server_micros_per_item(),
+        other.server_micros_per_item(),
     ) {
-        (Some(f), Some(a)) => format!("; server CPU/item ratio {:.3}", ratio(f, a)),
+        (Some(b), Some(o)) => format!("; server CPU/item ratio {:.3}", ratio(b, o)),
         _ => String::new(),
     };
-    let saturated = if floor.client_saturated() || accessd.client_saturated() {
+    let saturated = if base.client_saturated() || other.client_saturated() {
         " (load generator saturated)"
     } else {
         ""
     };
+    let server = if server.is_empty() {
+        String::new()
+    } else {
+        format!("{server} ")
+    };
     format!(
-        "{:>24} accessd/floor: throughput {:.3}{saturated}{capacity}; latency p50 {d50:+.1} µs, p90 {d90:+.1}, p99 {d99:+.1}, p99.9 {d999:+.1}",
-        "",
-        ratio(accessd.items_per_s, floor.items_per_s),
+        "{server}{what}: throughput {:.3}{saturated}{capacity}; latency p50 {d50:+.1} µs, p90 {d90:+.1}, p99 {d99:+.1}, p99.9 {d999:+.1}",
+        ratio(other.items_per_s, base.items_per_s),
     )
 }
 

@@ -12,7 +12,8 @@ use std::{
 use tonic::transport::Channel;
 
 use crate::{
-    args::{LoadWith, RunArgs, Scenario},
+    address::Address,
+    args::{LoadWith, RunArgs, Scenario, Transport},
     catalog::PERMISSIONS,
     dataset::{Dataset, Sizes},
     driver::{DriveConfig, GrantPool, Workload, drive},
@@ -99,48 +100,89 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
 
     let scratch = ScratchDir::new()?;
     let server_core = pinning.map(|p| p.server_core);
+    let transports: Vec<Transport> = match &args.addr {
+        Some(addr) => vec![addr.transport()],
+        None => dedup(&args.transport),
+    };
+    let unix = transports.contains(&Transport::Unix);
     let drives_floor = !args.no_floor && args.scenarios.iter().any(|s| *s != Scenario::Grant);
+    let floor_socket = scratch.path().join("floor.sock");
     let floor = if drives_floor {
         let lifetime = floor::lifetime_for(planned_time(&args));
-        let floor = ServerProcess::start_floor(server_core, lifetime).await?;
+        let socket = unix.then_some(floor_socket.as_path());
+        let floor = ServerProcess::start_floor(server_core, lifetime, socket).await?;
         println!("floor: pid {} on {}", floor.pid, floor.addr);
         Some(floor)
     } else {
         None
     };
+    let accessd_socket = scratch.path().join("accessd.sock");
     let mut accessd = match args.addr {
         Some(_) => None,
         None => {
             let binary = accessd_binary(args.accessd.as_deref())?;
+            let extra = if unix {
+                vec![
+                    "--listen".to_owned(),
+                    format!("unix:{}", accessd_socket.display()),
+                ]
+            } else {
+                Vec::new()
+            };
             let mut server = ServerProcess::start_accessd(
                 &binary,
                 &scratch.path().join("data"),
                 server_core,
                 &scratch.path().join("accessd.log"),
-                &[],
+                &extra,
             )?;
             let took = server.wait_serving(args.start_timeout).await?;
             println!(
-                "accessd: pid {} on {} ({}), serving after {:.0} ms",
+                "accessd: pid {} on {}{} ({}), serving after {:.0} ms",
                 server.pid,
                 server.addr,
+                if unix { " and its Unix socket" } else { "" },
                 binary.display(),
                 took.as_secs_f64() * 1000.0
             );
             Some(server)
         }
     };
-    let accessd_addr = match (&accessd, args.addr) {
-        (Some(server), _) => server.addr,
-        (None, Some(addr)) => addr,
-        (None, None) => return Err("no accessd to drive".into()),
-    };
     let accessd_pid = accessd.as_ref().map(|s| s.pid);
     let connections = args.connections.max(1);
-    let accessd_channels = connect(accessd_addr, connections).await?;
-    let floor_channels = match &floor {
-        Some(floor) => Some(connect(floor.addr, connections).await?),
-        None => None,
+    // Each transport's channels to accessd and to the floor.
+    let mut sides = Vec::with_capacity(transports.len());
+    for &transport in &transports {
+        let accessd_addr = match (&accessd, &args.addr, transport) {
+            (_, Some(addr), _) => addr.clone(),
+            (Some(server), None, Transport::Tcp) => Address::Tcp(server.addr),
+            (Some(_), None, Transport::Unix) => Address::Unix(accessd_socket.clone()),
+            (None, None, _) => return Err("no accessd to drive".into()),
+        };
+        let floor_addr = match transport {
+            Transport::Tcp => floor.as_ref().map(|f| Address::Tcp(f.addr)),
+            Transport::Unix => floor.as_ref().map(|_| Address::Unix(floor_socket.clone())),
+        };
+        sides.push(Side {
+            transport,
+            accessd: connect(accessd_addr, connections).await?,
+            floor: match floor_addr {
+                Some(addr) => Some(connect(addr, connections).await?),
+                None => None,
+            },
+        });
+    }
+    let accessd_channels = sides
+        .first()
+        .map(|side| side.accessd.clone())
+        .ok_or("no transport to drive")?;
+    // Rows name their transport when there are several.
+    let label = |server: &str, transport: Transport| {
+        if sides.len() > 1 {
+            format!("{server} {}", transport.name())
+        } else {
+            server.to_owned()
+        }
     };
 
     if args.skip_load {
@@ -151,14 +193,14 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
             counts.grants,
             args.load_concurrency,
         );
-        let loaded = load(method, &accessd_channels, &data)
-            .await
-            .map_err(|e| match args.addr {
+        let loaded = load(method, &accessd_channels, &data).await.map_err(|e| {
+            match &args.addr {
                 Some(addr) => format!(
                     "loading into {addr}: {e} (if it already holds this data set, pass --skip-load)"
                 ),
                 None => format!("loading: {e}"),
-            })?;
+            }
+        })?;
         println!("load: {}", report::loaded(method, &loaded, counts.grants));
     }
     if let Some(rss) = accessd.as_ref().and_then(ServerProcess::rss_bytes) {
@@ -170,98 +212,141 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
 
     println!();
     println!("{}", report::header());
-    let mut runs: BTreeMap<(Scenario, usize), (Vec<Figures>, Vec<Figures>)> = BTreeMap::new();
+    let mut runs: BTreeMap<RunKey, (Vec<Figures>, Vec<Figures>)> = BTreeMap::new();
     let mut problems = (0, 0);
-    // Rounds innermost: the Grant scenario, which grows the data, runs after every round
-    // of the others, and each round's floor and accessd runs are seconds apart.
+    // Rounds innermost but for the transports: the Grant scenario, which grows the data,
+    // runs after every round of the others, and each round's floor and accessd runs on
+    // each transport are seconds apart.
     for &scenario in &args.scenarios {
         for &concurrency in &args.concurrency {
             for _round in 0..args.rounds.max(1) {
-                let concurrency = concurrency.max(1);
-                let conns = connections.min(concurrency);
-                let workload = match scenario {
-                    Scenario::Check => Workload::Check(Arc::clone(&cases)),
-                    Scenario::Batch => Workload::Batch(Arc::clone(&batches)),
-                    Scenario::Grant => Workload::Grant(Arc::clone(&pool)),
-                };
-                let config = DriveConfig {
-                    concurrency,
-                    warmup: args.warmup,
-                    duration: args.duration,
-                    max_calls: args.max_requests,
-                    verify: false,
-                    server_pid: floor.as_ref().map(|f| f.pid),
-                };
-                let entry = runs.entry((scenario, concurrency)).or_default();
-                let mut floor_figures = None;
-                if let (Some(channels), true) = (&floor_channels, scenario != Scenario::Grant) {
-                    let outcome = drive(first(channels, conns), &workload, &config).await?;
+                for side in &sides {
+                    let concurrency = concurrency.max(1);
+                    let conns = connections.min(concurrency);
+                    let workload = match scenario {
+                        Scenario::Check => Workload::Check(Arc::clone(&cases)),
+                        Scenario::Batch => Workload::Batch(Arc::clone(&batches)),
+                        Scenario::Grant => Workload::Grant(Arc::clone(&pool)),
+                    };
+                    let config = DriveConfig {
+                        concurrency,
+                        warmup: args.warmup,
+                        duration: args.duration,
+                        max_calls: args.max_requests,
+                        verify: false,
+                        server_pid: floor.as_ref().map(|f| f.pid),
+                    };
+                    let entry = runs
+                        .entry((scenario, concurrency, side.transport))
+                        .or_default();
+                    let mut floor_figures = None;
+                    if let (Some(channels), true) = (&side.floor, scenario != Scenario::Grant) {
+                        let outcome = drive(first(channels, conns), &workload, &config).await?;
+                        let figures = Figures::of(&outcome);
+                        let server = label("floor", side.transport);
+                        println!(
+                            "{}",
+                            report::row(scenario, &server, concurrency, conns, &figures)
+                        );
+                        problem_note(&outcome, &mut problems);
+                        entry.0.push(figures);
+                        floor_figures = Some(figures);
+                    }
+                    let config = DriveConfig {
+                        verify: true,
+                        server_pid: accessd_pid,
+                        ..config
+                    };
+                    let outcome = drive(first(&side.accessd, conns), &workload, &config).await?;
                     let figures = Figures::of(&outcome);
+                    let server = label("accessd", side.transport);
                     println!(
                         "{}",
-                        report::row(scenario, "floor", concurrency, conns, &figures)
+                        report::row(scenario, &server, concurrency, conns, &figures)
                     );
                     problem_note(&outcome, &mut problems);
-                    entry.0.push(figures);
-                    floor_figures = Some(figures);
+                    if outcome.exhausted {
+                        println!(
+                            "{:>24} the grant pool ran out ({} written); raise --grant-pool",
+                            "",
+                            pool.taken()
+                        );
+                    }
+                    if let Some(floor) = floor_figures {
+                        println!("{}", report::versus_floor(&floor, &figures));
+                    }
+                    entry.1.push(figures);
                 }
-                let config = DriveConfig {
-                    verify: true,
-                    server_pid: accessd_pid,
-                    ..config
-                };
-                let outcome = drive(first(&accessd_channels, conns), &workload, &config).await?;
-                let figures = Figures::of(&outcome);
-                println!(
-                    "{}",
-                    report::row(scenario, "accessd", concurrency, conns, &figures)
-                );
-                problem_note(&outcome, &mut problems);
-                if outcome.exhausted {
-                    println!(
-                        "{:>24} the grant pool ran out ({} written); raise --grant-pool",
-                        "",
-                        pool.taken()
-                    );
-                }
-                if let Some(floor) = floor_figures {
-                    println!("{}", report::versus_floor(&floor, &figures));
-                }
-                entry.1.push(figures);
             }
         }
     }
 
-    let summaries: Vec<Summary> = runs
+    let medians: Vec<(Transport, Summary)> = runs
         .iter()
-        .map(|(&(scenario, concurrency), (floor, accessd))| Summary {
-            scenario,
-            concurrency,
-            floor: (!floor.is_empty()).then(|| Figures::median(floor)),
-            accessd: Figures::median(accessd),
+        .map(|(&(scenario, concurrency, transport), (floor, accessd))| {
+            let summary = Summary {
+                scenario,
+                concurrency,
+                floor: (!floor.is_empty()).then(|| Figures::median(floor)),
+                accessd: Figures::median(accessd),
+            };
+            (transport, summary)
         })
         .collect();
-    if args.rounds > 1 {
+    if args.rounds > 1 || sides.len() > 1 {
         println!();
-        println!("medians over {} rounds:", args.rounds);
+        println!("medians over {} rounds:", args.rounds.max(1));
         println!("{}", report::header());
-        for s in &summaries {
+        for (transport, s) in &medians {
             let conns = connections.min(s.concurrency);
             if let Some(floor) = &s.floor {
+                let server = label("floor", *transport);
                 println!(
                     "{}",
-                    report::row(s.scenario, "floor", s.concurrency, conns, floor)
+                    report::row(s.scenario, &server, s.concurrency, conns, floor)
                 );
             }
+            let server = label("accessd", *transport);
             println!(
                 "{}",
-                report::row(s.scenario, "accessd", s.concurrency, conns, &s.accessd)
+                report::row(s.scenario, &server, s.concurrency, conns, &s.accessd)
             );
             if let Some(floor) = &s.floor {
                 println!("{}", report::versus_floor(floor, &s.accessd));
             }
         }
+        for (transport, unix) in &medians {
+            let tcp = medians.iter().find(|(other, s)| {
+                *other == Transport::Tcp
+                    && s.scenario == unix.scenario
+                    && s.concurrency == unix.concurrency
+            });
+            if let (Transport::Unix, Some((_, tcp))) = (transport, tcp) {
+                println!(
+                    "{} {:>4} {}",
+                    unix.scenario.name(),
+                    unix.concurrency,
+                    report::versus("unix/tcp", "accessd", &tcp.accessd, &unix.accessd)
+                );
+                if let (Some(tcp_floor), Some(unix_floor)) = (&tcp.floor, &unix.floor) {
+                    println!(
+                        "{} {:>4} {}",
+                        unix.scenario.name(),
+                        unix.concurrency,
+                        report::versus("unix/tcp", "floor", tcp_floor, unix_floor)
+                    );
+                }
+            }
+        }
     }
+    // The targets are stated for TCP.
+    let summaries: Vec<Summary> = medians
+        .into_iter()
+        .filter(|(transport, _)| {
+            *transport == sides.first().map_or(Transport::Tcp, |s| s.transport)
+        })
+        .map(|(_, summary)| summary)
+        .collect();
     let targets = report::targets(&summaries);
     if !targets.is_empty() {
         println!();
@@ -323,6 +408,27 @@ async fn restart(
     again.stop(STOP_TIMEOUT).await
 }
 
+/// What a run's figures are gathered under: its scenario, concurrency and transport.
+type RunKey = (Scenario, usize, Transport);
+
+/// The channels to accessd and to the floor over one transport.
+struct Side {
+    transport: Transport,
+    accessd: Vec<Channel>,
+    floor: Option<Vec<Channel>>,
+}
+
+/// `transports` in the order given, each once.
+fn dedup(transports: &[Transport]) -> Vec<Transport> {
+    let mut unique: Vec<Transport> = Vec::with_capacity(transports.len());
+    for transport in transports {
+        if !unique.contains(transport) {
+            unique.push(*transport);
+        }
+    }
+    unique
+}
+
 /// The first `count` connections (all of them if there are fewer).
 pub fn first(channels: &[Channel], count: usize) -> &[Channel] {
     channels.get(..count).unwrap_or(channels)
@@ -356,7 +462,11 @@ pub fn accessd_binary(accessd: Option<&Path>) -> Result<PathBuf, String> {
 
 /// An upper bound of the run's duration, for the floor's lifetime.
 fn planned_time(args: &RunArgs) -> Duration {
-    let runs = args.rounds.max(1) * args.scenarios.len() * args.concurrency.len() * 2;
+    let runs = args.rounds.max(1)
+        * args.scenarios.len()
+        * args.concurrency.len()
+        * args.transport.len().max(1)
+        * 2;
     let per_run = args.warmup + args.duration;
     per_run.saturating_mul(u32::try_from(runs).unwrap_or(u32::MAX)) + args.start_timeout
 }

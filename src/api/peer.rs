@@ -2,14 +2,47 @@
 //! peer's address, the client certificate it presented over mTLS, and the count of the
 //! connection's calls in progress (kept by the transport, which closes idle ones).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{fmt, net::SocketAddr, sync::Arc};
 
 /// The peer of a call's connection, in the call's request extensions.
 #[derive(Clone)]
 pub struct Peer {
-    address: SocketAddr,
+    address: PeerAddress,
     certificate: Option<Arc<ClientCertificate>>,
     calls: Arc<dyn CallCounter>,
+}
+
+/// Where a connection comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerAddress {
+    /// A TCP peer's address.
+    Tcp(SocketAddr),
+    /// A process on this host, through a Unix socket: its process and user ids, as the
+    /// kernel gave them when it connected.
+    Unix {
+        /// Its process id, if the kernel says.
+        pid: Option<i32>,
+        /// Its user id.
+        uid: Option<u32>,
+    },
+}
+
+impl fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp(address) => address.fmt(f),
+            Self::Unix { pid, uid } => {
+                f.write_str("unix")?;
+                if let Some(uid) = uid {
+                    write!(f, " uid {uid}")?;
+                }
+                if let Some(pid) = pid {
+                    write!(f, " pid {pid}")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// What counts a connection's calls in progress.
@@ -35,7 +68,7 @@ impl Peer {
     /// The peer at `address`, with the certificate it presented, on a connection whose
     /// calls `calls` counts.
     pub fn new(
-        address: SocketAddr,
+        address: PeerAddress,
         certificate: Option<Arc<ClientCertificate>>,
         calls: Arc<dyn CallCounter>,
     ) -> Self {
@@ -47,7 +80,7 @@ impl Peer {
     }
 
     /// The peer's address.
-    pub fn address(&self) -> SocketAddr {
+    pub fn address(&self) -> PeerAddress {
         self.address
     }
 

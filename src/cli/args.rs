@@ -52,7 +52,7 @@ pub enum ClientCommand {
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// The server's address (`http://HOST:PORT`, or `https://HOST:PORT` for a server
-    /// with TLS; `HOST:PORT` alone is `http://`).
+    /// with TLS; `HOST:PORT` alone is `http://`), or `unix:PATH` for its Unix socket.
     #[arg(long, env = "ACCESSD_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
     /// With an `https://` address: the CA certificates (PEM) that signed the server's

@@ -31,12 +31,13 @@ pub fn bearer(token: &TokenArgs) -> Result<BearerToken, CliError> {
         .map_err(|_| CliError::Input("`--token`: must be visible ASCII characters".to_owned()))
 }
 
-/// Connects to the server named by `--addr`, over TLS for an `https://` address.
+/// Connects to the server named by `--addr`, over TLS for an `https://` address and
+/// through a Unix socket for a `unix:` one.
 pub async fn channel(server: &ServerArgs) -> Result<Channel, CliError> {
-    let endpoint = connect::endpoint(&server.addr, &server.tls())
+    let target = connect::endpoint(&server.addr, &server.tls())
         .map_err(|e| CliError::Input(format!("`--addr`: {e}")))?
-        .connect_timeout(CONNECT_TIMEOUT);
-    endpoint
+        .configured(|endpoint| endpoint.connect_timeout(CONNECT_TIMEOUT));
+    target
         .connect()
         .await
         .map_err(|e| CliError::connect(&connect::url(&server.addr), &e))

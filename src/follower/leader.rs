@@ -77,13 +77,16 @@ impl Leader {
 }
 
 fn channel(address: &str, tls: &ClientTls) -> Result<Channel, FollowError> {
-    let endpoint = connect::endpoint(address, tls)
+    let target = connect::endpoint(address, tls)
         .map_err(|e| FollowError::Leader(e.to_string()))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        // A leader that vanishes without closing the connection is noticed.
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .keep_alive_while_idle(true)
-        .tcp_nodelay(true);
-    Ok(endpoint.connect_lazy())
+        .configured(|endpoint| {
+            endpoint
+                .connect_timeout(CONNECT_TIMEOUT)
+                // A leader that vanishes without closing the connection is noticed.
+                .http2_keep_alive_interval(Duration::from_secs(10))
+                .keep_alive_timeout(Duration::from_secs(5))
+                .keep_alive_while_idle(true)
+                .tcp_nodelay(true)
+        });
+    Ok(target.connect_lazy())
 }

@@ -8,7 +8,6 @@ use std::{
     collections::HashMap,
     future::Future,
     io,
-    net::SocketAddr,
     pin::Pin,
     sync::{
         Arc, Mutex, Weak,
@@ -25,7 +24,7 @@ use tokio::{
 use tonic::transport::server::Connected;
 use tracing::warn;
 
-use crate::api::peer::{CallCounter, ClientCertificate, Peer};
+use crate::api::peer::{CallCounter, ClientCertificate, Peer, PeerAddress};
 
 /// How often, at most, a refused connection is logged: an attacker's flood makes one
 /// line per period, with the number refused.
@@ -124,7 +123,7 @@ impl Connections {
 
     /// Counts a connection just accepted from `address` among those open, or refuses it
     /// (the caller closes it by dropping it) when as many as allowed are open already.
-    pub fn admit(self: &Arc<Self>, address: SocketAddr) -> Option<Admission> {
+    pub fn admit(self: &Arc<Self>, address: PeerAddress) -> Option<Admission> {
         if self.open.fetch_add(1, Ordering::SeqCst) >= self.max {
             self.open.fetch_sub(1, Ordering::SeqCst);
             self.refuse(address);
@@ -143,7 +142,7 @@ impl Connections {
         })
     }
 
-    fn refuse(&self, peer: SocketAddr) {
+    fn refuse(&self, peer: PeerAddress) {
         let Ok(mut refusals) = self.refusals.lock() else {
             return;
         };
@@ -188,12 +187,12 @@ pub struct Admission {
     /// Its key in `connections.links`.
     id: u64,
     link: Arc<Link>,
-    address: SocketAddr,
+    address: PeerAddress,
 }
 
 impl Admission {
     /// The peer's address.
-    pub fn address(&self) -> SocketAddr {
+    pub fn address(&self) -> PeerAddress {
         self.address
     }
 

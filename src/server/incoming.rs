@@ -1,7 +1,7 @@
-//! Accepting connections: each one counted among the open ones as soon as it is accepted
-//! (or closed at once past the most allowed), then, with TLS, its handshake completed in
-//! a task of its own so that a slow client holds up no other, and handed to the server
-//! ready for HTTP/2.
+//! Accepting connections on every listener: each one counted among the open ones as soon
+//! as it is accepted (or closed at once past the most allowed), then, with TLS over TCP,
+//! its handshake completed in a task of its own so that a slow client holds up no other,
+//! and handed to the server ready for HTTP/2.
 
 use std::{
     io,
@@ -14,7 +14,7 @@ use std::{
 use socket2::{SockRef, TcpKeepalive};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
+    net::{TcpListener, TcpStream, UnixListener, UnixStream},
     sync::mpsc,
     task::JoinHandle,
     time::Instant,
@@ -25,8 +25,10 @@ use tracing::{info, warn};
 
 use super::{
     connections::{Abortable, Connections},
+    listeners::{Listener, SocketFile},
     tls::Tls,
 };
+use crate::api::peer::PeerAddress;
 
 /// A connection ready for HTTP/2.
 pub type Connection = Abortable<Transport>;
@@ -43,19 +45,22 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// and the count logged with the next one let through.
 const HANDSHAKE_FAILURES_LOGGED_PER_SECOND: u32 = 10;
 
-/// A connection's bytes: plain TCP, or TLS over it.
+/// A connection's bytes: plain TCP, TLS over it, or a Unix socket.
 pub enum Transport {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS; boxed, as its session state is large.
     Tls(Box<TlsStream<TcpStream>>),
+    /// A Unix socket: always plain, as its bytes never leave the host.
+    Unix(UnixStream),
 }
 
-/// What accepting needs beyond the listener.
+/// What accepting needs beyond the listeners.
+#[derive(Clone)]
 pub struct Accepting {
-    /// The open connections.
+    /// The open connections, over every listener.
     pub connections: Arc<Connections>,
-    /// TLS, if connections use it.
+    /// TLS, if TCP connections use it.
     pub tls: Option<Arc<Tls>>,
     /// TCP keepalive idle time.
     pub tcp_keepalive: Option<Duration>,
@@ -63,27 +68,85 @@ pub struct Accepting {
     pub handshake_timeout: Duration,
 }
 
-/// Stops accepting when dropped: the listener closes with the server.
-pub struct StopAccepting(JoinHandle<()>);
+/// Stops accepting when dropped: the listeners close with the server, and the socket
+/// files of Unix ones are removed.
+pub struct StopAccepting {
+    loops: Vec<JoinHandle<()>>,
+    _socket_files: Vec<SocketFile>,
+}
 
 impl Drop for StopAccepting {
     fn drop(&mut self) {
-        self.0.abort();
+        for task in &self.loops {
+            task.abort();
+        }
     }
 }
 
-/// Accepts connections on `listener` until the guard is dropped; the server takes them
-/// from the stream.
+/// Accepts connections on every listener until the guard is dropped; the server takes
+/// them from the stream, whichever listener they came in on.
 pub fn accept(
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     accepting: Accepting,
 ) -> (ReceiverStream<io::Result<Connection>>, StopAccepting) {
     let (ready, connections) = mpsc::channel(READY_QUEUE);
-    let task = tokio::spawn(accept_loop(listener, accepting, ready));
-    (ReceiverStream::new(connections), StopAccepting(task))
+    let mut stop = StopAccepting {
+        loops: Vec::with_capacity(listeners.len()),
+        _socket_files: Vec::new(),
+    };
+    for listener in listeners {
+        let accepting = accepting.clone();
+        let ready = ready.clone();
+        let task = match listener {
+            Listener::Tcp(listener) => tokio::spawn(accept_tcp(listener, accepting, ready)),
+            Listener::Unix(listener, file) => {
+                stop._socket_files.push(file);
+                tokio::spawn(accept_unix(listener, accepting, ready))
+            }
+        };
+        stop.loops.push(task);
+    }
+    (ReceiverStream::new(connections), stop)
 }
 
-async fn accept_loop(
+/// After an error accepting, waits before the next try unless the error was the peer's.
+async fn accept_failed(err: &io::Error) {
+    if peer_gone(err) {
+        return;
+    }
+    warn!(%err, "cannot accept a connection; trying again shortly");
+    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+}
+
+async fn accept_unix(
+    listener: UnixListener,
+    accepting: Accepting,
+    ready: mpsc::Sender<io::Result<Connection>>,
+) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                accept_failed(&err).await;
+                continue;
+            }
+        };
+        let credentials = stream.peer_cred().ok();
+        let peer = PeerAddress::Unix {
+            pid: credentials.and_then(|c| c.pid()),
+            uid: credentials.map(|c| c.uid()),
+        };
+        let Some(admission) = accepting.connections.admit(peer) else {
+            continue;
+        };
+        let connection = admission.open(Transport::Unix(stream), None);
+        if ready.send(Ok(connection)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_tcp(
     listener: TcpListener,
     accepting: Accepting,
     ready: mpsc::Sender<io::Result<Connection>>,
@@ -92,14 +155,12 @@ async fn accept_loop(
     loop {
         let (stream, address) = match listener.accept().await {
             Ok(accepted) => accepted,
-            Err(err) if peer_gone(&err) => continue,
             Err(err) => {
-                warn!(%err, "cannot accept a connection; trying again shortly");
-                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                accept_failed(&err).await;
                 continue;
             }
         };
-        let Some(admission) = accepting.connections.admit(address) else {
+        let Some(admission) = accepting.connections.admit(PeerAddress::Tcp(address)) else {
             continue;
         };
         if let Err(err) = configure(&stream, accepting.tcp_keepalive) {
@@ -188,6 +249,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_read(cx, buf),
             Self::Tls(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
+            Self::Unix(io) => Pin::new(io).poll_read(cx, buf),
         }
     }
 }
@@ -201,6 +263,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_write(cx, buf),
             Self::Tls(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
+            Self::Unix(io) => Pin::new(io).poll_write(cx, buf),
         }
     }
 
@@ -212,6 +275,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
             Self::Tls(io) => Pin::new(io.as_mut()).poll_write_vectored(cx, bufs),
+            Self::Unix(io) => Pin::new(io).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -219,6 +283,7 @@ impl AsyncWrite for Transport {
         match self {
             Self::Plain(io) => io.is_write_vectored(),
             Self::Tls(io) => io.is_write_vectored(),
+            Self::Unix(io) => io.is_write_vectored(),
         }
     }
 
@@ -226,6 +291,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_flush(cx),
             Self::Tls(io) => Pin::new(io.as_mut()).poll_flush(cx),
+            Self::Unix(io) => Pin::new(io).poll_flush(cx),
         }
     }
 
@@ -233,6 +299,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_shutdown(cx),
             Self::Tls(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
+            Self::Unix(io) => Pin::new(io).poll_shutdown(cx),
         }
     }
 }

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use super::{
     connections::Connections,
     incoming::{self, Accepting},
+    listeners::Listener,
     open_calls::OpenCallsLayer,
 };
 
@@ -47,7 +48,7 @@ where
     let listener = TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
     let (connections, stop_accepting) = incoming::accept(
-        listener,
+        vec![Listener::Tcp(listener)],
         Accepting {
             connections: Arc::new(Connections::new(MAX_CONNECTIONS, Some(IDLE_TIMEOUT))),
             tls: None,

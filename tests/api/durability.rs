@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 use crate::harness::{check_req, import_chunks, import_to_end, one, res};
 
 #[path = "../process/mod.rs"]
-mod process;
+pub(crate) mod process;
 
 use process::Server;
 

@@ -17,6 +17,7 @@ mod security_log;
 mod stopping;
 mod tls;
 mod tls_processes;
+mod unix_socket;
 
 use std::time::Duration;
 
