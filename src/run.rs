@@ -14,6 +14,7 @@ use crate::{
     config::{Cli, Command, LogFormat, ServeArgs},
     model::Catalog,
     reload,
+    metrics::Metrics,
     server::{ServeOptions, Tls, serve_loading},
     store::{LoadReport, Store},
 };
@@ -75,7 +76,12 @@ fn init_telemetry(format: LogFormat) {
 async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     init_telemetry(args.log_format);
     let catalog = Arc::new(load_catalog(args.roles.as_deref())?);
-    let config = args.store_config()?;
+    let mut config = args.store_config()?;
+    let metrics = args.metrics_listen.map(|address| {
+        let metrics = Arc::new(Metrics::of_server());
+        config.observer = metrics.write_observer();
+        (address, metrics)
+    });
     let shutdown = shutdown_signal()?;
     // Client certificates required of every connection are credentials too: only the
     // holders of one the client CA signed get a connection at all.
@@ -140,6 +146,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         limits: args.limits(),
         tls,
         health_listen: args.health_listen,
+        metrics,
     };
     let data_dir = args.data_dir.clone();
     let leader = options.follow.is_none();

@@ -81,6 +81,7 @@ pub fn plan_all_then_commit_with(
             },
             caller: None,
             reply,
+            queued: std::time::Instant::now(),
         };
         to_commit
             .send(planner.plan(vec![request]).unwrap())
