@@ -12,9 +12,9 @@ use tracing_subscriber::EnvFilter;
 use crate::{
     api::callers::Callers,
     config::{Cli, Command, LogFormat, ServeArgs},
+    metrics::Metrics,
     model::Catalog,
     reload,
-    metrics::Metrics,
     server::{ServeOptions, Tls, serve_loading},
     store::{LoadReport, Store},
 };

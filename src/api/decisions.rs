@@ -46,9 +46,7 @@ impl Basis {
             DecisionRef::Denied(DenialReason::NotAMember) => Self::NotAMember,
             DecisionRef::Denied(DenialReason::NoCoveringGrant) => Self::NoCoveringGrant,
             DecisionRef::Denied(DenialReason::ProductNotEnabled) => Self::ProductNotEnabled,
-            DecisionRef::Denied(DenialReason::ResourceNotRegistered) => {
-                Self::ResourceNotRegistered
-            }
+            DecisionRef::Denied(DenialReason::ResourceNotRegistered) => Self::ResourceNotRegistered,
         }
     }
 

@@ -81,7 +81,10 @@ async fn answer(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::GET || request.uri().path() != "/metrics" {
-        return Ok(plain(StatusCode::NOT_FOUND, "only GET /metrics is served here\n"));
+        return Ok(plain(
+            StatusCode::NOT_FOUND,
+            "only GET /metrics is served here\n",
+        ));
     }
     // Walking a large store's members takes milliseconds: off the async workers.
     let rendered = tokio::task::spawn_blocking(move || metrics.render()).await;

@@ -77,7 +77,9 @@ pub struct RpcMetrics {
 #[derive(Debug)]
 pub struct MethodMetrics {
     labels: MethodLabels,
-    duration: DurationHistogram,
+    durations: Family<MethodLabels, DurationHistogram, fn() -> DurationHistogram>,
+    /// Made in `durations` at the first call, so that only methods called show.
+    duration: OnceLock<DurationHistogram>,
     calls: Family<CallLabels, Counter>,
     /// The count of each status code, made in `calls` the first time it is seen, so that
     /// only the codes a method has answered show.
@@ -91,7 +93,8 @@ impl MethodMetrics {
         calls: &Family<CallLabels, Counter>,
     ) -> Self {
         Self {
-            duration: durations.get_or_create_owned(&labels),
+            durations: durations.clone(),
+            duration: OnceLock::new(),
             calls: calls.clone(),
             labels,
             by_code: Default::default(),
@@ -99,7 +102,9 @@ impl MethodMetrics {
     }
 
     fn record(&self, started: Instant, code: u8) {
-        self.duration.observe(started.elapsed());
+        self.duration
+            .get_or_init(|| self.durations.get_or_create_owned(&self.labels))
+            .observe(started.elapsed());
         let code = if usize::from(code) < CODE_NAMES.len() {
             code
         } else {
@@ -112,7 +117,10 @@ impl MethodMetrics {
             self.calls.get_or_create_owned(&CallLabels {
                 service: self.labels.service.clone(),
                 method: self.labels.method.clone(),
-                code: CODE_NAMES.get(usize::from(code)).copied().unwrap_or("UNKNOWN"),
+                code: CODE_NAMES
+                    .get(usize::from(code))
+                    .copied()
+                    .unwrap_or("UNKNOWN"),
             })
         })
         .inc();

@@ -15,11 +15,7 @@ use prometheus_client::{
 };
 
 use crate::{
-    api::{
-        StoreSlot,
-        decisions::DecisionCounts,
-        replication::Progress,
-    },
+    api::{StoreSlot, decisions::DecisionCounts, replication::Progress},
     store::{CHANGE_LOG_DIR, Snapshot, WriteState},
 };
 
@@ -177,10 +173,26 @@ impl Collector for State {
         )?;
         let counts = self.counts(&snapshot);
         for (name, help, value) in [
-            ("accessd_store_workspaces", "Workspaces held", counts.workspaces),
-            ("accessd_store_members", "Members (owners included) of every workspace held", counts.members),
-            ("accessd_store_grants", "Grants in every workspace held", counts.grants),
-            ("accessd_store_instances", "Resource instances registered in every workspace held", counts.instances),
+            (
+                "accessd_store_workspaces",
+                "Workspaces held",
+                counts.workspaces,
+            ),
+            (
+                "accessd_store_members",
+                "Members (owners included) of every workspace held",
+                counts.members,
+            ),
+            (
+                "accessd_store_grants",
+                "Grants in every workspace held",
+                counts.grants,
+            ),
+            (
+                "accessd_store_instances",
+                "Resource instances registered in every workspace held",
+                counts.instances,
+            ),
         ] {
             gauge(&mut encoder, name, help, value as f64)?;
         }

@@ -201,7 +201,10 @@ impl Workspace {
 
     /// How many resource instances are registered in the workspace.
     pub fn instance_count(&self) -> usize {
-        self.instances.iter().map(|(_, of_type)| of_type.len()).sum()
+        self.instances
+            .iter()
+            .map(|(_, of_type)| of_type.len())
+            .sum()
     }
 
     /// How many grants the workspace holds.
