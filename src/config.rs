@@ -128,6 +128,13 @@ pub struct ServeArgs {
     /// such as the kubelet's gRPC probes (`--listen` then serves only TLS).
     #[arg(long, env = "ACCESSD_HEALTH_LISTEN", value_name = "ADDRESS")]
     pub health_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at `http://ADDRESS/metrics` (HTTP/1.1, OpenMetrics text):
+    /// calls by method and status code with their latency, checks by decision, write
+    /// latencies and refusals, the store's size and revision, a follower's lag, and
+    /// the process's memory. Counts only, no ids or other data, but no credentials
+    /// either: bind it to an address only the scraper reaches. Off unless set.
+    #[arg(long, env = "ACCESSD_METRICS_LISTEN", value_name = "ADDRESS")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Do not serve gRPC reflection (which describes the API to tools such as `grpcurl`,
     /// without credentials, but never any data).
     #[arg(long, env = "ACCESSD_NO_REFLECTION")]
@@ -472,6 +479,7 @@ impl ServeArgs {
             change_log_bytes: bytes(self.change_log_mb),
             audit_retention: self.audit_retention,
             audit_max_bytes: bytes(self.audit_max_mb),
+            observer: Default::default(),
         })
     }
 

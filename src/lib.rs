@@ -3,6 +3,7 @@
 //! Codemap, in the direction of the dependencies:
 //! - [`api`]: the gRPC edge. Validates requests, translates them, maps errors to statuses.
 //! - [`server`]: wires services, health, reflection and shutdown.
+//! - [`metrics`]: the Prometheus endpoint: calls, decisions, writes, the store, replication.
 //! - [`engine`]: pure decisions (checks) and write planning over workspace state.
 //! - [`store`]: sled persistence, the change log, and the published in-memory state.
 //! - [`model`]: the access model's vocabulary: ids, catalog, workspace state, decisions.
@@ -22,6 +23,7 @@ pub mod follower;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod metrics;
 pub mod model;
 pub mod proto;
 pub mod reload;

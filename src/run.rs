@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 use crate::{
     api::callers::Callers,
     config::{Cli, Command, LogFormat, ServeArgs},
+    metrics::Metrics,
     model::Catalog,
     reload,
     server::{ListenAddress, ServeOptions, Tls, bind_all, serve_loading},
@@ -73,7 +74,12 @@ fn init_telemetry(format: LogFormat) {
 async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
     init_telemetry(args.log_format);
     let catalog = Arc::new(load_catalog(args.roles.as_deref())?);
-    let config = args.store_config()?;
+    let mut config = args.store_config()?;
+    let metrics = args.metrics_listen.map(|address| {
+        let metrics = Arc::new(Metrics::of_server());
+        config.observer = metrics.write_observer();
+        (address, metrics)
+    });
     let shutdown = shutdown_signal()?;
     check_listeners(&args)?;
     // Listen first, then load: while a large database loads, probes get NOT_SERVING and
@@ -114,6 +120,7 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         limits: args.limits(),
         tls,
         health_listen: args.health_listen,
+        metrics,
     };
     let data_dir = args.data_dir.clone();
     let leader = options.follow.is_none();

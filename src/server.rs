@@ -36,6 +36,7 @@ use crate::{
         replication::{Progress, ReplicationApi},
     },
     follower::{self, FollowError, FollowOptions},
+    metrics::{Metrics, Open, RpcMetricsLayer, Sources},
     proto::{
         FILE_DESCRIPTOR_SET, access_service_server::AccessServiceServer,
         admin_service_server::AdminServiceServer, audit_service_server::AuditServiceServer,
@@ -85,6 +86,9 @@ pub struct ServeOptions {
     /// Also answer health checks alone, in plaintext, on this address: for probes that
     /// cannot speak TLS.
     pub health_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics on this address, from these metrics (the store given
+    /// to the server reports its writes to them).
+    pub metrics: Option<(SocketAddr, Arc<Metrics>)>,
 }
 
 impl Default for ServeOptions {
@@ -98,6 +102,7 @@ impl Default for ServeOptions {
             limits: Limits::default(),
             tls: None,
             health_listen: None,
+            metrics: None,
         }
     }
 }
@@ -132,6 +137,9 @@ pub enum ServeError {
     /// The health probe port cannot be listened on.
     #[error("cannot listen on {0} for health probes: {1}")]
     ProbePort(SocketAddr, std::io::Error),
+    /// The metrics port cannot be listened on.
+    #[error("`--metrics-listen`: cannot listen on {0}: {1}")]
+    MetricsPort(SocketAddr, std::io::Error),
 }
 
 const SERVICES: [&str; 3] = [
@@ -188,6 +196,14 @@ pub async fn serve_loading(
             probe_port::serve(address, health.clone())
                 .await
                 .map_err(|e| ServeError::ProbePort(address, e))?,
+        ),
+        None => None,
+    };
+    let _metrics_port = match &options.metrics {
+        Some((address, metrics)) => Some(
+            crate::metrics::serve(*address, Arc::clone(metrics))
+                .await
+                .map_err(|e| ServeError::MetricsPort(*address, e))?,
         ),
         None => None,
     };
@@ -260,6 +276,10 @@ pub async fn serve_loading(
             .max_decoding_message_size(limits.max_message_bytes),
         authenticate(Scope::Replicate, "ReplicationService"),
     );
+    let access = match &options.metrics {
+        Some((_, metrics)) => access.counting(metrics.decisions()),
+        None => access,
+    };
     // Checks pass through an interceptor only when callers are named: the hot path
     // pays for no conversion of its metadata otherwise.
     let access =
@@ -318,6 +338,27 @@ pub async fn serve_loading(
             handshake_timeout: limits.handshake_timeout,
         },
     );
+    if let Some((_, metrics)) = &options.metrics {
+        let counted = Arc::clone(&connections);
+        metrics.attach(Sources {
+            store: Arc::clone(&slot),
+            progress: follower
+                .as_ref()
+                .map(|(_, _, progress)| Arc::clone(progress)),
+            open: Box::new(move || {
+                let (connections, calls) = counted.open_now();
+                Open {
+                    connections: connections as u64,
+                    calls: calls as u64,
+                }
+            }),
+        });
+    }
+    let rpc_metrics = RpcMetricsLayer::new(None);
+    let rpc_metrics = match &options.metrics {
+        Some((_, metrics)) => metrics.rpc_layer(),
+        None => rpc_metrics,
+    };
     let mut builder = Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         // tonic turns h2's bound off unless told: without it a client that opens
@@ -331,6 +372,8 @@ pub async fn serve_loading(
     }
     let router = builder
         .layer(OpenCallsLayer)
+        // Outside the decode status, so that a call is counted with the code answered.
+        .layer(rpc_metrics)
         .layer(DecodeStatusLayer)
         .trace_fn(request_span)
         .add_service(health)

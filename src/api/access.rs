@@ -7,7 +7,11 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    MAX_BATCH_CHECKS, StoreSlot, auth, callers::Caller, convert, loaded, page_token, revision,
+    MAX_BATCH_CHECKS, StoreSlot, auth,
+    callers::Caller,
+    convert,
+    decisions::{Basis, DecisionCounts, Tally},
+    loaded, page_token, revision,
     status::invalid,
 };
 use crate::{
@@ -30,6 +34,8 @@ pub struct AccessApi {
     /// The workspaces this server answers for; in an `Arc` because tonic clones the
     /// service for every connection.
     held: Arc<Selection>,
+    /// Where decisions are counted, when metrics are served.
+    decisions: Option<Arc<DecisionCounts>>,
 }
 
 impl AccessApi {
@@ -44,6 +50,15 @@ impl AccessApi {
         Self {
             store,
             held: Arc::new(held),
+            decisions: None,
+        }
+    }
+
+    /// The same service, counting its decisions in `decisions`.
+    pub fn counting(self, decisions: Arc<DecisionCounts>) -> Self {
+        Self {
+            decisions: Some(decisions),
+            ..self
         }
     }
 
@@ -119,6 +134,9 @@ impl AccessService for AccessApi {
         let snapshot = revision::at_least(store, raw.at_least_revision, request.metadata()).await?;
         let workspace = snapshot.workspaces.get(workspace_id);
         let decision = engine::check::decide(catalog, workspace, check);
+        if let Some(decisions) = &self.decisions {
+            decisions.add(Basis::of(decision), 1);
+        }
         Ok(Response::new(proto::CheckResponse {
             decision: Some(convert::decision_message(
                 catalog,
@@ -159,6 +177,7 @@ impl AccessService for AccessApi {
         // looked up again only when it changes from one item to the next.
         let mut last_workspace: Option<(&str, Option<&Workspace>)> = None;
         let mut user_in_workspace: Option<UserInWorkspace> = None;
+        let mut tally = Tally::default();
         for (i, raw) in checks.iter().enumerate() {
             let (workspace_id, check) = convert::check(catalog, Some(i), raw)?;
             let workspace = match last_workspace {
@@ -174,12 +193,16 @@ impl AccessService for AccessApi {
                 _ => *user_in_workspace.insert(UserInWorkspace::new(workspace, check.user)),
             };
             let decision = user.decide(catalog, check.permission, check.resource);
+            tally.count(decision);
             decisions.push(convert::decision_message(
                 catalog,
                 workspace_id,
                 check,
                 decision,
             ));
+        }
+        if let Some(counts) = &self.decisions {
+            tally.add_to(counts);
         }
         Ok(Response::new(proto::BatchCheckResponse {
             decisions,

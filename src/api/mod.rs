@@ -9,6 +9,7 @@ pub mod callers;
 pub mod changes;
 pub mod convert;
 mod deadline;
+pub mod decisions;
 pub mod forward;
 mod legacy;
 pub(crate) mod page_token;

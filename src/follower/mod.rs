@@ -104,7 +104,11 @@ pub async fn run(
         progress.set_history(history);
     }
     let mut backoff = FIRST_BACKOFF;
+    let mut first = true;
     loop {
+        if !std::mem::take(&mut first) {
+            progress.reconnecting();
+        }
         let attempted = std::time::Instant::now();
         let mut client = leader.client();
         let attempt = async {

@@ -22,8 +22,10 @@ use crate::{
 /// writer's groups at the leader's full rate, few enough to bound what is held.
 const MAX_QUEUED: usize = 64;
 
-/// A group queued to the store, by the revision it ends at, until it is durable.
+/// A group queued to the store, by the revision it ends at and when the leader made it,
+/// until it is durable.
 type Applying = (
+    u64,
     u64,
     Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>,
 );
@@ -55,7 +57,7 @@ pub async fn follow(
     loop {
         let received = tokio::select! {
             // Groups applied are taken in first: they tell how far the copy is.
-            applied = oldest(&mut applying), if !applying.is_empty() => {
+            applied = oldest(&mut applying, progress), if !applying.is_empty() => {
                 if let Err(why) = applied {
                     return why;
                 }
@@ -93,6 +95,7 @@ pub async fn follow(
                 }
                 let end_revision = group.end_revision;
                 progress.heard(end_revision);
+                let made = entries.iter().map(|e| e.unix_millis).max().unwrap_or(0);
                 let replicated = ReplicatedGroup {
                     entries: std::mem::take(&mut entries),
                     end_revision,
@@ -100,6 +103,7 @@ pub async fn follow(
                 match store.queue_replicate(replicated).await {
                     Ok(queued) => applying.push_back((
                         end_revision,
+                        made,
                         Box::pin(async move { queued.outcome().await.map(drop) }),
                     )),
                     Err(err) => {
@@ -107,7 +111,7 @@ pub async fn follow(
                     }
                 }
                 if applying.len() >= MAX_QUEUED {
-                    if let Err(why) = oldest(&mut applying).await {
+                    if let Err(why) = oldest(&mut applying, progress).await {
                         return why;
                     }
                     caught_up(store, target, progress);
@@ -118,15 +122,16 @@ pub async fn follow(
 }
 
 /// Waits until the oldest group queued is durable.
-async fn oldest(applying: &mut VecDeque<Applying>) -> Result<(), Interrupted> {
-    let Some((end_revision, outcome)) = applying.front_mut() else {
+async fn oldest(applying: &mut VecDeque<Applying>, progress: &Progress) -> Result<(), Interrupted> {
+    let Some((end_revision, made, outcome)) = applying.front_mut() else {
         return Ok(());
     };
-    let end_revision = *end_revision;
+    let (end_revision, made) = (*end_revision, *made);
     let outcome = outcome.await;
     applying.pop_front();
     match outcome {
         Ok(()) => {
+            progress.applied(made);
             debug!(revision = end_revision, "group applied");
             Ok(())
         }

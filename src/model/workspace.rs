@@ -194,6 +194,19 @@ impl Workspace {
         found
     }
 
+    /// How many members (owners included) the workspace has.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// How many resource instances are registered in the workspace.
+    pub fn instance_count(&self) -> usize {
+        self.instances
+            .iter()
+            .map(|(_, of_type)| of_type.len())
+            .sum()
+    }
+
     /// How many grants the workspace holds.
     pub fn grant_count(&self) -> usize {
         self.members.values().map(|m| m.grants.len()).sum()

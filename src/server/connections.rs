@@ -166,6 +166,18 @@ impl Connections {
         refusals.last_warned = Some(now);
     }
 
+    /// How many connections are open, and how many calls are in progress on them.
+    pub fn open_now(&self) -> (usize, usize) {
+        let calls = self.links.lock().map_or(0, |links| {
+            links
+                .values()
+                .filter_map(Weak::upgrade)
+                .map(|link| link.calls.load(Ordering::Relaxed))
+                .sum()
+        });
+        (self.open.load(Ordering::Relaxed), calls)
+    }
+
     /// Fails every connection's reads and writes from now on, and wakes them to notice.
     pub fn close_all(&self) {
         self.closed.store(true, Ordering::SeqCst);

@@ -8,6 +8,7 @@ pub(crate) mod change_log;
 mod identity;
 mod leftovers;
 mod load;
+mod observer;
 mod open;
 pub(crate) mod record;
 mod startup;
@@ -20,7 +21,12 @@ mod writes;
 #[cfg(test)]
 mod tests;
 
-use std::{path::Path, sync::Arc, thread::JoinHandle, time::Duration};
+use std::{
+    path::Path,
+    sync::Arc,
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -35,6 +41,7 @@ use crate::{
 
 pub use change_log::{ChangeFeed, FeedError, LoggedEntry, LoggedGroup};
 pub use identity::{Following, Identity};
+pub use observer::{Observer, WriteObserver};
 pub use workspaces::Workspaces;
 pub use writes::{Cause, Refusal, Until, WriteState};
 
@@ -146,12 +153,20 @@ pub struct LoggedPage {
 }
 
 /// Commands queued for the writer: what they did, once durable.
-pub struct Queued(oneshot::Receiver<Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>>);
+pub struct Queued {
+    outcome: oneshot::Receiver<Result<Vec<Result<WriteOutcome, WriteError>>, StoreError>>,
+    /// Told if the writer refuses it.
+    observer: Observer,
+}
 
 impl Queued {
     /// Waits until the commands are durable (or refused): one outcome per command.
     pub async fn outcome(self) -> Result<Vec<Result<WriteOutcome, WriteError>>, StoreError> {
-        self.0.await.map_err(|_| StoreError::Closed)?
+        let outcome = self.outcome.await.map_err(|_| StoreError::Closed)?;
+        if let Err(StoreError::Refused(refusal)) = &outcome {
+            self.observer.refused(refusal);
+        }
+        outcome
     }
 }
 
@@ -171,6 +186,8 @@ pub struct StoreConfig {
     /// `audit_retention` is set; never less than `change_log_bytes`. See
     /// [`StoreConfig::DEFAULT_AUDIT_MAX_MB`].
     pub audit_max_bytes: u64,
+    /// Told of each write group made durable and each write refused.
+    pub observer: Observer,
 }
 
 impl StoreConfig {
@@ -206,6 +223,7 @@ impl Default for StoreConfig {
             change_log_bytes: Self::DEFAULT_CHANGE_LOG_MB << 20,
             audit_retention: Duration::ZERO,
             audit_max_bytes: Self::DEFAULT_AUDIT_MAX_MB << 20,
+            observer: Observer::default(),
         }
     }
 }
@@ -229,6 +247,10 @@ pub struct Store {
     log_enabled: bool,
     /// Whether writes are taken, as the writer says.
     writes: watch::Sender<WriteState>,
+    /// Told of writes refused up front.
+    observer: Observer,
+    /// The data directory.
+    dir: std::path::PathBuf,
 }
 
 impl Store {
@@ -286,7 +308,19 @@ impl Store {
             log_dir: dir.join(CHANGE_LOG_DIR),
             log_enabled: config.change_log_bytes > 0,
             writes,
+            observer: config.observer.clone(),
+            dir: dir.to_owned(),
         })
+    }
+
+    /// The data directory it was opened on.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether writes are taken now.
+    pub fn write_state(&self) -> WriteState {
+        self.writes.borrow().clone()
     }
 
     /// The catalog in force.
@@ -516,6 +550,7 @@ impl Store {
         // Refused before it is queued: the writer answers the queue only now and then
         // while it heals.
         if let WriteState::Refused(refusal) = &*self.writes.borrow() {
+            self.observer.refused(refusal);
             return Err(StoreError::Refused(refusal.clone()));
         }
         let sender = self
@@ -531,10 +566,14 @@ impl Store {
                 work,
                 caller,
                 reply,
+                queued: Instant::now(),
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        Ok(Queued(outcome))
+        Ok(Queued {
+            outcome,
+            observer: self.observer.clone(),
+        })
     }
 
     /// Stops taking writes, waits for queued ones and flushes. Blocks: call it from a

@@ -3,7 +3,7 @@
 
 use std::{
     sync::Mutex,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use crate::{model::Selection, proto};
@@ -42,6 +42,28 @@ struct Now {
     leader_revision: u64,
     last_heard: Option<Instant>,
     serving: bool,
+    /// When the leader made the newest group applied here, in milliseconds since the
+    /// Unix epoch; 0 before the first.
+    applied_unix_millis: u64,
+    /// How many times the follower connected to the leader again after losing it.
+    reconnects: u64,
+}
+
+/// How far a follower is behind its leader, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// The leader's newest revision the follower has heard of.
+    pub leader_revision: u64,
+    /// Revisions the copy is behind `leader_revision`.
+    pub revisions: u64,
+    /// How old, by the leader's clock and this one, the newest change the copy holds is
+    /// while it is behind; 0 once caught up; `None` while behind with nothing applied
+    /// since the server started.
+    pub millis: Option<u64>,
+    /// Reconnections to the leader since the server started.
+    pub reconnects: u64,
+    /// How long since the leader was last heard from; `None` if never.
+    pub silence: Option<Duration>,
 }
 
 /// A follower's progress, shared by its replication loop and the status call.
@@ -64,6 +86,8 @@ impl Progress {
                 leader_revision: 0,
                 last_heard: None,
                 serving: false,
+                applied_unix_millis: 0,
+                reconnects: 0,
             }),
         }
     }
@@ -85,6 +109,47 @@ impl Progress {
             now.leader_revision = now.leader_revision.max(leader_revision);
             now.last_heard = Some(Instant::now());
         });
+    }
+
+    /// A group the leader made at `unix_millis` is applied.
+    pub fn applied(&self, unix_millis: u64) {
+        self.update(|now| now.applied_unix_millis = now.applied_unix_millis.max(unix_millis));
+    }
+
+    /// The follower connects to the leader again after losing it.
+    pub fn reconnecting(&self) {
+        self.update(|now| now.reconnects += 1);
+    }
+
+    /// How far a copy at `revision` is behind the leader.
+    pub fn lag(&self, revision: u64) -> Lag {
+        let Ok(now) = self.now.lock() else {
+            return Lag {
+                leader_revision: 0,
+                revisions: 0,
+                millis: None,
+                reconnects: 0,
+                silence: None,
+            };
+        };
+        let revisions = now.leader_revision.saturating_sub(revision);
+        let millis = if revisions == 0 {
+            Some(0)
+        } else if now.applied_unix_millis == 0 {
+            None
+        } else {
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            Some(wall.saturating_sub(now.applied_unix_millis))
+        };
+        Lag {
+            leader_revision: now.leader_revision,
+            revisions,
+            millis,
+            reconnects: now.reconnects,
+            silence: now.last_heard.map(|at| at.elapsed()),
+        }
     }
 
     /// The follower is now doing `state`.

@@ -3,9 +3,12 @@
 //! failure it stops, and every group planned after the failed one is refused; the
 //! writer heals (`heal`) before it commits again.
 
-use std::sync::{
-    Arc,
-    mpsc::{Receiver, RecvTimeoutError, Sender},
+use std::{
+    sync::{
+        Arc,
+        mpsc::{Receiver, RecvTimeoutError, Sender},
+    },
+    time::{Duration, Instant},
 };
 
 use arc_swap::ArcSwap;
@@ -13,7 +16,7 @@ use tracing::{debug, error};
 
 use super::{Failure, Request, Work, plan::Planned};
 use crate::store::{
-    Refusal, Snapshot, StoreError, WriteState,
+    Observer, Refusal, Snapshot, StoreError, WriteState,
     blobs::{self, Blobs},
     change_log::{ChangeLog, GroupLines},
 };
@@ -34,6 +37,16 @@ pub struct Committer {
     pub wake: tokio::sync::mpsc::WeakSender<Request>,
     /// Told once each group is answered.
     pub committed: Sender<()>,
+    /// Told of each group made durable, and how long its writes waited.
+    pub observer: Observer,
+}
+
+/// How long making a group durable took, step by step.
+struct Timings {
+    /// Appending its change log lines and syncing them, if it had any.
+    log_sync: Option<Duration>,
+    /// Applying sled's batch and flushing it.
+    flush: Duration,
 }
 
 /// How the committer stopped: after the last group, or at a failure; with the groups
@@ -77,11 +90,16 @@ impl Committer {
                 publish,
                 reset_log,
                 replies,
+                queued,
+                size,
             } = group;
             let mut failed = None;
             if changed {
                 match self.make_durable(reset_log, log.as_ref(), batch) {
-                    Ok(()) => {}
+                    Ok(timings) => {
+                        self.observer
+                            .group_durable(size, timings.log_sync, timings.flush);
+                    }
                     Err(Failed::NotLogged(err)) => {
                         let refusal = self.refuse(&err);
                         for (reply, _) in replies {
@@ -101,6 +119,11 @@ impl Committer {
             }
             for (reply, answer) in replies {
                 let _ = reply.send(answer);
+            }
+            if self.observer.is_on() {
+                for queued in queued {
+                    self.observer.answered(queued.elapsed());
+                }
             }
             if let Some(err) = failed {
                 return self.stop(err, planned);
@@ -138,6 +161,7 @@ impl Committer {
                 work: Work::Wake,
                 caller: None,
                 reply,
+                queued: Instant::now(),
             });
         }
         Stopped {
@@ -160,27 +184,33 @@ impl Committer {
         reset_log: bool,
         log: Option<&GroupLines>,
         batch: sled::Batch,
-    ) -> Result<(), Failed> {
+    ) -> Result<Timings, Failed> {
         if reset_log {
             self.log.clear().map_err(Failed::NotLogged)?;
         }
-        let logged = match log {
+        let log_sync = match log {
             Some(lines) if self.log.enabled() && !lines.is_empty() => {
+                let started = Instant::now();
                 self.log.append(lines).map_err(Failed::NotLogged)?;
-                true
+                Some(started.elapsed())
             }
-            _ => false,
+            _ => None,
         };
+        let started = Instant::now();
         self.db
             .apply_batch(batch)
             .map_err(StoreError::from)
             .and_then(|()| self.blobs.flush(&self.db))
             .map_err(|err| {
-                if logged {
+                if log_sync.is_some() {
                     Failed::Logged(err)
                 } else {
                     Failed::NotLogged(err)
                 }
-            })
+            })?;
+        Ok(Timings {
+            log_sync,
+            flush: started.elapsed(),
+        })
     }
 }

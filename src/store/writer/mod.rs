@@ -13,7 +13,7 @@ mod replica;
 #[cfg(test)]
 mod tests;
 
-use std::{path::PathBuf, sync::Arc, sync::mpsc::SendError};
+use std::{path::PathBuf, sync::Arc, sync::mpsc::SendError, time::Instant};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
@@ -65,6 +65,8 @@ pub struct Request {
     pub caller: Option<Arc<str>>,
     /// Receives one outcome per command (none for a replica's work).
     pub reply: oneshot::Sender<Answer>,
+    /// When it was queued, for the time it waits to be durable.
+    pub queued: Instant,
 }
 
 /// What a request writes.
@@ -218,6 +220,7 @@ impl Writer {
             state: shared.state.clone(),
             wake: shared.wake.clone(),
             committed,
+            observer: shared.config.observer.clone(),
         };
         // At most one group waits while another commits.
         let (to_commit, planned) = std::sync::mpsc::sync_channel(1);

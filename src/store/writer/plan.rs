@@ -5,7 +5,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
 use tokio::sync::oneshot;
@@ -40,6 +40,10 @@ pub struct Planned {
     pub reset_log: bool,
     /// Each request's reply, with its answer.
     pub replies: Vec<(oneshot::Sender<Answer>, Answer)>,
+    /// When each of its requests was queued (none for a bootstrap step: not a write).
+    pub queued: Vec<Instant>,
+    /// How many commands (a follower's: changes) it holds.
+    pub size: usize,
 }
 
 /// Plans one command against `state`; a legacy migration also reports what it did.
@@ -252,6 +256,8 @@ impl Planner {
             snapshot: Arc::clone(&self.latest),
             publish: true,
             reset_log: false,
+            queued: group.iter().map(|request| request.queued).collect(),
+            size: group.iter().map(|request| request.work.size()).sum(),
             replies: group
                 .into_iter()
                 .map(|request| request.reply)

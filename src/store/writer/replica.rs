@@ -138,6 +138,8 @@ impl Planner {
             publish,
             reset_log,
             replies: vec![(reply, Ok(Vec::new()))],
+            queued: Vec::new(),
+            size: 0,
         })
     }
 

@@ -11,6 +11,7 @@ mod clients;
 mod exhaustion;
 mod health;
 mod limits;
+mod metrics;
 mod reflection;
 mod restarts;
 mod security_log;

@@ -200,6 +200,7 @@ fn an_idle_committer_syncs_blob_files_and_stops_when_it_cannot() {
         state: tokio::sync::watch::Sender::new(WriteState::Taking),
         wake: tokio::sync::mpsc::channel(1).0.downgrade(),
         committed,
+        observer: crate::store::Observer::default(),
     };
     let running = std::thread::spawn(move || committer.run(planned));
     // No group is ever sent: only the idle sync can end the committer. The bound is

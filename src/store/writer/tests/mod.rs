@@ -81,6 +81,7 @@ pub fn plan_all_then_commit_with(
             },
             caller: None,
             reply,
+            queued: std::time::Instant::now(),
         };
         to_commit
             .send(planner.plan(vec![request]).unwrap())
@@ -98,6 +99,7 @@ pub fn plan_all_then_commit_with(
         state: tokio::sync::watch::Sender::new(crate::store::WriteState::Taking),
         wake: tokio::sync::mpsc::channel(1).0.downgrade(),
         committed,
+        observer: crate::store::Observer::default(),
     }
     .run(planned);
     let answer = first_answer.and_then(|mut answer| answer.try_recv().ok());
