@@ -87,6 +87,13 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "ACCESSD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Export request spans with OpenTelemetry to this OTLP/gRPC collector, such as
+    /// `http://localhost:4317` (`https://` for TLS). Off by default. The SDK's `OTEL_*`
+    /// variables apply (`OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`,
+    /// `OTEL_BSP_*`, `OTEL_TRACES_SAMPLER`, `OTEL_SERVICE_NAME`,
+    /// `OTEL_RESOURCE_ATTRIBUTES`).
+    #[arg(long, env = "ACCESSD_OTLP_ENDPOINT", value_name = "URL", value_parser = crate::telemetry::parse_endpoint)]
+    pub otlp_endpoint: Option<String>,
     /// The callers file (TOML): each caller's name, the SHA-256 of its token, its scopes
     /// (`check`, `replicate`, `admin`), and optionally the workspaces it is bound to and
     /// whether it may name an acting user. Every service but health then needs a caller's

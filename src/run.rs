@@ -7,11 +7,10 @@ use arc_swap::ArcSwap;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tracing::{info, warn};
-use tracing_subscriber::EnvFilter;
 
 use crate::{
     api::callers::Callers,
-    config::{Cli, Command, LogFormat, ServeArgs},
+    config::{Cli, Command, ServeArgs},
     model::Catalog,
     reload,
     server::{ServeOptions, Tls, serve_loading},
@@ -59,21 +58,8 @@ pub fn load_catalog(path: Option<&std::path::Path>) -> Result<Catalog, BoxError>
     }
 }
 
-fn init_telemetry(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("ACCESSD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a person at a terminal, not in files or log collectors.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
-    init_telemetry(args.log_format);
+    let telemetry = crate::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())?;
     let catalog = Arc::new(load_catalog(args.roles.as_deref())?);
     let config = args.store_config()?;
     let shutdown = shutdown_signal()?;
@@ -155,13 +141,25 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         }
         Ok::<_, BoxError>(store)
     };
-    let Some(store) = serve_loading(listener, load, options, shutdown).await? else {
-        info!("stopped before the database was loaded");
-        return Ok(());
+    let served = serve_loading(listener, load, options, shutdown).await;
+    let stopped: Result<(), BoxError> = match served {
+        Ok(Some(store)) => match tokio::task::spawn_blocking(move || store.close()).await {
+            Ok(()) => {
+                info!("stopped; database flushed");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        },
+        Ok(None) => {
+            info!("stopped before the database was loaded");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
     };
-    tokio::task::spawn_blocking(move || store.close()).await?;
-    info!("stopped; database flushed");
-    Ok(())
+    // The exporter's last batch goes out over a connection this runtime drives, so the
+    // blocking shutdown waits on a thread of its own.
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    stopped
 }
 
 /// Connections the kernel completes and queues before the server accepts them: a burst
