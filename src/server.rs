@@ -410,26 +410,19 @@ pub async fn serve_loading(
 fn request_span(request: &http::Request<()>, exporting: bool) -> tracing::Span {
     let method = request.uri().path();
     let caller = trace_context::extract(request.headers());
-    let span = if caller.is_none() && method.starts_with("/accessd.v1.AccessService/") {
-        tracing::debug_span!(
+    let span = match &caller {
+        Some(caller) => tracing::info_span!(
             "grpc",
             method,
-            trace_id = Empty,
+            trace_id = %caller.trace_id,
             otel.name = Empty,
             otel.kind = Empty
-        )
-    } else {
-        tracing::info_span!(
-            "grpc",
-            method,
-            trace_id = Empty,
-            otel.name = Empty,
-            otel.kind = Empty
-        )
+        ),
+        None if method.starts_with("/accessd.v1.AccessService/") => {
+            tracing::debug_span!("grpc", method, otel.name = Empty, otel.kind = Empty)
+        }
+        None => tracing::info_span!("grpc", method, otel.name = Empty, otel.kind = Empty),
     };
-    if let Some(caller) = &caller {
-        span.record("trace_id", tracing::field::display(caller.trace_id));
-    }
     if exporting && !span.is_disabled() {
         // As OpenTelemetry's conventions name an RPC server's span.
         let name = method.trim_start_matches('/');

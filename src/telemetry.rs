@@ -12,10 +12,17 @@ use opentelemetry_sdk::{
 };
 use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetryLayer;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt as _, registry::LookupSpan};
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt as _, registry::LookupSpan};
 
-use crate::config::LogFormat;
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Whether request spans are exported: read by the server to give spans the names and
 /// attributes a tracing backend shows.
@@ -112,31 +119,4 @@ fn provider(endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> {
         .with_batch_exporter(exporter)
         .with_resource(resource.build())
         .build())
-}
-
-/// Reads `--otlp-endpoint`: an `http://` or `https://` URL with a host.
-pub fn parse_endpoint(text: &str) -> Result<String, String> {
-    let expected = "expected the OTLP/gRPC URL of a collector, such as `http://localhost:4317`";
-    let uri: http::Uri = text
-        .parse()
-        .map_err(|e| format!("{expected}, got `{text}`: {e}"))?;
-    match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(text.to_owned()),
-        _ => Err(format!("{expected}, got `{text}`")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_endpoint_is_an_http_or_https_url_with_a_host() {
-        assert!(parse_endpoint("http://localhost:4317").is_ok());
-        assert!(parse_endpoint("https://collector.example:4317").is_ok());
-        for wrong in ["localhost:4317", "ftp://collector:4317", "http://", "", "/v1/traces"] {
-            let error = parse_endpoint(wrong).unwrap_err();
-            assert!(error.contains("http://localhost:4317"), "{wrong}: {error}");
-        }
-    }
 }

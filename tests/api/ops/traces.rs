@@ -138,15 +138,16 @@ async fn a_caller_s_trace_id_is_in_the_log_lines_of_its_call_and_no_other() {
     assert_eq!(trace_id_of(traced_write), Some(TRACE_ID), "{traced_write}");
     assert_eq!(trace_id_of(&writes[1]), None, "{}", writes[1]);
     // Every span of the line is the call's own, so no outer span names the trace.
-    assert!(
-        !writes[1].to_string().contains(TRACE_ID),
-        "{}",
-        writes[1]
-    );
+    assert!(!writes[1].to_string().contains(TRACE_ID), "{}", writes[1]);
 
     let refusals = lines_saying(&node, "call refused");
     assert_eq!(refusals.len(), 2, "{refusals:#?}");
-    assert_eq!(trace_id_of(&refusals[0]), Some(check_trace), "{}", refusals[0]);
+    assert_eq!(
+        trace_id_of(&refusals[0]),
+        Some(check_trace),
+        "{}",
+        refusals[0]
+    );
     assert_eq!(
         refusals[0]["span"]["method"],
         "/accessd.v1.AccessService/Check"
