@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::{
     api::Exports,
@@ -63,14 +63,7 @@ pub enum Command {
     Client(ClientCommand),
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use crate::telemetry::LogFormat;
 
 /// Settings of `accessd serve`.
 #[derive(Debug, Clone, Args)]
@@ -111,6 +104,13 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "ACCESSD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Export request spans with OpenTelemetry to this OTLP/gRPC collector, such as
+    /// `http://localhost:4317` (`https://` for TLS). Off by default. The SDK's `OTEL_*`
+    /// variables apply (`OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`,
+    /// `OTEL_BSP_*`, `OTEL_TRACES_SAMPLER`, `OTEL_SERVICE_NAME`,
+    /// `OTEL_RESOURCE_ATTRIBUTES`).
+    #[arg(long, env = "ACCESSD_OTLP_ENDPOINT", value_name = "URL", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<String>,
     /// The callers file (TOML): each caller's name, the SHA-256 of its token, its scopes
     /// (`check`, `replicate`, `admin`), and optionally the workspaces it is bound to and
     /// whether it may name an acting user. Every service but health then needs a caller's
@@ -539,6 +539,18 @@ pub struct RolesArgs {
     pub roles: Option<PathBuf>,
 }
 
+/// Reads `--otlp-endpoint`: an `http://` or `https://` URL with a host.
+fn parse_otlp_endpoint(text: &str) -> Result<String, String> {
+    let expected = "expected the OTLP/gRPC URL of a collector, such as `http://localhost:4317`";
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| format!("{expected}, got `{text}`: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(text.to_owned()),
+        _ => Err(format!("{expected}, got `{text}`")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,5 +627,27 @@ mod tests {
         );
         // Without a retention the cap bounds nothing, so a larger change log stands.
         serve("--change-log-mb 20000").store_config().unwrap();
+    }
+
+    #[test]
+    fn an_otlp_endpoint_is_an_http_or_https_url_with_a_host() {
+        assert_eq!(
+            serve("--otlp-endpoint http://localhost:4317").otlp_endpoint,
+            Some("http://localhost:4317".to_owned())
+        );
+        assert!(parse_otlp_endpoint("https://collector.example:4317").is_ok());
+        assert_eq!(serve("").otlp_endpoint, None);
+        for wrong in [
+            "localhost:4317",
+            "ftp://collector:4317",
+            "http://",
+            "/v1/traces",
+        ] {
+            let error = parse_otlp_endpoint(wrong).unwrap_err();
+            assert!(error.contains("http://localhost:4317"), "{wrong}: {error}");
+            let argv = ["accessd", "serve", "--otlp-endpoint", wrong];
+            let refused = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(refused.contains("--otlp-endpoint"), "{refused}");
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`config`]: command-line flags and `ACCESSD_*` environment variables.
 //! - [`connect`]: reaching a server as a client (TLS, token), for [`cli`] and [`follower`].
 //! - [`cli`]: the operator's client subcommands, calling a running server.
+//! - [`telemetry`]: log lines, and request spans exported over OTLP when asked for.
 //!
 //! See `ARCHITECTURE.md` for the data flow of a check and of a write.
 
@@ -30,3 +31,4 @@ pub mod reload;
 pub mod run;
 pub mod server;
 pub mod store;
+pub mod telemetry;

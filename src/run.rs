@@ -5,11 +5,10 @@ use std::{error::Error, process::ExitCode, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
-use tracing_subscriber::EnvFilter;
 
 use crate::{
     api::callers::Callers,
-    config::{Cli, Command, LogFormat, ServeArgs},
+    config::{Cli, Command, ServeArgs},
     metrics::Metrics,
     model::Catalog,
     reload,
@@ -58,21 +57,8 @@ pub fn load_catalog(path: Option<&std::path::Path>) -> Result<Catalog, BoxError>
     }
 }
 
-fn init_telemetry(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("ACCESSD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a person at a terminal, not in files or log collectors.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
-    init_telemetry(args.log_format);
+    let telemetry = crate::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())?;
     let catalog = Arc::new(load_catalog(args.roles.as_deref())?);
     let mut config = args.store_config()?;
     let metrics = args.metrics_listen.map(|address| {
@@ -136,13 +122,25 @@ async fn run_server(args: ServeArgs) -> Result<(), BoxError> {
         }
         Ok::<_, BoxError>(store)
     };
-    let Some(store) = serve_loading(listeners, load, options, shutdown).await? else {
-        info!("stopped before the database was loaded");
-        return Ok(());
+    let served = serve_loading(listeners, load, options, shutdown).await;
+    let stopped: Result<(), BoxError> = match served {
+        Ok(Some(store)) => match tokio::task::spawn_blocking(move || store.close()).await {
+            Ok(()) => {
+                info!("stopped; database flushed");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        },
+        Ok(None) => {
+            info!("stopped before the database was loaded");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
     };
-    tokio::task::spawn_blocking(move || store.close()).await?;
-    info!("stopped; database flushed");
-    Ok(())
+    // The exporter's last batch goes out over a connection this runtime drives, so the
+    // blocking shutdown waits on a thread of its own.
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    stopped
 }
 
 /// Refuses listeners that would let in callers the flags mean to keep out: an address
@@ -162,7 +160,10 @@ fn check_listeners(args: &ServeArgs) -> Result<(), BoxError> {
     if let Some(socket) = unix {
         if requires_certificates && !tokens {
             return Err(format!(
-                "refusing to listen on {socket}: a Unix socket carries no TLS, so it would                  let in without a client certificate every process that may open it, while                  `--tls-client-ca` is the only credential. Give callers tokens                  (`--callers`), or listen on TCP only"
+                "refusing to listen on {socket}: a Unix socket carries no TLS, so it would \
+                let in without a client certificate every process that may open it, while \
+                `--tls-client-ca` is the only credential. Give callers tokens \
+                (`--callers`), or listen on TCP only"
             )
             .into());
         }
@@ -173,7 +174,9 @@ fn check_listeners(args: &ServeArgs) -> Result<(), BoxError> {
                 .all(|a| !matches!(a, ListenAddress::Tcp(_)))
         {
             return Err(format!(
-                "`--tls-cert` is given but the only listeners are Unix sockets, which carry                  no TLS: add a TCP `--listen` for TLS, or drop `--tls-cert` (the socket                  file's permissions, `--socket-mode`, decide who connects to {socket})"
+                "`--tls-cert` is given but the only listeners are Unix sockets, which carry \
+                no TLS: add a TCP `--listen` for TLS, or drop `--tls-cert` (the socket \
+                file's permissions, `--socket-mode`, decide who connects to {socket})"
             )
             .into());
         }
@@ -186,7 +189,10 @@ fn check_listeners(args: &ServeArgs) -> Result<(), BoxError> {
     for address in args.listen.iter().filter(|address| !address.is_local()) {
         if !args.insecure {
             return Err(format!(
-                "refusing to listen on {address} with no credentials: anyone who reaches                  it could read and change every workspace. Give it a callers file                  (`--callers`) or require client certificates (`--tls-client-ca`), or                  listen on loopback or a Unix socket, or pass `--insecure` to accept that"
+                "refusing to listen on {address} with no credentials: anyone who reaches \
+                it could read and change every workspace. Give it a callers file \
+                (`--callers`) or require client certificates (`--tls-client-ca`), or \
+                listen on loopback or a Unix socket, or pass `--insecure` to accept that"
             )
             .into());
         }

@@ -3,6 +3,7 @@
 //! deadline. It is a function of a bound listener and a shutdown future, so tests run
 //! the very same code on `127.0.0.1:0`.
 
+mod call_status;
 mod connections;
 mod decode_status;
 mod incoming;
@@ -24,7 +25,8 @@ use arc_swap::ArcSwap;
 use tokio::sync::{oneshot, watch};
 use tonic::{service::interceptor::InterceptedService, transport::Server};
 use tonic_health::ServingStatus;
-use tracing::{info, warn};
+use tracing::{field::Empty, info, warn};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     api::{
@@ -34,6 +36,7 @@ use crate::{
         callers::{Callers, Scope, token_digest},
         forward::LeaderForward,
         replication::{Progress, ReplicationApi},
+        trace_context,
     },
     follower::{self, FollowError, FollowOptions},
     metrics::{Metrics, Open, RpcMetricsLayer, Sources},
@@ -44,6 +47,7 @@ use crate::{
     },
     store::Store,
 };
+use call_status::CallStatusLayer;
 use connections::Connections;
 use decode_status::DecodeStatusLayer;
 use incoming::Accepting;
@@ -359,6 +363,7 @@ pub async fn serve_loading(
         Some((_, metrics)) => metrics.rpc_layer(),
         None => rpc_metrics,
     };
+    let exporting = crate::telemetry::exporting();
     let mut builder = Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         // tonic turns h2's bound off unless told: without it a client that opens
@@ -375,7 +380,8 @@ pub async fn serve_loading(
         // Outside the decode status, so that a call is counted with the code answered.
         .layer(rpc_metrics)
         .layer(DecodeStatusLayer)
-        .trace_fn(request_span)
+        .layer(CallStatusLayer { exporting })
+        .trace_fn(move |request| request_span(request, exporting))
         .add_service(health)
         .add_optional_service(options.reflection.then_some(reflection_v1))
         .add_optional_service(options.reflection.then_some(reflection_v1alpha))
@@ -467,14 +473,40 @@ pub async fn serve_loading(
 
 /// The span of one call. Checks are the hot path and a span costs about half a
 /// microsecond to record, so the read side's spans are at debug level
-/// (`ACCESSD_LOG=debug`); writes and everything else get info-level spans.
-fn request_span(request: &http::Request<()>) -> tracing::Span {
+/// (`ACCESSD_LOG=debug`); writes and everything else get info-level spans, and so does a
+/// check whose caller sent a `traceparent`, so that its trace id is in its log lines
+/// (`trace_id`) and, when `exporting`, its span is exported as a child of the caller's.
+fn request_span(request: &http::Request<()>, exporting: bool) -> tracing::Span {
     let method = request.uri().path();
-    if method.starts_with("/accessd.v1.AccessService/") {
-        tracing::debug_span!("grpc", method)
-    } else {
-        tracing::info_span!("grpc", method)
+    let caller = trace_context::extract(request.headers());
+    let span = match &caller {
+        Some(caller) => tracing::info_span!(
+            "grpc",
+            method,
+            trace_id = %caller.trace_id,
+            otel.name = Empty,
+            otel.kind = Empty
+        ),
+        None if method.starts_with("/accessd.v1.AccessService/") => {
+            tracing::debug_span!("grpc", method, otel.name = Empty, otel.kind = Empty)
+        }
+        None => tracing::info_span!("grpc", method, otel.name = Empty, otel.kind = Empty),
+    };
+    if exporting && !span.is_disabled() {
+        // As OpenTelemetry's conventions name an RPC server's span.
+        let name = method.trim_start_matches('/');
+        let (service, rpc) = name.split_once('/').unwrap_or((name, ""));
+        span.record("otel.name", name);
+        span.record("otel.kind", "server");
+        span.set_attribute("rpc.system", "grpc");
+        span.set_attribute("rpc.service", service.to_owned());
+        span.set_attribute("rpc.method", rpc.to_owned());
+        if let Some(caller) = caller {
+            // Refused only if the span was started, and it is not until it is entered.
+            let _ = span.set_parent(caller.context);
+        }
     }
+    span
 }
 
 async fn set_status(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {

@@ -1,6 +1,6 @@
 //! AdminService on a follower: every call goes on to the leader, carrying only the
-//! caller's credentials and deadline, and is answered with the leader's response. It
-//! checks nothing itself: the leader authenticates, validates and writes.
+//! caller's credentials, deadline and trace context, and is answered with the leader's
+//! response. It checks nothing itself: the leader authenticates, validates and writes.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
@@ -16,7 +16,9 @@ use tonic::{
 };
 use tonic_prost::{ProstDecoder, ProstEncoder};
 
-use super::deadline;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::{deadline, trace_context};
 use crate::proto::{
     self, admin_service_client::AdminServiceClient, admin_service_server::AdminService,
 };
@@ -63,8 +65,8 @@ impl LeaderForward {
     }
 }
 
-/// The request to send the leader: `message` with the caller's credentials and deadline
-/// and nothing else, since the other headers describe this hop, not the call.
+/// The request to send the leader: `message` with the caller's credentials, deadline
+/// and trace and nothing else, since the other headers describe this hop, not the call.
 fn outgoing<T>(inbound: &MetadataMap, message: T) -> Request<T> {
     let mut request = Request::new(message);
     for credential in inbound.get_all(AUTHORIZATION) {
@@ -75,7 +77,20 @@ fn outgoing<T>(inbound: &MetadataMap, message: T) -> Request<T> {
     if let Some(timeout) = deadline::timeout(inbound) {
         request.set_timeout(timeout);
     }
+    pass_on_trace(inbound, request.metadata_mut());
     request
+}
+
+/// Tells the leader which trace the call is part of: when spans are exported, as a child
+/// of this follower's span of the call; otherwise as the caller sent it, so that the
+/// leader's log lines show the caller's trace id.
+fn pass_on_trace(inbound: &MetadataMap, outbound: &mut MetadataMap) {
+    if trace_context::inject(&tracing::Span::current().context(), outbound) {
+        return;
+    }
+    if let Some(caller) = trace_context::extract(inbound.as_ref()) {
+        trace_context::inject(&caller.context, outbound);
+    }
 }
 
 /// The caller's status for a call the leader failed: the leader's own, or, if the call
@@ -376,6 +391,20 @@ mod tests {
         assert_eq!(
             deadline::timeout(request.metadata()),
             Some(Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn the_caller_s_trace_goes_to_the_leader() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut inbound = MetadataMap::new();
+        inbound.insert("traceparent", traceparent.parse().unwrap());
+        inbound.insert("tracestate", "vendor=opaque".parse().unwrap());
+        let request = outgoing(&inbound, ());
+        assert_eq!(request.metadata().get("traceparent").unwrap(), traceparent);
+        assert_eq!(
+            request.metadata().get("tracestate").unwrap(),
+            "vendor=opaque"
         );
     }
 

@@ -17,6 +17,7 @@ pub mod peer;
 pub mod replication;
 mod revision;
 mod status;
+pub mod trace_context;
 pub(crate) mod transfer;
 
 pub use access::AccessApi;

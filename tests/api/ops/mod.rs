@@ -1,7 +1,7 @@
 //! Operating the server: gRPC health, reflection v1 and v1alpha, the admin token,
 //! stopping, persistence across restarts, how long the audit trail is kept, TLS and
-//! mTLS, the security log, the bounds on what callers can hold, and the attacks they
-//! bound, run against a real process.
+//! mTLS, the security log, trace context and OTLP export, the bounds on what callers
+//! can hold, and the attacks they bound, run against a real process.
 
 mod admin_token;
 mod audit_trail;
@@ -18,6 +18,7 @@ mod security_log;
 mod stopping;
 mod tls;
 mod tls_processes;
+mod traces;
 mod unix_socket;
 
 use std::time::Duration;
