@@ -1,11 +1,12 @@
 //! Clients in other languages against the real `accessd serve`, each test on a fresh
 //! server of its own: the Python client test (`python/test_*.py`, stubs generated from
-//! `proto/` at test time, health and reflection as probes and grpcurl use them), and the
+//! `proto/` at test time, health and reflection as probes and grpcurl use them), the
+//! Node.js client test (`node/`, @grpc/grpc-js with the protos loaded at run time), and the
 //! README's grpcurl walkthrough run and compared with what the README shows
 //! (`python/readme_walkthrough.py`).
 //!
-//! They need tools from outside the Rust toolchain, which `python/requirements.txt`
-//! lists. Where one is missing, the test says what to install and passes, unless
+//! They need tools from outside the Rust toolchain: those `python/requirements.txt` lists,
+//! and Node.js with the packages of `node/package-lock.json`. Where one is missing, the test says what to install and passes, unless
 //! `ACCESSD_REQUIRE_CLIENT_TESTS=1` (as `.ci/run` sets it) makes that a failure.
 
 #![allow(
@@ -21,6 +22,7 @@ mod process;
 
 use std::{
     io::Write as _,
+    path::Path,
     process::{Command, Output},
 };
 
@@ -29,8 +31,11 @@ use process::Server;
 /// Where the Python files and the README are found, whatever directory the test runs in.
 const REPOSITORY: &str = env!("CARGO_MANIFEST_DIR");
 
-/// What installs every tool these tests need.
-const INSTALL: &str = "python3 -m pip install -r tests/clients/python/requirements.txt";
+/// What installs the Python packages and grpcurl.
+const PIP_INSTALL: &str = "python3 -m pip install -r tests/clients/python/requirements.txt";
+
+/// What installs the Node.js packages, at the versions of the lock file.
+const NPM_INSTALL: &str = "npm ci --prefix tests/clients/node";
 
 /// The modules the Python client test imports besides the standard library.
 const PYTHON_MODULES: &str = "import grpc, grpc_tools.protoc, grpc_health.v1.health_pb2, \
@@ -38,7 +43,8 @@ const PYTHON_MODULES: &str = "import grpc, grpc_tools.protoc, grpc_health.v1.hea
 
 #[tokio::test]
 async fn python_client() {
-    if !available("the Python client test", &["python3", "-c", PYTHON_MODULES]) {
+    let probe = ["python3", "-c", PYTHON_MODULES];
+    if !available("the Python client test", &probe, ".", PIP_INSTALL) {
         return;
     }
     let data_dir = tempfile::tempdir().unwrap();
@@ -59,17 +65,18 @@ async fn python_client() {
     );
     // unittest closes with `Ran N tests in T` and `OK`: say so past the capture.
     let summary = String::from_utf8_lossy(&ran.stderr);
-    let ran_line = summary
+    let count = summary
         .lines()
-        .rfind(|l| l.starts_with("Ran "))
-        .unwrap_or("");
-    report(&format!("clients: Python client test: {ran_line}: OK"));
+        .find_map(|l| l.strip_prefix("Ran ")?.split(" tests").next())
+        .unwrap_or("?");
+    report(&format!("clients: Python client test: {count} passed"));
 }
 
 #[tokio::test]
 async fn readme_grpcurl_walkthrough() {
-    if !available("the README's grpcurl walkthrough", &["python3", "-c", ""])
-        || !available("the README's grpcurl walkthrough", &["grpcurl", "-version"])
+    let test = "the README's grpcurl walkthrough";
+    if !available(test, &["python3", "-c", ""], ".", PIP_INSTALL)
+        || !available(test, &["grpcurl", "-version"], ".", PIP_INSTALL)
     {
         return;
     }
@@ -96,24 +103,65 @@ async fn readme_grpcurl_walkthrough() {
     ));
 }
 
-/// Whether `probe` runs and succeeds. If not, the test is skipped with a message saying
-/// what to install, or fails with it when `ACCESSD_REQUIRE_CLIENT_TESTS=1`.
-fn available(test: &str, probe: &[&str]) -> bool {
+#[tokio::test]
+async fn node_client() {
+    let probe = [
+        "node",
+        "-e",
+        "require.resolve('@grpc/grpc-js'); require.resolve('@grpc/proto-loader')",
+    ];
+    if !available(
+        "the Node.js client test",
+        &probe,
+        "tests/clients/node",
+        NPM_INSTALL,
+    ) {
+        return;
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(data_dir.path(), &[]).await;
+    let ran = Command::new("node")
+        .arg("--test")
+        .env("ACCESSD_ADDRESS", &server.address)
+        .current_dir(Path::new(REPOSITORY).join("tests/clients/node"))
+        .output()
+        .unwrap();
+    assert_succeeded("node --test (in tests/clients/node)", &ran, "");
+    // The runner closes with `# pass N` and `# fail 0`: say so past the capture.
+    let summary = String::from_utf8_lossy(&ran.stdout);
+    let passed = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("# pass "))
+        .unwrap_or("?");
+    report(&format!("clients: Node.js client test: {passed} passed"));
+}
+
+/// Whether `probe` runs and succeeds in `dir` (of the repository). If not, the test is
+/// skipped with a message saying to run `install`, or fails with it when
+/// `ACCESSD_REQUIRE_CLIENT_TESTS=1`.
+fn available(test: &str, probe: &[&str], dir: &str, install: &str) -> bool {
     let (program, args) = probe.split_first().unwrap();
-    let why = match Command::new(program).args(args).output() {
+    let ran = Command::new(program)
+        .args(args)
+        .current_dir(Path::new(REPOSITORY).join(dir))
+        .output();
+    let why = match ran {
         Ok(ran) if ran.status.success() => return true,
-        // The last line says why (a traceback ends with the missing module).
-        Ok(ran) => format!(
-            "`{}` failed: {}",
-            probe.join(" "),
-            String::from_utf8_lossy(&ran.stderr)
-                .lines()
-                .rfind(|line| !line.trim().is_empty())
-                .unwrap_or("no message")
-        ),
+        Ok(ran) => {
+            // Python's traceback and Node.js's stack both name the missing module on
+            // their last line holding `Error`.
+            let stderr = String::from_utf8_lossy(&ran.stderr);
+            let lines = || stderr.lines().map(str::trim).filter(|l| !l.is_empty());
+            let why = lines()
+                .filter(|line| line.contains("Error"))
+                .last()
+                .or_else(|| lines().last())
+                .unwrap_or("no message");
+            format!("`{}` failed: {why}", probe.join(" "))
+        }
         Err(error) => format!("`{program}`: {error}"),
     };
-    let message = format!("clients: {test}: {why}\n  install what it needs with: {INSTALL}");
+    let message = format!("clients: {test}: {why}\n  install what it needs with: {install}");
     if std::env::var("ACCESSD_REQUIRE_CLIENT_TESTS").is_ok_and(|v| v == "1") {
         panic!("{message}\n  (ACCESSD_REQUIRE_CLIENT_TESTS=1: required here)");
     }
