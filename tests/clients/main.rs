@@ -153,9 +153,8 @@ fn available(test: &str, probe: &[&str], dir: &str, install: &str) -> bool {
             let stderr = String::from_utf8_lossy(&ran.stderr);
             let lines = || stderr.lines().map(str::trim).filter(|l| !l.is_empty());
             let why = lines()
-                .filter(|line| line.contains("Error"))
-                .last()
-                .or_else(|| lines().last())
+                .rfind(|line| line.contains("Error"))
+                .or_else(|| lines().next_back())
                 .unwrap_or("no message");
             format!("`{}` failed: {why}", probe.join(" "))
         }
