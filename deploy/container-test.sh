@@ -5,7 +5,9 @@
 # SIGTERM (it must exit within STOP_LIMIT_MS, not at the stop timeout), starts a new
 # container on the same volume and sees the data again; last, plays the classic sidecar
 # pod (deploy/kubernetes/sidecar-classic.yaml) with `podman kube play`, a stand-in service
-# checking through accessd inside the pod, and tears everything down.
+# checking through accessd inside the pod; where a Docker daemon answers (`docker info`,
+# DOCKER_HOST), runs the image under Docker on a new named volume too; and tears
+# everything down (the images stay, as a cache).
 #
 # No container registry is needed: the base images the Dockerfile's build arguments name
 # are made here with debootstrap when podman does not have them (RUST_IMAGE from Debian
@@ -14,8 +16,9 @@
 # mirror, crates.io (or a mirror: CARGO_CONFIG), and grpcurl (PyPI, installed when missing).
 # Exits non-zero with a message naming the phase on any failure; prints each phase's time.
 #
-#   deploy/container-test.sh            # everything
+#   deploy/container-test.sh                 # everything
 #   KEEP_IMAGES=0 deploy/container-test.sh   # also removes the built image afterwards
+#   DOCKER_HOST=unix:///path/docker.sock deploy/container-test.sh   # and under Docker
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +64,8 @@ cleanup() {
   podman kube down "$work/pod.yaml" >/dev/null 2>&1 || true
   podman rm --force --ignore "$NAME" >/dev/null 2>&1 || true
   podman volume rm --force "$NAME-data" accessd-data >/dev/null 2>&1 || true
+  docker rm --force "$NAME" >/dev/null 2>&1 || true
+  docker volume rm "$NAME-docker" >/dev/null 2>&1 || true
   podman secret rm accessd >/dev/null 2>&1 || true
   podman rmi --force localhost/accessd-test-app:latest >/dev/null 2>&1 || true
   [[ $KEEP_IMAGES == 1 ]] || podman rmi --force "$IMAGE" >/dev/null 2>&1 || true
@@ -303,6 +308,46 @@ until podman logs "$app" 2>/dev/null | grep -q '"allowed": *true'; do
 done
 podman kube down "$work/pod.yaml" >/dev/null 2>"$work/down.log"
 podman volume rm accessd-data >/dev/null 2>&1 || true
+
+# --- Docker, where a daemon answers -----------------------------------------------------
+phase docker
+# The same image under Docker, which (unlike podman and Kubernetes with fsGroup) gives a
+# new named volume the owner of the image's directory, root when there is none. Host
+# network: a daemon started with --bridge=none (as one can be here) publishes no ports.
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  podman save "$IMAGE" | docker load --quiet >/dev/null
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  addr=127.0.0.1:$port
+  docker_run() {
+    docker run --detach --name "$NAME" --read-only --cap-drop ALL --network host \
+      --security-opt no-new-privileges --volume "$NAME-docker:/var/lib/accessd" \
+      --volume "$work/callers.toml:/etc/accessd/callers.toml:ro" \
+      --env ACCESSD_CALLERS=/etc/accessd/callers.toml --env ACCESSD_LISTEN="$addr" "$IMAGE" >/dev/null
+    local deadline=$((SECONDS + 60))
+    until grpcurl -plaintext "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"'; do
+      ((SECONDS < deadline)) || { docker logs "$NAME" >&2; fail "accessd under Docker was not SERVING within 60 s"; }
+      sleep 0.2
+    done
+  }
+  docker_run
+  grpcurl -plaintext -H "authorization: Bearer $admin_token" \
+    -d '{"workspace_id":"acme","owner_user_id":"olivia"}' "$addr" accessd.v1.AdminService/CreateWorkspace >/dev/null
+  started=$(date +%s%N)
+  docker stop "$NAME" >/dev/null
+  elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+  [[ $(docker inspect --format '{{.State.ExitCode}}' "$NAME") == 0 ]] || fail "accessd under Docker exited non-zero on SIGTERM"
+  ((elapsed_ms <= STOP_LIMIT_MS)) || fail "accessd under Docker took $elapsed_ms ms to stop"
+  docker rm "$NAME" >/dev/null
+  docker_run
+  grpcurl -plaintext -H "authorization: Bearer $admin_token" \
+    -d '{"workspace_id":"acme","user_id":"olivia","permission":"source.create"}' "$addr" \
+    accessd.v1.AccessService/Check | grep -q '"allowed": true' || fail "no data under Docker after a restart"
+  docker rm --force "$NAME" >/dev/null
+  docker volume rm "$NAME-docker" >/dev/null
+  echo "docker: ran on a new named volume, stopped in $elapsed_ms ms, kept its data" >&2
+else
+  echo "docker: skipped (no Docker daemon answers)" >&2
+fi
 
 phase done
 printf '%s\n' "${timings[@]}" >&2
