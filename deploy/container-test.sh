@@ -62,8 +62,8 @@ cleanup() {
   local status=$?
   trap - ERR
   podman kube down "$work/pod.yaml" >/dev/null 2>&1 || true
-  podman rm --force --ignore "$NAME" >/dev/null 2>&1 || true
-  podman volume rm --force "$NAME-data" accessd-data >/dev/null 2>&1 || true
+  podman rm --force --ignore --volumes "$NAME" >/dev/null 2>&1 || true
+  podman volume rm --force "$NAME-data" accessd-data accessd >/dev/null 2>&1 || true
   docker rm --force "$NAME" >/dev/null 2>&1 || true
   docker volume rm "$NAME-docker" >/dev/null 2>&1 || true
   podman secret rm accessd >/dev/null 2>&1 || true
@@ -166,7 +166,7 @@ phase image
 # volume (read from the image's files, so no shell in the image is needed).
 podman create --name "$NAME" "$IMAGE" >/dev/null
 owner=$(podman export "$NAME" | tar --numeric-owner -tvf - var/lib/accessd/ | awk '{ print $2 }')
-podman rm "$NAME" >/dev/null
+podman rm --volumes "$NAME" >/dev/null
 [[ $owner == 65532/65532 ]] || fail "/var/lib/accessd in the image is owned by '$owner', not 65532/65532"
 
 # --- run ------------------------------------------------------------------------------
@@ -306,8 +306,12 @@ until podman logs "$app" 2>/dev/null | grep -q '"allowed": *true'; do
   ((SECONDS < deadline)) || { podman logs "$app" >&2; fail "the pod's service never got an allowed check"; }
   sleep 0.5
 done
+# The pod's volumes: the claim's, the ConfigMap's, and the stand-in's anonymous one (its
+# image declares the data directory a volume); `kube down` leaves them.
+read -r -a pod_volumes <<<"$(podman inspect --format \
+  '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}' "$app" "$sidecar" | tr '\n' ' ')"
 podman kube down "$work/pod.yaml" >/dev/null 2>"$work/down.log"
-podman volume rm accessd-data >/dev/null 2>&1 || true
+podman volume rm --force "${pod_volumes[@]}" >/dev/null
 
 # --- Docker, where a daemon answers -----------------------------------------------------
 phase docker
