@@ -344,6 +344,39 @@ fn only_the_store_names_sled() {
 }
 
 #[test]
+fn only_the_metrics_name_the_prometheus_client() {
+    for file in sources() {
+        if file.module.first().is_some_and(|m| m == "metrics") {
+            continue;
+        }
+        assert!(
+            !names(&file.code, "prometheus_client"),
+            "{} names `prometheus_client`: counts outside `metrics` are plain atomics or \
+             the store's `WriteObserver`",
+            file.path.display()
+        );
+    }
+}
+
+#[test]
+fn only_telemetry_and_the_call_layers_name_opentelemetry() {
+    let allowed = ["telemetry", "server", "api::trace_context", "api::forward", "server::call_status"];
+    for file in sources() {
+        let module = file.module.join("::");
+        if allowed.contains(&module.as_str()) {
+            continue;
+        }
+        for name in ["opentelemetry", "opentelemetry_sdk", "tracing_opentelemetry"] {
+            assert!(
+                !names(&file.code, name),
+                "{} names `{name}`",
+                file.path.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn the_engine_and_the_model_are_pure() {
     let files = sources();
     for module in ["engine", "model"] {

@@ -6,8 +6,9 @@
 //! (`python/readme_walkthrough.py`).
 //!
 //! They need tools from outside the Rust toolchain: those `python/requirements.txt` lists,
-//! and Node.js with the packages of `node/package-lock.json`. Where one is missing, the test says what to install and passes, unless
-//! `ACCESSD_REQUIRE_CLIENT_TESTS=1` (as `.ci/run` sets it) makes that a failure.
+//! and Node.js with the packages of `node/package-lock.json`. Where one is missing, the
+//! test says what to install and passes, unless `ACCESSD_REQUIRE_CLIENT_TESTS=1` (as
+//! `.ci/run` sets it) makes that a failure.
 
 #![allow(
     clippy::unwrap_used,
