@@ -360,13 +360,23 @@ fn only_the_metrics_name_the_prometheus_client() {
 
 #[test]
 fn only_telemetry_and_the_call_layers_name_opentelemetry() {
-    let allowed = ["telemetry", "server", "api::trace_context", "api::forward", "server::call_status"];
+    let allowed = [
+        "telemetry",
+        "server",
+        "api::trace_context",
+        "api::forward",
+        "server::call_status",
+    ];
     for file in sources() {
         let module = file.module.join("::");
         if allowed.contains(&module.as_str()) {
             continue;
         }
-        for name in ["opentelemetry", "opentelemetry_sdk", "tracing_opentelemetry"] {
+        for name in [
+            "opentelemetry",
+            "opentelemetry_sdk",
+            "tracing_opentelemetry",
+        ] {
             assert!(
                 !names(&file.code, name),
                 "{} names `{name}`",
