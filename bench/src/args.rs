@@ -214,6 +214,14 @@ pub struct RunArgs {
     /// How long a started server may take to report SERVING.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub start_timeout: Duration,
+    /// An argument passed on to the accessd this run starts, e.g.
+    /// `--accessd-arg=--metrics-listen=127.0.0.1:0` (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    pub accessd_arg: Vec<String>,
+    /// Send a W3C `traceparent` with every Check and BatchCheck, as a traced caller does,
+    /// to accessd and the floor alike.
+    #[arg(long)]
+    pub traceparent: bool,
 }
 
 /// Settings of `accessd-bench scale`. The two data sets differ only in their number of

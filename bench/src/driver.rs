@@ -75,6 +75,24 @@ pub struct DriveConfig {
     pub verify: bool,
     /// The server's process, to read its CPU time, if it runs on this machine.
     pub server_pid: Option<u32>,
+    /// Whether each Check and BatchCheck carries a W3C `traceparent`.
+    pub traceparent: bool,
+}
+
+/// The `traceparent` a traced caller sends: version 00, a trace id, its span's id,
+/// sampled.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// `message` as a request, with a `traceparent` if `traced`.
+fn request<T>(message: T, traced: bool) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if traced {
+        request.metadata_mut().insert(
+            "traceparent",
+            tonic::metadata::AsciiMetadataValue::from_static(TRACEPARENT),
+        );
+    }
+    request
 }
 
 /// What one scenario run measured.
@@ -143,6 +161,7 @@ pub fn histogram() -> Result<Histogram<u64>, String> {
 struct Shared {
     workload: Workload,
     verify: bool,
+    traceparent: bool,
     measure_from: Instant,
     end: Instant,
     max_calls: u64,
@@ -174,6 +193,7 @@ pub async fn drive(
     let shared = Arc::new(Shared {
         workload: workload.clone(),
         verify: config.verify,
+        traceparent: config.traceparent,
         measure_from: started + config.warmup,
         end: started + config.warmup + config.duration,
         max_calls: config.max_calls,
@@ -288,11 +308,13 @@ async fn caller(
         let sent = Instant::now();
         let answer = match &shared.workload {
             Workload::Check(cases) => match cases.get(cursor % cases.len()) {
-                Some(case) => check(&mut access, case, shared.verify).await,
+                Some(case) => check(&mut access, case, shared.verify, shared.traceparent).await,
                 None => break,
             },
             Workload::Batch(batches) => match batches.get(cursor % batches.len()) {
-                Some(batch) => batch_check(&mut access, batch, shared.verify).await,
+                Some(batch) => {
+                    batch_check(&mut access, batch, shared.verify, shared.traceparent).await
+                }
                 None => break,
             },
             Workload::Grant(pool) => match pool.take() {
@@ -355,8 +377,9 @@ async fn check(
     client: &mut AccessServiceClient<Channel>,
     case: &CheckCase,
     verify: bool,
+    traced: bool,
 ) -> Answer {
-    let response = match answer(client.check(case.request.clone())).await {
+    let response = match answer(client.check(request(case.request.clone(), traced))).await {
         Ok(response) => response,
         Err(answer) => return answer,
     };
@@ -374,8 +397,9 @@ async fn batch_check(
     client: &mut AccessServiceClient<Channel>,
     batch: &BatchCase,
     verify: bool,
+    traced: bool,
 ) -> Answer {
-    let response = match answer(client.batch_check(batch.request.clone())).await {
+    let response = match answer(client.batch_check(request(batch.request.clone(), traced))).await {
         Ok(response) => response,
         Err(answer) => return answer,
     };

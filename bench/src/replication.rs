@@ -287,6 +287,7 @@ async fn verify(channels: &[Channel], cases: &Arc<[CheckCase]>) -> Result<(), St
         max_calls: cases.len() as u64,
         verify: true,
         server_pid: None,
+        traceparent: false,
     };
     let outcome = drive(channels, &Workload::Check(Arc::clone(cases)), &config).await?;
     if outcome.errors > 0 || outcome.mismatches > 0 || outcome.calls < config.max_calls {
@@ -317,6 +318,7 @@ async fn round_trip(channels: &[Channel], cases: &Arc<[CheckCase]>) -> Result<()
         max_calls: ROUND_TRIPS,
         verify: true,
         server_pid: None,
+        traceparent: false,
     };
     let outcome = drive(
         first(channels, 1),

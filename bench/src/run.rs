@@ -121,14 +121,11 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
         Some(_) => None,
         None => {
             let binary = accessd_binary(args.accessd.as_deref())?;
-            let extra = if unix {
-                vec![
-                    "--listen".to_owned(),
-                    format!("unix:{}", accessd_socket.display()),
-                ]
-            } else {
-                Vec::new()
-            };
+            let mut extra = args.accessd_arg.clone();
+            if unix {
+                extra.push("--listen".to_owned());
+                extra.push(format!("unix:{}", accessd_socket.display()));
+            }
             let mut server = ServerProcess::start_accessd(
                 &binary,
                 &scratch.path().join("data"),
@@ -235,6 +232,7 @@ pub async fn run(args: RunArgs, machine: &str, pinning: Option<Pinning>) -> Resu
                         max_calls: args.max_requests,
                         verify: false,
                         server_pid: floor.as_ref().map(|f| f.pid),
+                        traceparent: args.traceparent,
                     };
                     let entry = runs
                         .entry((scenario, concurrency, side.transport))
@@ -393,7 +391,7 @@ async fn restart(
         &scratch.path().join("data"),
         core,
         &scratch.path().join("accessd-restart.log"),
-        &[],
+        &args.accessd_arg,
     )?;
     again.wait_serving(args.start_timeout).await?;
     let took = started.elapsed();
