@@ -163,6 +163,7 @@ pub async fn scale(args: ScaleArgs, machine: &str, pinning: Option<Pinning>) -> 
                     max_calls: args.max_requests,
                     verify: true,
                     server_pid: side.server.as_ref().map(|s| s.pid),
+                    traceparent: false,
                 };
                 let workload = Workload::Check(Arc::clone(&side.cases));
                 let outcome = drive(first(&side.channels, conns), &workload, &config).await?;
@@ -309,6 +310,7 @@ async fn verify(side: &Side, channels: &[Channel]) -> Result<(), String> {
         max_calls: side.cases.len() as u64,
         verify: true,
         server_pid: None,
+        traceparent: false,
     };
     let outcome = drive(channels, &Workload::Check(Arc::clone(&side.cases)), &config).await?;
     if outcome.errors > 0 || outcome.mismatches > 0 || outcome.calls < config.max_calls {

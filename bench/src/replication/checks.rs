@@ -84,6 +84,7 @@ pub async fn compare(
                     max_calls: MAX_CALLS,
                     verify: true,
                     server_pid: Some(side.pid),
+                    traceparent: false,
                 };
                 let workload = Workload::Check(Arc::clone(cases));
                 let outcome = drive(first(side.channels, conns), &workload, &config).await?;

@@ -112,6 +112,7 @@ fn by_count(calls: usize, verify: bool) -> DriveConfig {
         max_calls: calls as u64,
         verify,
         server_pid: None,
+        traceparent: false,
     }
 }
 
