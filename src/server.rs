@@ -146,9 +146,10 @@ pub enum ServeError {
     MetricsPort(SocketAddr, std::io::Error),
 }
 
-const SERVICES: [&str; 3] = [
+const SERVICES: [&str; 4] = [
     "accessd.v1.AccessService",
     "accessd.v1.AdminService",
+    "accessd.v1.AuditService",
     "accessd.v1.ReplicationService",
 ];
 

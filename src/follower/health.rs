@@ -87,9 +87,12 @@ pub async fn report(
         reporter
             .set_service_status("accessd.v1.AccessService", status(health.access))
             .await;
-        reporter
-            .set_service_status("accessd.v1.ReplicationService", status(health.access))
-            .await;
+        // The audit trail is read from the copy's own change log, as checks are from it.
+        for service in ["accessd.v1.ReplicationService", "accessd.v1.AuditService"] {
+            reporter
+                .set_service_status(service, status(health.access))
+                .await;
+        }
         reporter
             .set_service_status("accessd.v1.AdminService", status(health.admin))
             .await;

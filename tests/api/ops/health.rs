@@ -11,7 +11,13 @@ use crate::harness::*;
 
 use super::STOP_DEADLINE;
 
-const SERVICES: [&str; 3] = ["", "accessd.v1.AccessService", "accessd.v1.AdminService"];
+const SERVICES: [&str; 5] = [
+    "",
+    "accessd.v1.AccessService",
+    "accessd.v1.AdminService",
+    "accessd.v1.AuditService",
+    "accessd.v1.ReplicationService",
+];
 
 /// What health answers for `service`, or the call's error.
 pub(super) async fn health_status(
