@@ -231,7 +231,9 @@ mkdir -p "$work/bin"
 printf '#!/bin/sh\nexec %q -H %q "$@"\n' "$(command -v grpcurl)" \
   "authorization: Bearer $admin_token" >"$work/bin/grpcurl"
 chmod 0755 "$work/bin/grpcurl"
-PATH="$work/bin:$PATH" python3 tests/clients/python/readme_walkthrough.py README.md "$addr" \
+# Python itself, not a version manager's shim (pyenv's puts its own bin first on PATH).
+python=$(python3 -c 'import sys; print(sys.executable)')
+PATH="$work/bin:$PATH" "$python" tests/clients/python/readme_walkthrough.py README.md "$addr" \
   >"$work/walkthrough.out" 2>&1 ||
   { cat "$work/walkthrough.out" >&2; fail "the README's walkthrough did not print what the README shows"; }
 read -r allowed revision < <(check_sam)
