@@ -359,11 +359,10 @@ pub async fn serve_loading(
             }),
         });
     }
-    let rpc_metrics = RpcMetricsLayer::new(None);
-    let rpc_metrics = match &options.metrics {
-        Some((_, metrics)) => metrics.rpc_layer(),
-        None => rpc_metrics,
-    };
+    let rpc_metrics = options.metrics.as_ref().map_or_else(
+        || RpcMetricsLayer::new(None),
+        |(_, metrics)| metrics.rpc_layer(),
+    );
     let exporting = crate::telemetry::exporting();
     let mut builder = Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)

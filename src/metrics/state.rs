@@ -4,7 +4,6 @@
 
 use std::{
     fmt,
-    path::Path,
     sync::{Arc, Mutex, OnceLock},
 };
 
@@ -16,7 +15,7 @@ use prometheus_client::{
 
 use crate::{
     api::{StoreSlot, decisions::DecisionCounts, replication::Progress},
-    store::{CHANGE_LOG_DIR, Snapshot, WriteState},
+    store::{Snapshot, WriteState},
 };
 
 /// Connections and calls open now, as the server counts them.
@@ -205,25 +204,24 @@ impl Collector for State {
              error), until it heals or, if it cannot, a restart; 0 while writes are taken",
             u8::from(refused),
         )?;
-        let dir = store.dir();
+        let disk = store.disk_usage();
         gauge(
             &mut encoder,
             "accessd_data_directory_bytes",
             "Bytes of the files in the data directory, the change log included",
-            directory_bytes(dir) as f64,
+            disk.directory_bytes as f64,
         )?;
-        let log = log_files(&dir.join(CHANGE_LOG_DIR));
         gauge(
             &mut encoder,
             "accessd_change_log_bytes",
             "Bytes of change log retained",
-            log.bytes as f64,
+            disk.change_log_bytes as f64,
         )?;
         gauge(
             &mut encoder,
             "accessd_change_log_files",
             "Change log segment files retained",
-            log.files as f64,
+            disk.change_log_files as f64,
         )?;
         if let Some(progress) = &sources.progress {
             let lag = progress.lag(store.current().revision);
@@ -279,44 +277,4 @@ fn resident_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
-}
-
-/// The bytes of every file under `dir`, however deep; what cannot be read counts 0.
-fn directory_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut dirs = vec![dir.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            match entry.metadata() {
-                Ok(meta) if meta.is_dir() => dirs.push(entry.path()),
-                Ok(meta) => total += meta.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
-}
-
-#[derive(Debug, Default)]
-struct LogFiles {
-    files: u64,
-    bytes: u64,
-}
-
-/// The change log's segment files and their bytes.
-fn log_files(dir: &Path) -> LogFiles {
-    let mut log = LogFiles::default();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return log;
-    };
-    for entry in entries.flatten() {
-        if entry.path().extension().is_some_and(|e| e == "jsonl") {
-            log.files += 1;
-            log.bytes += entry.metadata().map_or(0, |m| m.len());
-        }
-    }
-    log
 }

@@ -5,6 +5,7 @@
 
 mod blobs;
 pub(crate) mod change_log;
+mod disk_usage;
 mod identity;
 mod leftovers;
 mod load;
@@ -40,6 +41,7 @@ use crate::{
 };
 
 pub use change_log::{ChangeFeed, FeedError, LoggedEntry, LoggedGroup};
+pub use disk_usage::DiskUsage;
 pub use identity::{Following, Identity};
 pub use observer::{Observer, WriteObserver};
 pub use workspaces::Workspaces;
@@ -313,9 +315,10 @@ impl Store {
         })
     }
 
-    /// The data directory it was opened on.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// What its data directory takes on disk now. Walks the directory: for a scrape,
+    /// not for every call.
+    pub fn disk_usage(&self) -> DiskUsage {
+        disk_usage::measure(&self.dir)
     }
 
     /// Whether writes are taken now.
